@@ -1,0 +1,113 @@
+# mailhop: a plain Makefile.  `make check` is the test command.
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+DATADIR ?= $(PREFIX)/share
+DESTDIR ?=
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PKGS = gnutls libgsasl libidn2 libconfuse
+PYTHON = /usr/bin/python3
+
+CFLAGS ?= -O2 -g
+WARN = -Wall -Wextra -Werror -Wmissing-prototypes
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DSYSCONFDIR='"$(SYSCONFDIR)"' $(WARN)
+PKG_CFLAGS = $$($(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS = $$($(PKG_CONFIG) --libs $(PKGS))
+
+SRCS = src/addr.c src/conf.c src/err.c src/io.c src/log.c src/msg.c \
+	src/net.c src/options.c src/sasl.c src/secret.c src/smtp.c src/tls.c
+MAIN = src/main.c
+HDRS = $(wildcard src/*.h)
+UNIT_TESTS = $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
+SAN = -fsanitize=address,undefined -fno-omit-frame-pointer
+
+B = build
+OBJS = $(SRCS:src/%.c=$(B)/%.o)
+ASAN_OBJS = $(SRCS:src/%.c=$(B)/asan/%.o)
+
+all: mailhop
+
+mailhop: $(OBJS) $(B)/main.o
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(B)/main.o $(PKG_LIBS)
+
+$(B)/%.o: src/%.c $(HDRS)
+	@mkdir -p $(B)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+$(B)/asan/%.o: src/%.c $(HDRS)
+	@mkdir -p $(B)/asan
+	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) $(PKG_CFLAGS) -c -o $@ $<
+
+$(B)/mailhop-asan: $(ASAN_OBJS) $(B)/asan/main.o
+	$(CC) $(SAN) -o $@ $^ $(PKG_LIBS)
+
+$(B)/asan/libmailhop.a: $(ASAN_OBJS)
+	rm -f $@
+	ar rcs $@ $(ASAN_OBJS)
+
+$(B)/test_%: tests/unit/test_%.c $(B)/asan/libmailhop.a $(HDRS)
+	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Isrc $(PKG_CFLAGS) \
+	    -o $@ $< $(B)/asan/libmailhop.a $(PKG_LIBS) -lcmocka
+
+deps:
+	@sh scripts/deps.sh
+
+unit: $(UNIT_TESTS:%=$(B)/test_%)
+	@set -e; for t in $(UNIT_TESTS); do \
+	    (cd tests/unit && ASAN_OPTIONS=detect_leaks=1 ../../$(B)/test_$$t); \
+	done
+
+format-check:
+	clang-format --dry-run --Werror src/*.c src/*.h tests/unit/*.c
+
+format:
+	clang-format -i src/*.c src/*.h tests/unit/*.c
+
+lint-man:
+	mandoc -Tlint -Wwarning man/*.[0-9]
+
+integration: mailhop $(B)/mailhop-asan
+	MAILHOP=$(CURDIR)/mailhop MAILHOP_ASAN=$(CURDIR)/$(B)/mailhop-asan \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+check: deps
+	$(MAKE) all
+	$(MAKE) format-check lint-man unit
+	$(MAKE) integration
+
+demo: deps
+	$(MAKE) all
+	$(PYTHON) tests/demo.py $(CURDIR)/mailhop
+
+install: mailhop
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(DATADIR)/bash-completion/completions \
+	    $(DESTDIR)$(DATADIR)/zsh/vendor-completions \
+	    $(DESTDIR)$(DATADIR)/fish/vendor_completions.d
+	install -m 0755 mailhop $(DESTDIR)$(BINDIR)/mailhop
+	install -m 0644 man/mailhop.1 $(DESTDIR)$(MANDIR)/man1/mailhop.1
+	install -m 0644 man/mailhop.conf.5 $(DESTDIR)$(MANDIR)/man5/mailhop.conf.5
+	install -m 0644 completions/mailhop.bash \
+	    $(DESTDIR)$(DATADIR)/bash-completion/completions/mailhop
+	install -m 0644 completions/_mailhop \
+	    $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_mailhop
+	install -m 0644 completions/mailhop.fish \
+	    $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/mailhop.fish
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/mailhop $(DESTDIR)$(MANDIR)/man1/mailhop.1 \
+	    $(DESTDIR)$(MANDIR)/man5/mailhop.conf.5 \
+	    $(DESTDIR)$(DATADIR)/bash-completion/completions/mailhop \
+	    $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_mailhop \
+	    $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/mailhop.fish
+
+clean:
+	rm -rf $(B) mailhop
+
+.PHONY: all deps unit format-check format lint-man integration check demo \
+	install uninstall clean

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Install the Debian packages that the build and the tests need, when they
+# are missing.  Run as root on Debian 12; elsewhere it only reports.
+set -eu
+pkgs="build-essential pkg-config libgnutls28-dev libgsasl-dev libidn2-dev
+libconfuse-dev libcmocka-dev python3-pytest postfix dovecot-core rsyslog
+gnutls-bin mandoc clang-format libpython3.11-testsuite"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+	    missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing"
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: run 'make deps' as root to install:$missing" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+echo "postfix postfix/main_mailer_type select No configuration" |
+    debconf-set-selections
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: ISC */
+#ifndef MAILHOP_CONF_H
+#define MAILHOP_CONF_H
+
+#include "err.h"
+
+enum conf_tls { CONF_TLS_STARTTLS, CONF_TLS_IMPLICIT, CONF_TLS_OFF };
+enum conf_auth { CONF_AUTH_OFF, CONF_AUTH_ON, CONF_AUTH_MECH };
+
+/* One account's effective settings.  All strings are malloc'ed and owned
+ * by the struct; NULL where the key is unset. */
+struct conf_account {
+	char *name;
+	char *file;       /* the file the account came from */
+	char *host;
+	int port;         /* default: 587 starttls, 465 implicit, 25 off */
+	enum conf_tls tls;
+	char *tls_ca_file;
+	enum conf_auth auth; /* default: on when user is set, else off */
+	char *auth_mech;  /* upper case, for CONF_AUTH_MECH */
+	char *user;
+	char *password;   /* wiped by conf_account_free */
+	char *from;       /* the account's address */
+	char *helo;       /* EHLO name; default: the host's name */
+	int timeout;      /* seconds; default 60 */
+};
+
+/* Find the configuration and the account to use.  file is the -C
+ * argument, or NULL for the user file ($XDG_CONFIG_HOME/mailhop/config,
+ * else ~/.config/mailhop/config) and the system file
+ * (SYSCONFDIR/mailhop.conf); an account in the user file replaces one of
+ * the same name in the system file.  name is the -a argument, or NULL for
+ * default_account (the user file's, else the system file's), else the only
+ * account there is.  Returns 0 with acct filled (free it with
+ * conf_account_free), or -1 with rec filled (ERR_CONFIG, EX_CONFIG) and a
+ * text of the form "FILE:LINE: KEY: problem (what to write instead)" that
+ * never shows a secret value. */
+int conf_load(const char *file, const char *name, struct conf_account *acct,
+    struct err *rec);
+
+void conf_account_free(struct conf_account *acct);
+
+#endif

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: ISC */
+#ifndef MAILHOP_LOG_H
+#define MAILHOP_LOG_H
+
+#include <stddef.h>
+
+/* One outcome of one message: the fields of its syslog line.  NULL or
+ * empty strings are written as "-". */
+struct log_rec {
+	const char *msgid;   /* Message-ID without <> */
+	const char *account;
+	const char *host;
+	const char *tls;     /* "TLS1.3", or "none" */
+	const char *auth;    /* mechanism, or "none" */
+	const char *from;    /* envelope sender */
+	const char *rcpt;    /* envelope recipients, comma-separated */
+	long long size;      /* bytes of the message as sent */
+	const char *status;  /* sent, queued, deferred, refused */
+	const char *reply;   /* the server's last reply, or the error */
+	int exit;            /* exit code */
+};
+
+/* Open syslog: ident mailhop, LOG_PID, facility LOG_MAIL. */
+void log_open(void);
+
+/* Format rec as key=value fields in a fixed order into buf (size sz);
+ * values with spaces, quotes or '=' are quoted with "" and \-escapes; all
+ * values are sanitised.  Returns the length, truncated to sz - 1. */
+size_t log_format(const struct log_rec *rec, char *buf, size_t sz);
+
+/* Send rec to syslog at LOG_INFO (sent, queued), LOG_NOTICE (deferred) or
+ * LOG_ERR (anything else). */
+void log_message(const struct log_rec *rec);
+
+/* Turn on the -v transcript to fd (stderr).  Off by default. */
+void log_trace_enable(int fd);
+int log_trace_enabled(void);
+
+/* Write one protocol line to the transcript, prefixed "<-- " (dir '<',
+ * from the server) or "--> " (dir '>', to the server).  The line is
+ * sanitised; a trailing CRLF is dropped.  No-op when tracing is off. */
+void log_trace(char dir, const char *line, size_t len);
+
+/* Write a free-form note ("TLS1.3 established ...") to the transcript. */
+void log_tracef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: ISC */
+#ifndef MAILHOP_SASL_H
+#define MAILHOP_SASL_H
+
+#include <stddef.h>
+#include <gnutls/gnutls.h>
+
+#include "err.h"
+
+/* Pick the mechanism to use from the server's AUTH list (space-separated
+ * tokens, compared whole and case-insensitively).  forced, when not NULL,
+ * must be offered, else ERR_PERM/EX_UNAVAILABLE naming what the server
+ * offers.  Otherwise the first of SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, LOGIN
+ * that is offered; none: ERR_PERM/EX_UNAVAILABLE "no usable mechanism".
+ * Writes the name to out (size sz). */
+int sasl_choose(const char *offered, const char *forced, char *out,
+    size_t sz, struct err *rec);
+
+struct sasl;
+
+/* Start a client exchange for mech with user and password (not copied:
+ * they must outlive the exchange).  tls may be NULL.  Returns NULL with
+ * rec filled on failure. */
+struct sasl *sasl_new(const char *mech, const char *user,
+    const char *password, gnutls_session_t tls, struct err *rec);
+
+/* One step: in is the server's base64 challenge ("" for none, NULL before
+ * the first step), *out a malloc'ed base64 response the caller frees with
+ * sasl_free_out.  Returns 1 when the mechanism needs another step, 0 when
+ * it is done on our side, -1 with rec filled (bad challenge: EX_PROTOCOL).
+ */
+int sasl_step(struct sasl *s, const char *in, char **out, struct err *rec);
+
+/* Wipe and free a response from sasl_step; NULL is fine. */
+void sasl_free_out(char *out);
+
+/* End the exchange and wipe what it held; NULL is fine. */
+void sasl_free(struct sasl *s);
+
+#endif
