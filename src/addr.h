@@ -10,7 +10,7 @@
  * "local@domain", or a bare local part ("root"); comments, folding
  * whitespace and the quoting of plain local parts removed. */
 struct addr {
-	char *name;    /* display name as written, or NULL */
+	char *name; /* display name as written, or NULL */
 	char *mailbox;
 };
 
@@ -30,8 +30,7 @@ int addr_parse_list(const char *s, struct addr_list *out, struct err *rec);
 
 /* Append mailbox (copied) unless an equal one is there (addr_equal).
  * Returns 0, or -1 when out of memory. */
-int addr_list_add(struct addr_list *l, const char *name,
-    const char *mailbox);
+int addr_list_add(struct addr_list *l, const char *name, const char *mailbox);
 
 void addr_list_free(struct addr_list *l);
 

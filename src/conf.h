@@ -11,18 +11,18 @@ enum conf_auth { CONF_AUTH_OFF, CONF_AUTH_ON, CONF_AUTH_MECH };
  * by the struct; NULL where the key is unset. */
 struct conf_account {
 	char *name;
-	char *file;       /* the file the account came from */
+	char *file; /* the file the account came from */
 	char *host;
-	int port;         /* default: 587 starttls, 465 implicit, 25 off */
+	int port; /* default: 587 starttls, 465 implicit, 25 off */
 	enum conf_tls tls;
 	char *tls_ca_file;
 	enum conf_auth auth; /* default: on when user is set, else off */
-	char *auth_mech;  /* upper case, for CONF_AUTH_MECH */
+	char *auth_mech;     /* upper case, for CONF_AUTH_MECH */
 	char *user;
-	char *password;   /* wiped by conf_account_free */
-	char *from;       /* the account's address */
-	char *helo;       /* EHLO name; default: the host's name */
-	int timeout;      /* seconds; default 60 */
+	char *password; /* wiped by conf_account_free */
+	char *from;	/* the account's address */
+	char *helo;	/* EHLO name; default: the host's name */
+	int timeout;	/* seconds; default 60 */
 };
 
 /* Find the configuration and the account to use.  file is the -C

@@ -32,8 +32,8 @@ void err_clear(struct err *rec);
 
 /* Fill rec with class, exit code and a printf-style text; returns -1 so a
  * caller can write `return err_set(...)`.  Never fails. */
-int err_set(struct err *rec, enum err_class cls, int code, const char *fmt,
-    ...) __attribute__((format(printf, 4, 5)));
+int err_set(struct err *rec, enum err_class cls, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Store a server reply (len bytes, not NUL-terminated) sanitised into
  * rec->reply. */

@@ -32,8 +32,8 @@ void io_set_deadline(struct io *io, long long deadline_ms);
  * implicit TLS).  Fails with ERR_PERM/EX_PROTOCOL when unread bytes wait in
  * the input buffer (response injection, RFC 3207 section 4.2), and as
  * tls_handshake otherwise. */
-int io_starttls(struct io *io, const struct tls_params *params,
-    struct err *rec);
+int io_starttls(
+    struct io *io, const struct tls_params *params, struct err *rec);
 
 /* The TLS session, or NULL for a plain connection. */
 gnutls_session_t io_tls(struct io *io);
@@ -50,8 +50,8 @@ int io_flush(struct io *io, struct err *rec);
  * CRLF or LF, NUL-terminated; sets *len.  Returns 0; or -1 with rec filled:
  * end of stream or timeout is ERR_TEMP/EX_TEMPFAIL, a line over
  * IO_LINE_MAX or containing NUL is ERR_PERM/EX_PROTOCOL. */
-int io_getline(struct io *io, char *buf, size_t sz, size_t *len,
-    struct err *rec);
+int io_getline(
+    struct io *io, char *buf, size_t sz, size_t *len, struct err *rec);
 
 /* Bytes received and not yet consumed. */
 size_t io_pending(const struct io *io);

@@ -7,17 +7,17 @@
 /* One outcome of one message: the fields of its syslog line.  NULL or
  * empty strings are written as "-". */
 struct log_rec {
-	const char *msgid;   /* Message-ID without <> */
+	const char *msgid; /* Message-ID without <> */
 	const char *account;
 	const char *host;
-	const char *tls;     /* "TLS1.3", or "none" */
-	const char *auth;    /* mechanism, or "none" */
-	const char *from;    /* envelope sender */
-	const char *rcpt;    /* envelope recipients, comma-separated */
-	long long size;      /* bytes of the message as sent */
-	const char *status;  /* sent, queued, deferred, refused */
-	const char *reply;   /* the server's last reply, or the error */
-	int exit;            /* exit code */
+	const char *tls;    /* "TLS1.3", or "none" */
+	const char *auth;   /* mechanism, or "none" */
+	const char *from;   /* envelope sender */
+	const char *rcpt;   /* envelope recipients, comma-separated */
+	long long size;	    /* bytes of the message as sent */
+	const char *status; /* sent, queued, deferred, refused */
+	const char *reply;  /* the server's last reply, or the error */
+	int exit;	    /* exit code */
 };
 
 /* Open syslog: ident mailhop, LOG_PID, facility LOG_MAIL. */

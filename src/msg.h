@@ -12,21 +12,21 @@
 #define MSG_LINE_MAX 998
 
 struct msg_opts {
-	int extract;          /* -t: collect To, Cc and Bcc */
-	const char *from;     /* envelope sender, for a missing From header */
-	const char *domain;   /* right-hand side of a new Message-ID */
-	const char *tmpdir;   /* spool directory; NULL: $TMPDIR, else /tmp */
-	time_t now;           /* for a new Date header; 0: time(NULL) */
+	int extract;	    /* -t: collect To, Cc and Bcc */
+	const char *from;   /* envelope sender, for a missing From header */
+	const char *domain; /* right-hand side of a new Message-ID */
+	const char *tmpdir; /* spool directory; NULL: $TMPDIR, else /tmp */
+	time_t now;	    /* for a new Date header; 0: time(NULL) */
 };
 
 struct msg {
-	int fd;               /* spool file: the message as it will be sent,
-			       * CRLF line ends, unlinked; -1 when closed */
-	long long size;       /* bytes in the spool file */
+	int fd;		       /* spool file: the message as it will be sent,
+				* CRLF line ends, unlinked; -1 when closed */
+	long long size;	       /* bytes in the spool file */
 	struct addr_list rcpt; /* with extract: To, Cc, Bcc mailboxes */
 	struct addr_list from; /* mailboxes of the From header */
-	char *msgid;          /* Message-ID without <> (found or made) */
-	int eightbit;         /* a byte over 0x7f anywhere */
+	char *msgid;	       /* Message-ID without <> (found or made) */
+	int eightbit;	       /* a byte over 0x7f anywhere */
 };
 
 /* Read infd to EOF and write the message to a new private spool file:
@@ -40,8 +40,8 @@ struct msg {
  * ERR_USAGE/EX_DATAERR naming the line number, an address-list syntax error
  * in To, Cc or Bcc with extract ERR_USAGE/EX_DATAERR naming the field.
  * Reads everything before returning, also on a data error. */
-int msg_read(int infd, const struct msg_opts *opts, struct msg *m,
-    struct err *rec);
+int msg_read(
+    int infd, const struct msg_opts *opts, struct msg *m, struct err *rec);
 
 void msg_free(struct msg *m);
 
@@ -54,7 +54,7 @@ struct msg_crlf {
 
 /* Convert len bytes from in into out, which has room for 2 * len bytes.
  * Returns the bytes written. */
-size_t msg_crlf_feed(struct msg_crlf *st, const char *in, size_t len,
-    char *out);
+size_t msg_crlf_feed(
+    struct msg_crlf *st, const char *in, size_t len, char *out);
 
 #endif

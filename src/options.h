@@ -11,19 +11,18 @@ enum opt_mode { OPT_MODE_SEND };
 /* The command line, parsed.  Strings point into argv. */
 struct options {
 	enum opt_mode mode;
-	int extract;          /* -t */
-	int dot_ok;           /* -i, -oi: accepted; mailhop always reads to EOF */
-	int verbose;          /* -v */
-	const char *sender;   /* -f, -r; NULL when not given */
-	const char *account;  /* -a */
-	const char *config;   /* -C */
-	char *const *rcpt;    /* recipient arguments */
+	int extract;	    /* -t */
+	int dot_ok;	    /* -i, -oi: accepted; mailhop always reads to EOF */
+	int verbose;	    /* -v */
+	const char *sender; /* -f, -r; NULL when not given */
+	const char *account; /* -a */
+	const char *config;  /* -C */
+	char *const *rcpt;   /* recipient arguments */
 	size_t nrcpt;
 };
 
 /* Parse argv (argc entries, argv[0] the program name) into o.  Returns 0,
  * or -1 with rec filled (ERR_USAGE, EX_USAGE) naming the bad option. */
-int opt_parse(int argc, char *const argv[], struct options *o,
-    struct err *rec);
+int opt_parse(int argc, char *const argv[], struct options *o, struct err *rec);
 
 #endif

@@ -13,16 +13,16 @@
  * offers.  Otherwise the first of SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, LOGIN
  * that is offered; none: ERR_PERM/EX_UNAVAILABLE "no usable mechanism".
  * Writes the name to out (size sz). */
-int sasl_choose(const char *offered, const char *forced, char *out,
-    size_t sz, struct err *rec);
+int sasl_choose(const char *offered, const char *forced, char *out, size_t sz,
+    struct err *rec);
 
 struct sasl;
 
 /* Start a client exchange for mech with user and password (not copied:
  * they must outlive the exchange).  tls may be NULL.  Returns NULL with
  * rec filled on failure. */
-struct sasl *sasl_new(const char *mech, const char *user,
-    const char *password, gnutls_session_t tls, struct err *rec);
+struct sasl *sasl_new(const char *mech, const char *user, const char *password,
+    gnutls_session_t tls, struct err *rec);
 
 /* One step: in is the server's base64 challenge ("" for none, NULL before
  * the first step), *out a malloc'ed base64 response the caller frees with

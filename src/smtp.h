@@ -20,30 +20,30 @@ enum smtp_auth {
 
 /* One account's server, as main.c builds it from the configuration. */
 struct smtp_params {
-	const char *host;    /* name or IP literal; also the TLS identity */
-	const char *port;    /* "587" */
+	const char *host; /* name or IP literal; also the TLS identity */
+	const char *port; /* "587" */
 	enum smtp_tls tls;
 	const char *ca_file; /* NULL: system trust store */
 	enum smtp_auth auth;
-	const char *mech;    /* upper case, for SMTP_AUTH_MECH */
+	const char *mech; /* upper case, for SMTP_AUTH_MECH */
 	const char *user;
 	const char *password; /* owned by the caller, who wipes it */
 	const char *helo;     /* name sent with EHLO */
-	int timeout_ms;       /* connect budget and base for each step */
+	int timeout_ms;	      /* connect budget and base for each step */
 };
 
 struct smtp_envelope {
-	const char *from;        /* "" for the null sender */
+	const char *from;	 /* "" for the null sender */
 	const char *const *rcpt; /* ASCII or A-label addresses */
 	size_t nrcpt;
-	int eightbit;            /* body has 8-bit bytes: BODY=8BITMIME */
+	int eightbit; /* body has 8-bit bytes: BODY=8BITMIME */
 };
 
 /* What the session learned, for the log line; filled as far as the
  * session got, also on failure. */
 struct smtp_result {
-	char tls[16];  /* "TLS1.3", or "none" */
-	char mech[32]; /* AUTH mechanism, or "none" */
+	char tls[16];		   /* "TLS1.3", or "none" */
+	char mech[32];		   /* AUTH mechanism, or "none" */
 	char reply[ERR_REPLY_MAX]; /* last reply, sanitised, one line */
 };
 
@@ -56,18 +56,17 @@ struct smtp_result {
  * ERR_PERM with the sysexits code of DESIGN.md otherwise.  If any
  * recipient is refused, no message is sent and rec names each refused
  * address.  Blocks. */
-int smtp_send(const struct smtp_params *params,
-    const struct smtp_envelope *env, int msgfd, struct smtp_result *res,
-    struct err *rec);
+int smtp_send(const struct smtp_params *params, const struct smtp_envelope *env,
+    int msgfd, struct smtp_result *res, struct err *rec);
 
 /* Reply parser (RFC 5321 section 4.2), exposed for the unit tests. */
 #define SMTP_REPLY_LINES_MAX 1000
 #define SMTP_REPLY_TEXT_MAX 65536
 
 struct smtp_reply {
-	int code;    /* 3 digits, 0 until the first line */
+	int code; /* 3 digits, 0 until the first line */
 	size_t nlines;
-	size_t len;  /* bytes used in text */
+	size_t len;			/* bytes used in text */
 	char text[SMTP_REPLY_TEXT_MAX]; /* line texts, '\n'-joined */
 };
 
@@ -78,7 +77,7 @@ void smtp_reply_init(struct smtp_reply *r);
  * EX_PROTOCOL) when the line is malformed: not three digits then SP, '-'
  * or end of line; a code that differs from the first line's; NUL; or over
  * the line or size caps. */
-int smtp_reply_line(struct smtp_reply *r, const char *line, size_t len,
-    struct err *rec);
+int smtp_reply_line(
+    struct smtp_reply *r, const char *line, size_t len, struct err *rec);
 
 #endif

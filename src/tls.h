@@ -27,8 +27,7 @@ int tls_session_new(int fd, const struct tls_params *params,
  * a refused certificate (with GnuTLS's verification text) or protocol
  * version is ERR_PERM/EX_UNAVAILABLE, a timeout or lost connection
  * ERR_TEMP/EX_TEMPFAIL. */
-int tls_handshake(gnutls_session_t s, long long deadline_ms,
-    struct err *rec);
+int tls_handshake(gnutls_session_t s, long long deadline_ms, struct err *rec);
 
 /* "TLS1.3" etc. for the log line; a static string. */
 const char *tls_version_name(gnutls_session_t s);
