@@ -1,2 +1,290 @@
 /* SPDX-License-Identifier: ISC */
-/* Placeholder: being written. */
+/*
+ * mailhop: read a message on stdin and hand it to the account's own SMTP
+ * server.  This file strings the modules together, and is the only one
+ * that prints to the terminal or picks the exit code.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "conf.h"
+#include "err.h"
+#include "log.h"
+#include "msg.h"
+#include "options.h"
+#include "secret.h"
+#include "smtp.h"
+
+/* Everything one run knows about its message, for the log line. */
+struct run {
+	struct options opt;
+	struct conf_account acct;
+	int have_acct;
+	struct msg msg;
+	int have_msg;
+	const char *sender;
+	struct addr_list rcpt; /* as given, for the log line */
+	char **wire;	       /* the same, in ASCII form for RCPT */
+	struct smtp_result res;
+	struct err err;
+};
+
+/* Make sure fds 0 to 2 are open, so no socket or spool file lands on
+ * them.  Returns whether stdin was closed. */
+static int
+guard_std_fds(void)
+{
+	int fd, closed_in;
+
+	closed_in = fcntl(0, F_GETFD) == -1 && errno == EBADF;
+	for (fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) == -1)
+			exit(EX_OSERR);
+	}
+	return closed_in;
+}
+
+/* Add the recipients of one argument, which may be an address list. */
+static int
+add_arg_rcpts(struct run *r, const char *arg)
+{
+	struct addr_list l = { 0 };
+	size_t i;
+	int rc = 0;
+
+	if (addr_parse_list(arg, &l, &r->err) == -1) {
+		r->err.code = EX_USAGE;
+		rc = -1;
+	}
+	for (i = 0; rc == 0 && i < l.n; i++)
+		if (addr_list_add(&r->rcpt, NULL, l.v[i].mailbox) == -1)
+			rc = err_set(
+			    &r->err, ERR_LOCAL, EX_OSERR, "out of memory");
+	addr_list_free(&l);
+	return rc;
+}
+
+/* Build the envelope recipients from the arguments and, with -t, the
+ * header; check each and convert its domain for the wire. */
+static int
+collect_rcpts(struct run *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->opt.nrcpt; i++)
+		if (add_arg_rcpts(r, r->opt.rcpt[i]) == -1)
+			return -1;
+	for (i = 0; i < r->msg.rcpt.n; i++)
+		if (addr_list_add(&r->rcpt, NULL, r->msg.rcpt.v[i].mailbox) ==
+		    -1)
+			return err_set(
+			    &r->err, ERR_LOCAL, EX_OSERR, "out of memory");
+	if (r->rcpt.n == 0)
+		return err_set(&r->err, ERR_USAGE, EX_USAGE,
+		    "no recipients (give them as arguments, or use -t to "
+		    "read To, Cc and Bcc)");
+	r->wire = calloc(r->rcpt.n, sizeof(*r->wire));
+	if (r->wire == NULL)
+		return err_set(&r->err, ERR_LOCAL, EX_OSERR, "out of memory");
+	for (i = 0; i < r->rcpt.n; i++) {
+		if (addr_check(r->rcpt.v[i].mailbox, &r->err) == -1)
+			return -1;
+		r->wire[i] = addr_to_ascii(r->rcpt.v[i].mailbox, &r->err);
+		if (r->wire[i] == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+/* Read the configuration, then the message; fill the envelope. */
+static int
+prepare(struct run *r, int stdin_closed)
+{
+	struct msg_opts mo = { 0 };
+
+	if (conf_load(r->opt.config, r->opt.account, &r->acct, &r->err) == -1)
+		return -1;
+	r->have_acct = 1;
+	r->sender = r->opt.sender != NULL ? r->opt.sender : r->acct.from;
+	if (addr_check(r->sender, &r->err) == -1) {
+		r->err.code = r->opt.sender != NULL ? EX_USAGE : EX_CONFIG;
+		return -1;
+	}
+	if (stdin_closed)
+		return err_set(&r->err, ERR_LOCAL, EX_NOINPUT,
+		    "standard input is closed: nothing to send");
+	mo.extract = r->opt.extract;
+	mo.from = r->sender;
+	mo.domain = addr_domain(r->acct.from);
+	if (msg_read(0, &mo, &r->msg, &r->err) == -1)
+		return -1;
+	r->have_msg = 1;
+	return collect_rcpts(r);
+}
+
+static void
+fill_params(const struct conf_account *a, struct smtp_params *p, char *port,
+    size_t portsz)
+{
+	static const enum smtp_tls tls[] = {
+		[CONF_TLS_STARTTLS] = SMTP_TLS_STARTTLS,
+		[CONF_TLS_IMPLICIT] = SMTP_TLS_IMPLICIT,
+		[CONF_TLS_OFF] = SMTP_TLS_OFF,
+	};
+	static const enum smtp_auth auth[] = {
+		[CONF_AUTH_OFF] = SMTP_AUTH_OFF,
+		[CONF_AUTH_ON] = SMTP_AUTH_ANY,
+		[CONF_AUTH_MECH] = SMTP_AUTH_MECH,
+	};
+
+	snprintf(port, portsz, "%d", a->port);
+	memset(p, 0, sizeof(*p));
+	p->host = a->host;
+	p->port = port;
+	p->tls = tls[a->tls];
+	p->ca_file = a->tls_ca_file;
+	p->auth = auth[a->auth];
+	p->mech = a->auth_mech;
+	p->user = a->user;
+	p->password = a->password;
+	p->helo = a->helo;
+	p->timeout_ms = a->timeout * 1000;
+}
+
+static int
+deliver(struct run *r)
+{
+	struct smtp_envelope env;
+	struct smtp_params p;
+	char port[16];
+	int rc;
+
+	fill_params(&r->acct, &p, port, sizeof(port));
+	env.from = r->sender;
+	env.rcpt = (const char *const *)r->wire;
+	env.nrcpt = r->rcpt.n;
+	env.eightbit = r->msg.eightbit;
+	rc = smtp_send(&p, &env, r->msg.fd, &r->res, &r->err);
+	/* The password is not needed past the session. */
+	secret_free(r->acct.password);
+	r->acct.password = NULL;
+	return rc;
+}
+
+/* The comma-joined recipients for the log line (malloc'ed, or NULL). */
+static char *
+join_rcpts(const struct addr_list *l)
+{
+	size_t i, len = 1;
+	char *s;
+
+	for (i = 0; i < l->n; i++)
+		len += strlen(l->v[i].mailbox) + 1;
+	s = malloc(len);
+	if (s == NULL)
+		return NULL;
+	s[0] = '\0';
+	for (i = 0; i < l->n; i++) {
+		if (i > 0)
+			strcat(s, ",");
+		strcat(s, l->v[i].mailbox);
+	}
+	return s;
+}
+
+static const char *
+status_name(const struct err *e)
+{
+	if (e->class == ERR_NONE)
+		return "sent";
+	return e->class == ERR_TEMP ? "deferred" : "refused";
+}
+
+/* The one stderr line of a failure: what, the server's words, and for a
+ * temporary failure that nothing was sent (there is no queue yet). */
+static void
+print_error(const struct err *e)
+{
+	const char *said = "", *reply = "", *end = "";
+
+	if (e->reply[0] != '\0' && strstr(e->text, e->reply) == NULL)
+		said = " (server said: ", reply = e->reply, end = ")";
+	fprintf(stderr, "mailhop: %s%s%s%s%s\n", e->text, said, reply, end,
+	    e->class == ERR_TEMP ? "; the message was not sent" : "");
+}
+
+static void
+report(struct run *r, int code)
+{
+	struct log_rec lr = { 0 };
+	char *rcpts = join_rcpts(&r->rcpt);
+
+	lr.msgid = r->have_msg ? r->msg.msgid : NULL;
+	lr.account = r->have_acct ? r->acct.name : NULL;
+	lr.host = r->have_acct ? r->acct.host : NULL;
+	lr.tls = r->res.tls;
+	lr.auth = r->res.mech;
+	lr.from = r->sender;
+	lr.rcpt = rcpts;
+	lr.size = r->have_msg ? r->msg.size : 0;
+	lr.status = status_name(&r->err);
+	lr.reply = code == 0 ? r->res.reply : r->err.text;
+	lr.exit = code;
+	log_message(&lr);
+	free(rcpts);
+	if (code != 0)
+		print_error(&r->err);
+}
+
+static void
+cleanup(struct run *r)
+{
+	size_t i;
+
+	for (i = 0; r->wire != NULL && i < r->rcpt.n; i++)
+		free(r->wire[i]);
+	free(r->wire);
+	addr_list_free(&r->rcpt);
+	if (r->have_msg)
+		msg_free(&r->msg);
+	if (r->have_acct)
+		conf_account_free(&r->acct);
+	opt_free(&r->opt);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct run r;
+	int stdin_closed, code;
+
+	memset(&r, 0, sizeof(r));
+	err_clear(&r.err);
+	secret_protect_process();
+	stdin_closed = guard_std_fds();
+	signal(SIGPIPE, SIG_IGN);
+	log_open();
+	if (opt_parse(argc, argv, &r.opt, &r.err) == -1) {
+		fprintf(stderr, "mailhop: %s\n", r.err.text);
+		return EX_USAGE;
+	}
+	if (r.opt.verbose)
+		log_trace_enable(STDERR_FILENO);
+	if (prepare(&r, stdin_closed) == 0 && deliver(&r) == 0)
+		err_clear(&r.err);
+	code = r.err.class == ERR_NONE ? EX_OK : r.err.code;
+	if (r.err.class == ERR_TEMP)
+		code = EX_TEMPFAIL;
+	report(&r, code);
+	cleanup(&r);
+	return code;
+}
