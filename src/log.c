@@ -116,7 +116,7 @@ log_trace_enabled(void)
 void
 log_trace(char dir, const char *line, size_t len)
 {
-	char clean[4200];
+	char clean[ERR_TEXT_MAX * 9];
 
 	if (trace_fd < 0)
 		return;

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: ISC */
+/* Unit tests: the syslog line and err_sanitize, as tables. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "err.h"
+#include "log.h"
+
+static const struct {
+	const char *in;
+	size_t len; /* 0: strlen(in) */
+	size_t dstsz;
+	const char *want;
+} sanitize_cases[] = {
+	{ "250 ok", 0, 64, "250 ok" },
+	{ "a\rb\nc", 0, 64, "a\\x0db\\x0ac" },
+	{ "\x1b[2J", 0, 64, "\\x1b[2J" },
+	{ "bell\x07", 0, 64, "bell\\x07" },
+	{ "del\x7f", 0, 64, "del\\x7f" },
+	{ "nul\0x", 5, 64, "nul\\x00x" },
+	{ "Gr\xc3\xbc\xc3\x9f"
+	  "e",
+	    0, 64,
+	    "Gr\xc3\xbc\xc3\x9f"
+	    "e" },
+	{ "bad\xc3(", 0, 64, "bad\\xc3(" },
+	{ "overlong\xc0\xaf", 0, 64, "overlong\\xc0\\xaf" },
+	{ "surrogate\xed\xa0\x80", 0, 64, "surrogate\\xed\\xa0\\x80" },
+	{ "0123456789abcdef", 0, 10, "012345..." },
+	{ "", 0, 8, "" },
+};
+
+static void
+test_sanitize(void **state)
+{
+	char out[64];
+	size_t i, len;
+
+	(void)state;
+	for (i = 0; i < sizeof(sanitize_cases) / sizeof(sanitize_cases[0]);
+	     i++) {
+		len = sanitize_cases[i].len;
+		if (len == 0)
+			len = strlen(sanitize_cases[i].in);
+		err_sanitize(
+		    out, sanitize_cases[i].dstsz, sanitize_cases[i].in, len);
+		assert_string_equal(out, sanitize_cases[i].want);
+		assert_true(strlen(out) < sanitize_cases[i].dstsz);
+	}
+}
+
+static const struct {
+	struct log_rec rec;
+	const char *want;
+} format_cases[] = {
+	{ { "1.2@x", "work", "mail.example.org", "TLS1.3", "PLAIN",
+	      "me@example.org", "a@x,b@y", 412, "sent",
+	      "250 2.0.0 Ok: queued as 4Q", 0 },
+	    "msgid=1.2@x account=work host=mail.example.org tls=TLS1.3 "
+	    "auth=PLAIN from=me@example.org rcpt=a@x,b@y size=412 status=sent "
+	    "reply=\"250 2.0.0 Ok: queued as 4Q\" exit=0" },
+	{ { NULL, NULL, NULL, "", NULL, "", NULL, 0, "refused",
+	      "bad \"quote\" \\ back", 78 },
+	    "msgid=- account=- host=- tls=- auth=- from=- rcpt=- size=0 "
+	    "status=refused reply=\"bad \\\"quote\\\" \\\\ back\" exit=78" },
+	{ { "m", "a", "h", "none", "none", "f@x", "r@x", 1, "deferred",
+	      "421 bye\r\nEHLO x=y", 75 },
+	    "msgid=m account=a host=h tls=none auth=none from=f@x rcpt=r@x "
+	    "size=1 status=deferred reply=\"421 bye\\\\x0d\\\\x0aEHLO x=y\" "
+	    "exit=75" },
+};
+
+static void
+test_format(void **state)
+{
+	char out[1024];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(format_cases) / sizeof(format_cases[0]); i++) {
+		log_format(&format_cases[i].rec, out, sizeof(out));
+		assert_string_equal(out, format_cases[i].want);
+	}
+}
+
+/* A short buffer cuts the line but keeps it terminated. */
+static void
+test_format_short(void **state)
+{
+	char out[40];
+	size_t n;
+
+	(void)state;
+	n = log_format(&format_cases[0].rec, out, sizeof(out));
+	assert_true(n < sizeof(out));
+	assert_int_equal(strlen(out), n);
+	assert_memory_equal(out, "msgid=1.2@x account=work", 24);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sanitize),
+		cmocka_unit_test(test_format),
+		cmocka_unit_test(test_format_short),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
