@@ -1,0 +1,81 @@
+# bash completion for mailhop(1)                          -*- shell-script -*-
+# SPDX-License-Identifier: ISC
+
+# Print the account names defined in the configuration files: the -C file
+# when one is given, else the user's file and the system's file.
+_mailhop_accounts()
+{
+	local conf=$1 f
+	local -a files
+
+	if [[ -n $conf ]]; then
+		[[ $conf == "~/"* ]] && conf=$HOME/${conf#"~/"}
+		files=("$conf")
+	else
+		files=("${XDG_CONFIG_HOME:-$HOME/.config}/mailhop/config"
+		    /etc/mailhop.conf)
+	fi
+	for f in "${files[@]}"; do
+		[[ -r $f ]] || continue
+		sed -n -e "s/^[[:space:]]*account[[:space:]]\{1,\}[\"']\{0,1\}\([^\"'{[:space:]]\{1,\}\).*/\1/p" \
+		    -- "$f" 2>/dev/null
+	done | sort -u
+}
+
+_mailhop_files()
+{
+	if declare -F _filedir >/dev/null; then
+		_filedir
+	else
+		local IFS=$'\n'
+		COMPREPLY=($(compgen -f -- "$1"))
+	fi
+}
+
+_mailhop()
+{
+	local cur=${COMP_WORDS[COMP_CWORD]}
+	local prev=${COMP_WORDS[COMP_CWORD-1]}
+	local conf="" i w IFS=$' \t\n'
+
+	COMPREPLY=()
+
+	# Stop at "--": recipients only from there on.  Note a -C file for
+	# the account list.
+	for ((i = 1; i < COMP_CWORD; i++)); do
+		w=${COMP_WORDS[i]}
+		case $w in
+		--) return 0 ;;
+		-C | -[itv]*C) conf=${COMP_WORDS[i+1]} ;;
+		-C?*) conf=${w#-C} ;;
+		esac
+	done
+
+	# A value-taking letter may end a group, as in "-ta work".
+	case $prev in
+	-a | -[itv]*a)
+		COMPREPLY=($(compgen -W "$(_mailhop_accounts "$conf")" -- "$cur"))
+		return 0
+		;;
+	-C | -[itv]*C)
+		_mailhop_files "$cur"
+		return 0
+		;;
+	-f | -[itv]*f)
+		return 0
+		;;
+	esac
+
+	case $cur in
+	-a?*)
+		COMPREPLY=($(compgen -P -a -W "$(_mailhop_accounts "$conf")" \
+		    -- "${cur#-a}"))
+		;;
+	-*)
+		COMPREPLY=($(compgen -W '-a -C -f -i -t -v --' -- "$cur"))
+		;;
+	esac
+	return 0
+}
+
+complete -F _mailhop mailhop
