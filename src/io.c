@@ -30,6 +30,7 @@ struct io {
 	int fd;
 	gnutls_session_t tls;
 	long long deadline;
+	int dead;	 /* a TLS start failed: no byte may go out in clear */
 	size_t in_start; /* first unconsumed byte */
 	size_t in_end;	 /* end of received bytes */
 	size_t in_scan;	 /* bytes before this hold no LF and no NUL */
@@ -230,12 +231,21 @@ compact(struct io *io)
 	io->in_start = 0;
 }
 
+static int
+refuse_dead(struct err *rec)
+{
+	return err_set(rec, ERR_LOCAL, EX_SOFTWARE,
+	    "connection unusable after a failed TLS start");
+}
+
 int
 io_getline(struct io *io, char *buf, size_t sz, size_t *len, struct err *rec)
 {
 	ssize_t eol;
 	size_t n;
 
+	if (io->dead)
+		return refuse_dead(rec);
 	while ((eol = find_eol(io, rec)) == 0) {
 		compact(io);
 		if ((io->tls != NULL ? fill_tls(io, rec)
@@ -306,6 +316,8 @@ io_flush(struct io *io, struct err *rec)
 {
 	int r;
 
+	if (io->dead)
+		return refuse_dead(rec);
 	if (io->out_len == 0)
 		return 0;
 	r = io->tls != NULL ? flush_tls(io, rec) : flush_plain(io, rec);
@@ -335,14 +347,11 @@ io_put(struct io *io, const void *buf, size_t len, struct err *rec)
 	return 0;
 }
 
-int
-io_starttls(struct io *io, const struct tls_params *params, struct err *rec)
+/* The checks and the handshake behind io_starttls. */
+static int
+tls_start(struct io *io, const struct tls_params *params, struct err *rec)
 {
 	gnutls_session_t s;
-
-	if (io->tls != NULL)
-		return err_set(rec, ERR_PERM, EX_PROTOCOL,
-		    "TLS is already active on this connection");
 
 	/* RFC 3207 4.2: nothing the server sent before the handshake may
 	 * be used after it (S04, CVE-2020-14954 and kin). */
@@ -361,6 +370,19 @@ io_starttls(struct io *io, const struct tls_params *params, struct err *rec)
 		return -1;
 	}
 	io->tls = s;
-	io->in_start = io->in_end = io->in_scan = 0;
 	return 0;
+}
+
+int
+io_starttls(struct io *io, const struct tls_params *params, struct err *rec)
+{
+	if (io->tls != NULL)
+		return err_set(rec, ERR_PERM, EX_PROTOCOL,
+		    "TLS is already active on this connection");
+	if (tls_start(io, params, rec) == 0)
+		return 0;
+
+	/* Never fall back to clear text on this connection (S11). */
+	io->dead = 1;
+	return -1;
 }

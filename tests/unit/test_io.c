@@ -299,6 +299,7 @@ test_starttls_injection(void **state)
 	struct err rec;
 	struct io *io;
 	pthread_t t;
+	char buf[64];
 	int sv[2];
 
 	(void)state;
@@ -314,7 +315,12 @@ test_starttls_injection(void **state)
 	assert_int_equal(io_starttls(io, &p, &rec), -1);
 	check_err(&rec, ERR_PERM, EX_PROTOCOL, "possible response injection");
 	assert_null(io_tls(io));
+
+	/* Nothing more may leave in clear, not even QUIT (S11). */
+	assert_int_equal(io_put(io, "QUIT\r\n", 6, &rec), 0);
+	assert_int_equal(io_flush(io, &rec), -1);
 	pthread_join(t, NULL);
+	assert_int_equal(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT), -1);
 	close(sv[1]);
 	io_free(io);
 }
