@@ -256,19 +256,22 @@ is_word(const struct tok *t)
 	return t->type == T_ATOM || t->type == T_QSTR;
 }
 
-/* Append the content of a quoted string or domain literal: quoted-pairs
- * resolved, folding line ends dropped (RFC 5322 section 3.2.4). */
+/* Append the content of a quoted string (quoted-pairs resolved) or of a
+ * domain literal (quoted-pairs kept, white space dropped); line ends of
+ * folding are dropped (RFC 5322 sections 3.2.4, 3.4.1). */
 static void
-add_quoted(struct buf *b, const char *s, const struct tok *t, int keepws)
+add_quoted(struct buf *b, const char *s, const struct tok *t, int literal)
 {
 	size_t i;
 
 	for (i = t->start + 1; i + 1 < t->end; i++) {
-		if (s[i] == '\\')
+		if (s[i] == '\\' && literal)
+			buf_addc(b, s[i++]);
+		else if (s[i] == '\\')
 			i++;
 		else if (s[i] == '\r' || s[i] == '\n')
 			continue;
-		else if (!keepws && (s[i] == ' ' || s[i] == '\t'))
+		else if (literal && (s[i] == ' ' || s[i] == '\t'))
 			continue;
 		buf_addc(b, s[i]);
 	}
@@ -302,7 +305,7 @@ add_local(struct buf *b, const char *local)
 	}
 	buf_addc(b, '"');
 	for (; *local != '\0'; local++) {
-		if (*local == '"' || *local == '\\')
+		if (strchr("\"\\\r\n", *local) != NULL)
 			buf_addc(b, '\\');
 		buf_addc(b, *local);
 	}
@@ -327,7 +330,7 @@ parse_local(struct parser *ps, struct buf *b)
 		if (t.type == T_ATOM)
 			buf_add(b, ps->s + t.start, t.end - t.start);
 		else
-			add_quoted(b, ps->s, &t, 1);
+			add_quoted(b, ps->s, &t, 0);
 		if (lex(ps, ps->pos, &dot) == -1)
 			return -1;
 		if (!is_spec(&dot, '.'))
@@ -350,7 +353,7 @@ parse_domain(struct parser *ps, struct buf *b)
 		return -1;
 	if (t.type == T_DLIT) {
 		buf_addc(b, '[');
-		add_quoted(b, ps->s, &t, 0);
+		add_quoted(b, ps->s, &t, 1);
 		buf_addc(b, ']');
 		return 0;
 	}
@@ -456,7 +459,7 @@ parse_angle(struct parser *ps, struct buf *mb)
 		return parse_error(ps, "unbalanced \"<\"");
 	if (parse_addr_spec(ps, mb) == -1 || next(ps, &t) == -1)
 		return -1;
-	if (t.type == T_END)
+	if (t.type == T_END || is_spec(&t, ',') || is_spec(&t, ';'))
 		return parse_error(ps, "unbalanced \"<\"");
 	if (!is_spec(&t, '>'))
 		return unexpected(ps, &t);
