@@ -98,7 +98,7 @@ sasl_choose(const char *offered, const char *forced, char *out, size_t sz,
 	}
 	err_sanitize(shown, sizeof shown, offered, strlen(offered));
 	return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
-	    "no usable AUTH mechanism (server offers: %s; mailhop uses SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, LOGIN)",
+	    "no usable mechanism for AUTH (server offers: %s; mailhop uses SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, LOGIN)",
 	    shown);
 }
 

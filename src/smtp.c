@@ -634,13 +634,13 @@ auth_challenge(struct session *s, struct err *rec)
 
 	if (!s->sasl_more) {
 		err_set(rec, ERR_PERM, EX_PROTOCOL,
-		    "server %s sent an AUTH %s challenge after the exchange ended",
-		    s->p->host, s->mech);
+		    "server %s sent an extra AUTH %s challenge", s->p->host,
+		    s->mech);
 		return auth_cancel(s);
 	}
 	if (n > CHALLENGE_MAX || !is_base64(ch, n)) {
 		err_set(rec, ERR_PERM, EX_PROTOCOL,
-		    "server %s sent an AUTH challenge that is not base64 or over 64 KiB",
+		    "server %s sent an AUTH challenge that is not base64",
 		    s->p->host);
 		return auth_cancel(s);
 	}
@@ -962,22 +962,28 @@ handle_reply(struct session *s, struct err *rec)
 }
 
 /* A reply could not be read.  A transaction already refused keeps that
- * reason.  After the final dot, a lost connection or a timeout leaves the
- * outcome open: the server may have the message (DESIGN.md). */
+ * reason; a timeout or lost connection says where it happened.  After the
+ * final dot the outcome is open: the server may have the message. */
 static void
 read_failed(struct session *s, struct err *rec)
 {
 	char why[ERR_TEXT_MAX];
 
 	s->sane = 0;
-	if (s->txn_failed && !s->winddown)
+	if (s->txn_failed && !s->winddown) {
 		*rec = s->txn;
-	if (s->state != ST_BODY || rec->class != ERR_TEMP)
+		return;
+	}
+	if (rec->class != ERR_TEMP)
 		return;
 	snprintf(why, sizeof(why), "%s", rec->text);
-	err_set(rec, ERR_TEMP, EX_TEMPFAIL,
-	    "no reply from %s to the end of the message (%s): delivery is uncertain, the server may have it",
-	    s->p->host, why);
+	if (s->state != ST_BODY)
+		err_set(rec, ERR_TEMP, EX_TEMPFAIL, "%s (%s, at %s)", why,
+		    s->p->host, state_names[s->state]);
+	else
+		err_set(rec, ERR_TEMP, EX_TEMPFAIL,
+		    "no reply from %s to the end of the message (%s): delivery is uncertain, the server may have it",
+		    s->p->host, why);
 }
 
 static int

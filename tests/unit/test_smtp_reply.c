@@ -1,7 +1,17 @@
 /* SPDX-License-Identifier: ISC */
 /* Unit tests: the SMTP reply parser, one row of
- * tests/data/smtp_replies.txt per reply, and the AUTH mechanism choice,
- * one row of tests/data/smtp_sasl_choose.txt per case. */
+ * tests/data/smtp_replies.txt per reply; the AUTH mechanism choice, one
+ * row of tests/data/smtp_sasl_choose.txt per case; and whole sessions
+ * against a scripted server, one block of tests/data/smtp_sessions.txt
+ * per case.  Run from tests/unit. */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,8 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 #include <cmocka.h>
 
+#include <gnutls/gnutls.h>
+#include <gsasl.h>
+
+#include "log.h"
 #include "sasl.h"
 #include "smtp.h"
 
@@ -82,6 +97,9 @@ unescape_one(const char *p, char *out, size_t *o)
 	case 'n':
 		out[(*o)++] = '\n';
 		return 1;
+	case 'r':
+		out[(*o)++] = '\r';
+		return 1;
 	case 'x':
 		assert_true(hexval(p[1]) >= 0 && hexval(p[2]) >= 0);
 		out[(*o)++] = (char)(hexval(p[1]) * 16 + hexval(p[2]));
@@ -94,17 +112,17 @@ unescape_one(const char *p, char *out, size_t *o)
 	}
 }
 
-/* Read the quoted string at *pp (after its opening quote) into a new
- * buffer; *pp ends past the closing quote. */
+/* Unescape the text at *pp up to stop ('"', or '\0' for the rest of the
+ * row) into a new buffer, NUL-terminated; *pp ends past stop. */
 static char *
-quoted(const char **pp, size_t *len)
+unescape(const char **pp, char stop, size_t *len)
 {
 	const char *p = *pp;
 	char *out = malloc(LINE_MAX_TEST);
 	size_t o = 0;
 
 	assert_non_null(out);
-	while (*p != '"') {
+	while (*p != stop) {
 		assert_true(*p != '\0' && o + 1 < LINE_MAX_TEST);
 		if (*p == '\\')
 			p += 1 + unescape_one(p + 1, out, &o);
@@ -113,6 +131,7 @@ quoted(const char **pp, size_t *len)
 	}
 	*pp = p + 1;
 	*len = o;
+	out[o] = '\0';
 	return out;
 }
 
@@ -133,7 +152,7 @@ parse_lines(const char *p, struct lines *l)
 			p = end + 1;
 		}
 		p++;
-		s = quoted(&p, &len);
+		s = unescape(&p, '"', &len);
 		for (i = 0; i < rep; i++) {
 			assert_true(l->n < LINES_MAX_TEST);
 			l->v[l->n] =
@@ -171,7 +190,7 @@ check_text(const struct smtp_reply *r, const char *want, int lineno)
 	}
 	assert_true(*end == '"');
 	end++;
-	text = quoted((const char **)&end, &len);
+	text = unescape((const char **)&end, '"', &len);
 	if (len != r->len || memcmp(text, r->text, len) != 0 ||
 	    r->text[r->len] != '\0')
 		bad(lineno, "text \"%s\", want \"%.*s\"", r->text, (int)len,
@@ -298,6 +317,583 @@ test_sasl_choose_small(void **state)
 	    sasl_choose("PLAIN", "PLAIN", out, sizeof(out), &rec), -1);
 }
 
+/*
+ * Sessions: smtp_send against a scripted server in a child process, one
+ * block of tests/data/smtp_sessions.txt per case (the format is described
+ * at the top of that file).
+ */
+
+#define SCRIPT_MAX 256
+#define FAKE_BUF (1 << 18)
+#define CERTS "../data/io_server.pem"
+#define KEY "../data/io_server.key"
+#define CA "../data/io_ca.pem"
+
+struct scase {
+	int lineno;
+	size_t n;
+	char *row[SCRIPT_MAX];
+	int rowno[SCRIPT_MAX];
+};
+
+/* The server's side of the connection. */
+struct fake {
+	int fd;
+	gnutls_session_t tls;
+	gnutls_certificate_credentials_t cred;
+	char *buf;
+	size_t len;
+	int group; /* C lines left in a G group */
+	int closed;
+	const char *pass;
+};
+
+static const char *
+row_arg(const char *row, const char *kw)
+{
+	size_t n = strlen(kw);
+
+	if (strncmp(row, kw, n) == 0 && (row[n] == ' ' || row[n] == '\0'))
+		return row[n] == ' ' ? row + n + 1 : row + n;
+	return NULL;
+}
+
+/* The value of key in the case's params row, or def. */
+static const char *
+param(const struct scase *c, const char *key, const char *def, char *buf,
+    size_t sz)
+{
+	const char *p;
+	size_t i, n = strlen(key);
+
+	for (i = 0; i < c->n; i++) {
+		if ((p = row_arg(c->row[i], "params")) == NULL)
+			continue;
+		for (; *p != '\0'; p += strcspn(p, " "), p += strspn(p, " ")) {
+			if (strncmp(p, key, n) != 0 || p[n] != '=')
+				continue;
+			snprintf(buf, sz, "%.*s", (int)strcspn(p + n + 1, " "),
+			    p + n + 1);
+			return buf;
+		}
+	}
+	return def;
+}
+
+static void die(const struct fake *f, int rowno, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4), noreturn));
+
+static void
+die(const struct fake *f, int rowno, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)f;
+	fprintf(stderr, "fake server, row %d: ", rowno);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	_exit(1);
+}
+
+static ssize_t
+fake_recv(struct fake *f)
+{
+	ssize_t n;
+
+	if (f->len == FAKE_BUF)
+		return -1;
+	do {
+		if (f->tls != NULL)
+			n = gnutls_record_recv(
+			    f->tls, f->buf + f->len, FAKE_BUF - f->len);
+		else
+			n = recv(f->fd, f->buf + f->len, FAKE_BUF - f->len, 0);
+	} while (n == GNUTLS_E_INTERRUPTED || (n == -1 && errno == EINTR));
+	if (n > 0)
+		f->len += (size_t)n;
+	return n;
+}
+
+static void
+fake_send(struct fake *f, const char *p, size_t n, int rowno)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		if (f->tls != NULL)
+			w = gnutls_record_send(f->tls, p, n);
+		else
+			w = send(f->fd, p, n, MSG_NOSIGNAL);
+		if (w <= 0)
+			die(f, rowno, "cannot send");
+		p += w, n -= (size_t)w;
+	}
+}
+
+/* Lines complete in the buffer. */
+static int
+fake_lines(const struct fake *f)
+{
+	int n = 0;
+	size_t i;
+
+	for (i = 0; i + 1 < f->len; i++)
+		if (f->buf[i] == '\r' && f->buf[i + 1] == '\n')
+			n++;
+	return n;
+}
+
+/* Take one CRLF line into a new string. */
+static char *
+fake_line(struct fake *f, int rowno)
+{
+	char *crlf, *line;
+	size_t n;
+
+	while ((crlf = memmem(f->buf, f->len, "\r\n", 2)) == NULL)
+		if (fake_recv(f) <= 0)
+			die(f, rowno,
+			    "connection ended, %zu bytes pending: %.*s", f->len,
+			    (int)f->len, f->buf);
+	n = (size_t)(crlf - f->buf);
+	line = malloc(n + 1);
+	assert_non_null(line);
+	memcpy(line, f->buf, n);
+	line[n] = '\0';
+	memmove(f->buf, crlf + 2, f->len - n - 2);
+	f->len -= n + 2;
+	return line;
+}
+
+/* C: a command the client sends alone (nothing follows it before our
+ * reply); in a G group, the whole group arrived with its first line. */
+static void
+fake_expect(struct fake *f, const char *want, int strict, int rowno)
+{
+	const char *p = want;
+	size_t len;
+	char *text = unescape(&p, '\0', &len), *got = fake_line(f, rowno);
+
+	if (strict && f->group > 0 && fake_lines(f) < f->group - 1)
+		die(f, rowno, "group of %d not sent at once: %.*s", f->group,
+		    (int)f->len, f->buf);
+	if (f->group > 0)
+		strict = --f->group == 0;
+	if (strcmp(got, text) != 0)
+		die(f, rowno, "got \"%s\", want \"%s\"", got, text);
+	if (strict && f->len > 0)
+		die(f, rowno, "more sent after \"%s\": %.*s", got, (int)f->len,
+		    f->buf);
+	free(got);
+	free(text);
+}
+
+static void
+fake_reply(struct fake *f, const char *text, int crlf, int rowno)
+{
+	const char *p = text;
+	size_t len;
+	char *t = unescape(&p, '\0', &len);
+
+	fake_send(f, t, len, rowno);
+	if (crlf)
+		fake_send(f, "\r\n", 2, rowno);
+	free(t);
+}
+
+static void
+fake_tls(struct fake *f, int rowno)
+{
+	int rc;
+
+	assert_int_equal(gnutls_certificate_allocate_credentials(&f->cred), 0);
+	assert_int_equal(gnutls_certificate_set_x509_key_file(
+			     f->cred, CERTS, KEY, GNUTLS_X509_FMT_PEM),
+	    0);
+	gnutls_init(&f->tls, GNUTLS_SERVER);
+	gnutls_set_default_priority(f->tls);
+	gnutls_credentials_set(f->tls, GNUTLS_CRD_CERTIFICATE, f->cred);
+	gnutls_transport_set_int(f->tls, f->fd);
+	do
+		rc = gnutls_handshake(f->tls);
+	while (rc < 0 && !gnutls_error_is_fatal(rc));
+	if (rc < 0)
+		die(f, rowno, "handshake: %s", gnutls_strerror(rc));
+}
+
+static int
+fake_sasl_cb(Gsasl *ctx, Gsasl_session *s, Gsasl_property prop)
+{
+	(void)ctx;
+	if (prop != GSASL_PASSWORD)
+		return GSASL_NO_CALLBACK;
+	return gsasl_property_set(s, prop, gsasl_session_hook_get(s));
+}
+
+/* One server step: the client's line in, our 334 out, or 535 when the
+ * client's proof is wrong.  Returns the gsasl result. */
+static int
+fake_sasl_step(struct fake *f, Gsasl_session *s, const char *in, int rowno,
+    const char *mode)
+{
+	char *out = NULL, *line;
+	int rc;
+
+	rc = gsasl_step64(s, in, &out);
+	if (rc != GSASL_OK && rc != GSASL_NEEDS_MORE) {
+		fake_reply(f, "535 5.7.8 authentication failed", 1, rowno);
+		return rc;
+	}
+	/* badsig: spoil the server signature (v=...) of SCRAM. */
+	if (rc == GSASL_OK && strcmp(mode, "badsig") == 0)
+		out[10] = out[10] == 'A' ? 'B' : 'A';
+	fake_send(f, "334 ", 4, rowno);
+	fake_send(f, out, strlen(out), rowno);
+	fake_send(f, "\r\n", 2, rowno);
+	free(out);
+	line = fake_line(f, rowno);
+	/* RFC 4954 4: an empty response after the last step; "*" cancels. */
+	if (rc == GSASL_OK &&
+	    strcmp(line, strcmp(mode, "badsig") == 0 ? "*" : "") != 0)
+		die(f, rowno, "after the last step: \"%s\"", line);
+	if (rc == GSASL_NEEDS_MORE)
+		rc = fake_sasl_step(f, s, line, rowno, mode);
+	free(line);
+	return rc;
+}
+
+/* sasl MECH PASSWORD [early|badsig]: run a real server exchange. */
+static void
+fake_sasl(struct fake *f, const char *args, int rowno)
+{
+	char mech[32], pass[64], mode[16] = "", *line, *ir;
+	Gsasl *ctx;
+	Gsasl_session *s;
+
+	assert_true(sscanf(args, "%31s %63s %15s", mech, pass, mode) >= 2);
+	line = fake_line(f, rowno);
+	if (strncmp(line, "AUTH ", 5) != 0 ||
+	    strncmp(line + 5, mech, strlen(mech)) != 0 ||
+	    line[5 + strlen(mech)] != ' ')
+		die(f, rowno, "want AUTH %s with a response: %s", mech, line);
+	ir = line + 6 + strlen(mech);
+	if (strcmp(mode, "early") == 0) {
+		fake_reply(f, "235 2.7.0 too soon", 1, rowno);
+		free(line);
+		return;
+	}
+	gsasl_init(&ctx);
+	gsasl_callback_set(ctx, fake_sasl_cb);
+	assert_int_equal(gsasl_server_start(ctx, mech, &s), GSASL_OK);
+	gsasl_session_hook_set(s, pass);
+	if (fake_sasl_step(f, s, ir, rowno, mode) == GSASL_OK &&
+	    strcmp(mode, "badsig") != 0)
+		fake_reply(f, "235 2.7.0 Authentication successful", 1, rowno);
+	free(line);
+	gsasl_finish(s);
+	gsasl_done(ctx);
+}
+
+/* After the script the client must close without sending anything. */
+static void
+fake_eof(struct fake *f, int rowno)
+{
+	ssize_t n;
+
+	while ((n = fake_recv(f)) > 0)
+		;
+	if (f->len > 0)
+		die(f, rowno, "client sent more: %.*s", (int)f->len, f->buf);
+}
+
+/* Rows for the client's side; all others are the server's script. */
+static int
+client_row(const char *row)
+{
+	static const char *const kw[] = { "case", "params", "msg", "expect",
+		"result", "reply", "trace", "notrace" };
+	size_t i;
+
+	for (i = 0; i < sizeof(kw) / sizeof(kw[0]); i++)
+		if (row_arg(row, kw[i]) != NULL)
+			return 1;
+	return 0;
+}
+
+static void
+fake_row(struct fake *f, const char *row, int rowno)
+{
+	const char *a;
+
+	if ((a = row_arg(row, "S")) != NULL)
+		fake_reply(f, a, 1, rowno);
+	else if ((a = row_arg(row, "S!")) != NULL)
+		fake_reply(f, a, 0, rowno);
+	else if ((a = row_arg(row, "C")) != NULL)
+		fake_expect(f, a, 1, rowno);
+	else if ((a = row_arg(row, "D")) != NULL)
+		fake_expect(f, a, 0, rowno);
+	else if ((a = row_arg(row, "G")) != NULL)
+		f->group = atoi(a);
+	else if (row_arg(row, "tls") != NULL)
+		fake_tls(f, rowno);
+	else if ((a = row_arg(row, "sasl")) != NULL)
+		fake_sasl(f, a, rowno);
+	else if ((a = row_arg(row, "sleep")) != NULL)
+		usleep((useconds_t)atoi(a) * 1000);
+	else if (row_arg(row, "close") != NULL) {
+		close(f->fd);
+		f->closed = 1;
+	} else
+		die(f, rowno, "unknown row: %s", row);
+}
+
+static int
+fake_run(const struct scase *c, int lfd)
+{
+	struct timeval tv = { 10, 0 };
+	struct fake f = { 0 };
+	size_t i;
+
+	alarm(20);
+	f.buf = malloc(FAKE_BUF);
+	assert_non_null(f.buf);
+	f.fd = accept(lfd, NULL, NULL);
+	assert_true(f.fd >= 0);
+	setsockopt(f.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (i = 0; i < c->n && !f.closed; i++)
+		if (!client_row(c->row[i]))
+			fake_row(&f, c->row[i], c->rowno[i]);
+	if (!f.closed)
+		fake_eof(&f, c->lineno);
+	return 0;
+}
+
+static int
+listen_any(char *port, size_t sz)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	snprintf(port, sz, "%u", ntohs(sin.sin_port));
+	return fd;
+}
+
+/* The spool file: every msg row, unescaped, in order. */
+static int
+spool(const struct scase *c)
+{
+	FILE *f = tmpfile();
+	const char *a;
+	char *text;
+	size_t i, len;
+	int fd;
+
+	assert_non_null(f);
+	for (i = 0; i < c->n; i++) {
+		if ((a = row_arg(c->row[i], "msg")) == NULL)
+			continue;
+		text = unescape(&a, '\0', &len);
+		assert_int_equal(fwrite(text, 1, len, f), len);
+		free(text);
+	}
+	fd = dup(fileno(f));
+	fclose(f);
+	return fd;
+}
+
+struct client {
+	struct smtp_params p;
+	struct smtp_envelope env;
+	char buf[16][128];
+	char rcptbuf[512];
+	const char *rcpt[8];
+};
+
+static void
+client_params(const struct scase *c, struct client *cl)
+{
+	static const char *const tls[] = { "starttls", "implicit", "off" };
+	const char *v;
+	char *r;
+	int i;
+
+	memset(cl, 0, sizeof(*cl));
+	v = param(c, "tls", "off", cl->buf[0], sizeof(cl->buf[0]));
+	for (i = 0; i < 3 && strcmp(v, tls[i]) != 0; i++)
+		;
+	assert_true(i < 3);
+	cl->p.tls = (enum smtp_tls)i;
+	cl->p.ca_file = CA;
+	cl->p.host = param(c, "host", "127.0.0.1", cl->buf[1], 128);
+	v = param(c, "auth", "off", cl->buf[2], 128);
+	cl->p.auth = strcmp(v, "off") == 0 ? SMTP_AUTH_OFF
+	    : strcmp(v, "any") == 0	   ? SMTP_AUTH_ANY
+					   : SMTP_AUTH_MECH;
+	cl->p.mech = v;
+	cl->p.user = param(c, "user", "alice", cl->buf[3], 128);
+	cl->p.password = param(c, "pass", "secret", cl->buf[4], 128);
+	cl->p.helo = param(c, "helo", "client.test", cl->buf[5], 128);
+	cl->p.timeout_ms = atoi(param(c, "timeout", "5000", cl->buf[6], 128));
+	cl->env.from = param(c, "from", "a@example.org", cl->buf[7], 128);
+	if (strcmp(cl->env.from, "-") == 0)
+		cl->env.from = "";
+	cl->env.eightbit = atoi(param(c, "8bit", "0", cl->buf[8], 128));
+	v = param(c, "rcpt", "b@example.org", cl->rcptbuf, 512);
+	if (v != cl->rcptbuf)
+		snprintf(cl->rcptbuf, sizeof(cl->rcptbuf), "%s", v);
+	for (r = strtok(cl->rcptbuf, ","); r != NULL && cl->env.nrcpt < 8;
+	     r = strtok(NULL, ","))
+		cl->rcpt[cl->env.nrcpt++] = r;
+	cl->env.rcpt = cl->rcpt;
+}
+
+/* The transcript never shows the password or what AUTH carried. */
+static void
+check_trace(const struct scase *c, const struct client *cl, FILE *tr)
+{
+	char all[1 << 16];
+	const char *a;
+	size_t i, n;
+
+	rewind(tr);
+	n = fread(all, 1, sizeof(all) - 1, tr);
+	all[n] = '\0';
+	if (strstr(all, cl->p.password) != NULL)
+		bad(c->lineno, "password in the transcript:\n%s", all);
+	for (i = 0; i < c->n; i++) {
+		if ((a = row_arg(c->row[i], "trace")) != NULL &&
+		    strstr(all, a) == NULL)
+			bad(c->rowno[i], "no \"%s\" in the transcript:\n%s", a,
+			    all);
+		if ((a = row_arg(c->row[i], "notrace")) != NULL &&
+		    strstr(all, a) != NULL)
+			bad(c->rowno[i], "\"%s\" in the transcript", a);
+	}
+}
+
+/* expect RC CODE TEXT: smtp_send's return, rec.code (0 on success) and a
+ * part of rec.text (of res.reply on success). */
+static void
+check_result(const struct scase *c, int rc, const struct err *rec,
+    const struct smtp_result *res)
+{
+	const char *a, *text;
+	char want[64];
+	int wrc, wcode, off = 0;
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		if ((a = row_arg(c->row[i], "expect")) != NULL) {
+			assert_int_equal(
+			    sscanf(a, "%d %d %n", &wrc, &wcode, &off) >= 2, 1);
+			text = rc == 0 ? res->reply : rec->text;
+			if (rc != wrc || rec->code != wcode ||
+			    strstr(text, a + off) == NULL)
+				bad(c->rowno[i], "got %d %d \"%s\", want %s",
+				    rc, rec->code, text, a);
+		}
+		if ((a = row_arg(c->row[i], "reply")) != NULL &&
+		    strstr(rec->reply, a) == NULL)
+			bad(c->rowno[i], "rec.reply \"%s\", want \"%s\"",
+			    rec->reply, a);
+		snprintf(want, sizeof(want), "%s %s", res->tls, res->mech);
+		if ((a = row_arg(c->row[i], "result")) != NULL &&
+		    strcmp(want, a) != 0)
+			bad(c->rowno[i], "tls and mech \"%s\", want \"%s\"",
+			    want, a);
+	}
+}
+
+static void
+run_session(const struct scase *c)
+{
+	struct smtp_result res;
+	struct client cl;
+	struct err rec;
+	FILE *tr = tmpfile();
+	int lfd, msgfd, st, rc;
+	pid_t pid;
+
+	assert_non_null(tr);
+	client_params(c, &cl);
+	lfd = listen_any(cl.buf[9], sizeof(cl.buf[9]));
+	cl.p.port = cl.buf[9];
+	msgfd = spool(c);
+	fflush(NULL);
+	if ((pid = fork()) == 0)
+		_exit(fake_run(c, lfd));
+	assert_true(pid > 0);
+	close(lfd);
+	log_trace_enable(fileno(tr));
+	rc = smtp_send(&cl.p, &cl.env, msgfd, &res, &rec);
+	log_trace_enable(-1);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		bad(c->lineno, "the server's script failed (status %d)", st);
+	check_result(c, rc, &rec, &res);
+	check_trace(c, &cl, tr);
+	close(msgfd);
+	fclose(tr);
+}
+
+static void
+free_case(struct scase *c)
+{
+	while (c->n > 0)
+		free(c->row[--c->n]);
+}
+
+static void
+test_sessions(void **state)
+{
+	char row[ROW_MAX], *end;
+	struct scase c = { 0 };
+	int lineno = 0, cases = 0;
+	FILE *f = fopen("../data/smtp_sessions.txt", "r");
+
+	(void)state;
+	assert_non_null(f);
+	signal(SIGPIPE, SIG_IGN);
+	failures = 0;
+	while (fgets(row, sizeof(row), f) != NULL) {
+		lineno++;
+		if ((end = strchr(row, '\n')) != NULL)
+			*end = '\0';
+		if (row[0] == '#')
+			continue;
+		if (row[0] == '\0' && c.n > 0) {
+			run_session(&c);
+			free_case(&c);
+			cases++;
+			continue;
+		}
+		if (row[0] == '\0')
+			continue;
+		if (c.n == 0)
+			c.lineno = lineno;
+		assert_true(c.n < SCRIPT_MAX);
+		c.rowno[c.n] = lineno;
+		c.row[c.n++] = strdup(row);
+	}
+	if (c.n > 0) {
+		run_session(&c);
+		free_case(&c);
+		cases++;
+	}
+	fclose(f);
+	assert_true(cases >= 10);
+	assert_int_equal(failures, 0);
+}
+
 int
 main(void)
 {
@@ -305,6 +901,7 @@ main(void)
 		cmocka_unit_test(test_replies),
 		cmocka_unit_test(test_sasl_choose),
 		cmocka_unit_test(test_sasl_choose_small),
+		cmocka_unit_test(test_sessions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
