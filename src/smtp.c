@@ -532,7 +532,7 @@ static int
 put_secret(struct session *s, int initial, struct err *rec)
 {
 	const char *out = s->auth_out != NULL ? s->auth_out : "";
-	char prefix[64];
+	char prefix[64], shown[80];
 	int n = 0, rc;
 
 	if (initial) {
@@ -542,7 +542,8 @@ put_secret(struct session *s, int initial, struct err *rec)
 			out = "=";
 	}
 	prefix[n] = '\0';
-	log_tracef("--> %s<redacted>", prefix);
+	snprintf(shown, sizeof(shown), "%s<redacted>", prefix);
+	log_trace('>', shown, strlen(shown));
 	rc = io_put(s->io, prefix, (size_t)n, rec);
 	if (rc == 0)
 		rc = io_put(s->io, out, strlen(out), rec);
