@@ -1045,16 +1045,50 @@ session_close(struct session *s)
 	s->io = NULL;
 }
 
+/* Refuse control bytes and overlong words before connecting: an address
+ * must never carry a second command (security.md S26); a path is at most
+ * 256 octets with its <> (RFC 5321 4.5.3.1.3). */
+static int
+check_word(const char *w, size_t max, const char *what, struct err *rec)
+{
+	size_t i, n = strlen(w);
+	char shown[80];
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)w[i] < 0x20 || w[i] == 0x7f)
+			break;
+	if (i == n && n <= max)
+		return 0;
+	err_sanitize(shown, sizeof(shown), w, n);
+	return err_set(rec, ERR_USAGE, EX_DATAERR, "%s %s %s", what, shown,
+	    i < n ? "contains a control character" : "is too long");
+}
+
+static int
+check_envelope(const struct smtp_params *p, const struct smtp_envelope *env,
+    struct err *rec)
+{
+	size_t i;
+
+	if (env->nrcpt == 0)
+		return err_set(rec, ERR_USAGE, EX_USAGE, "no recipients");
+	if (check_word(p->helo, 255, "EHLO name", rec) == -1 ||
+	    check_word(env->from, 254, "sender", rec) == -1)
+		return -1;
+	for (i = 0; i < env->nrcpt; i++)
+		if (check_word(env->rcpt[i], 254, "recipient", rec) == -1)
+			return -1;
+	return 0;
+}
+
 static struct session *
 session_new(const struct smtp_params *params, const struct smtp_envelope *env,
     int msgfd, struct smtp_result *res, struct err *rec)
 {
 	struct session *s;
 
-	if (env->nrcpt == 0) {
-		err_set(rec, ERR_USAGE, EX_USAGE, "no recipients");
+	if (check_envelope(params, env, rec) == -1)
 		return NULL;
-	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
 		return NULL;

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -660,6 +661,10 @@ fake_run(const struct scase *c, int lfd)
 	alarm(20);
 	f.buf = malloc(FAKE_BUF);
 	assert_non_null(f.buf);
+	/* noconnect: the client must give up before connecting. */
+	if (c->n > 1 && row_arg(c->row[1], "noconnect") != NULL)
+		return poll(&(struct pollfd){ .fd = lfd, .events = POLLIN }, 1,
+			   300) != 0;
 	f.fd = accept(lfd, NULL, NULL);
 	assert_true(f.fd >= 0);
 	setsockopt(f.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -713,10 +718,23 @@ spool(const struct scase *c)
 struct client {
 	struct smtp_params p;
 	struct smtp_envelope env;
-	char buf[16][128];
+	char buf[16][512];
 	char rcptbuf[512];
 	const char *rcpt[8];
 };
+
+/* Unescape a param value into buf (512 bytes or more). */
+static char *
+unescape_param(const char *v, char *buf)
+{
+	size_t len;
+	char *t = unescape(&v, '\0', &len);
+
+	assert_true(len < 512);
+	memcpy(buf, t, len + 1);
+	free(t);
+	return buf;
+}
 
 static void
 client_params(const struct scase *c, struct client *cl)
@@ -733,23 +751,24 @@ client_params(const struct scase *c, struct client *cl)
 	assert_true(i < 3);
 	cl->p.tls = (enum smtp_tls)i;
 	cl->p.ca_file = CA;
-	cl->p.host = param(c, "host", "127.0.0.1", cl->buf[1], 128);
-	v = param(c, "auth", "off", cl->buf[2], 128);
+	cl->p.host = param(c, "host", "127.0.0.1", cl->buf[1], 512);
+	v = param(c, "auth", "off", cl->buf[2], 512);
 	cl->p.auth = strcmp(v, "off") == 0 ? SMTP_AUTH_OFF
 	    : strcmp(v, "any") == 0	   ? SMTP_AUTH_ANY
 					   : SMTP_AUTH_MECH;
 	cl->p.mech = v;
-	cl->p.user = param(c, "user", "alice", cl->buf[3], 128);
-	cl->p.password = param(c, "pass", "secret", cl->buf[4], 128);
-	cl->p.helo = param(c, "helo", "client.test", cl->buf[5], 128);
-	cl->p.timeout_ms = atoi(param(c, "timeout", "5000", cl->buf[6], 128));
-	cl->env.from = param(c, "from", "a@example.org", cl->buf[7], 128);
+	cl->p.user = param(c, "user", "alice", cl->buf[3], 512);
+	cl->p.password = param(c, "pass", "secret", cl->buf[4], 512);
+	cl->p.helo = unescape_param(
+	    param(c, "helo", "client.test", cl->buf[5], 512), cl->buf[5]);
+	cl->p.timeout_ms = atoi(param(c, "timeout", "5000", cl->buf[6], 512));
+	cl->env.from = unescape_param(
+	    param(c, "from", "a@example.org", cl->buf[7], 512), cl->buf[7]);
 	if (strcmp(cl->env.from, "-") == 0)
 		cl->env.from = "";
-	cl->env.eightbit = atoi(param(c, "8bit", "0", cl->buf[8], 128));
+	cl->env.eightbit = atoi(param(c, "8bit", "0", cl->buf[8], 512));
 	v = param(c, "rcpt", "b@example.org", cl->rcptbuf, 512);
-	if (v != cl->rcptbuf)
-		snprintf(cl->rcptbuf, sizeof(cl->rcptbuf), "%s", v);
+	unescape_param(v, cl->rcptbuf);
 	for (r = strtok(cl->rcptbuf, ","); r != NULL && cl->env.nrcpt < 8;
 	     r = strtok(NULL, ","))
 		cl->rcpt[cl->env.nrcpt++] = r;
