@@ -844,7 +844,8 @@ put_stuffed(struct session *s, const char *buf, size_t n, struct err *rec)
 static int
 put_end(struct session *s, off_t size, struct err *rec)
 {
-	log_tracef("--> (%lld bytes of message)", (long long)size);
+	log_tracef(
+	    "message sent: %lld bytes before dot-stuffing", (long long)size);
 	if (!s->bol && io_put(s->io, "\r\n", 2, rec) == -1)
 		return -1;
 	log_trace('>', ".", 1);
