@@ -875,6 +875,26 @@ free_case(struct scase *c)
 		free(c->row[--c->n]);
 }
 
+/* Run the case collected so far, if any. */
+static int
+flush_case(struct scase *c)
+{
+	size_t i, expects = 0;
+
+	if (c->n == 0)
+		return 0;
+	for (i = 0; i < c->n; i++)
+		expects += row_arg(c->row[i], "expect") != NULL;
+	if (row_arg(c->row[0], "case") == NULL || expects != 1)
+		bad(c->lineno,
+		    "a case starts with a case row and has one "
+		    "expect row");
+	else
+		run_session(c);
+	free_case(c);
+	return 1;
+}
+
 static void
 test_sessions(void **state)
 {
@@ -893,12 +913,8 @@ test_sessions(void **state)
 			*end = '\0';
 		if (row[0] == '#')
 			continue;
-		if (row[0] == '\0' && c.n > 0) {
-			run_session(&c);
-			free_case(&c);
-			cases++;
-			continue;
-		}
+		if (row[0] == '\0' || row_arg(row, "case") != NULL)
+			cases += flush_case(&c);
 		if (row[0] == '\0')
 			continue;
 		if (c.n == 0)
@@ -907,13 +923,9 @@ test_sessions(void **state)
 		c.rowno[c.n] = lineno;
 		c.row[c.n++] = strdup(row);
 	}
-	if (c.n > 0) {
-		run_session(&c);
-		free_case(&c);
-		cases++;
-	}
+	cases += flush_case(&c);
 	fclose(f);
-	assert_true(cases >= 10);
+	assert_true(cases >= 40);
 	assert_int_equal(failures, 0);
 }
 
