@@ -225,8 +225,17 @@ flush(struct session *s, struct err *rec)
 	return 0;
 }
 
-/* Queue one command line.  Refuses control bytes, so an address can never
- * smuggle a second command (security.md S26). */
+/* A command line we will not send.  It may follow others of a pipelined
+ * group in the output buffer, so the session ends without QUIT. */
+static int
+refuse_cmd(struct session *s, const char *why, struct err *rec)
+{
+	s->sane = 0;
+	return err_set(rec, ERR_USAGE, EX_DATAERR, "%s", why);
+}
+
+/* Queue one command line.  A backstop to check_envelope: a control byte
+ * could smuggle a second command (security.md S26). */
 static int
 vput_cmd(struct session *s, struct err *rec, const char *fmt, va_list ap)
 {
@@ -235,12 +244,10 @@ vput_cmd(struct session *s, struct err *rec, const char *fmt, va_list ap)
 
 	n = vsnprintf(s->cmd, sizeof(s->cmd) - 2, fmt, ap);
 	if (n < 0 || (size_t)n >= sizeof(s->cmd) - 2)
-		return err_set(rec, ERR_USAGE, EX_DATAERR,
-		    "SMTP command too long (an address over 256 bytes?)");
+		return refuse_cmd(s, "SMTP command over 510 bytes", rec);
 	for (i = 0; i < (size_t)n; i++)
 		if ((unsigned char)s->cmd[i] < 0x20 || s->cmd[i] == 0x7f)
-			return err_set(rec, ERR_USAGE, EX_DATAERR,
-			    "control character in an address or the EHLO name");
+			return refuse_cmd(s, "control byte in a command", rec);
 	log_trace('>', s->cmd, (size_t)n);
 	memcpy(s->cmd + n, "\r\n", 2);
 	if (io_put(s->io, s->cmd, (size_t)n + 2, rec) == -1)
