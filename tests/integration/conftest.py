@@ -1,0 +1,142 @@
+# SPDX-License-Identifier: ISC
+"""Fixtures for the integration tests.
+
+servers: the harness (tests/harness.py), started once per test session.
+mailhop: runs the binary (env MAILHOP, default ./mailhop at the repo top;
+         env MAILHOP_ASAN, default build/mailhop-asan, for the sanitizer
+         build) and returns its exit code, output and pid.
+rcpt:    makes recipient addresses no other test uses, so each test reads
+         only its own Maildirs.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+
+import harness  # noqa: E402
+
+MAILHOP = os.environ.get("MAILHOP", os.path.join(REPO, "mailhop"))
+MAILHOP_ASAN = os.environ.get("MAILHOP_ASAN",
+                              os.path.join(REPO, "build", "mailhop-asan"))
+
+# Lines for the corpus summary, filled by test_corpus.py.
+CORPUS_SUMMARY = {}
+
+
+@pytest.fixture(scope="session")
+def servers():
+    h = harness.Harness()
+    h.start()
+    try:
+        yield h
+    finally:
+        h.stop()
+
+
+class Result:
+    def __init__(self, argv, rc, stdout, stderr, pid):
+        self.argv = argv
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr.decode("utf-8", "replace")
+        self.pid = pid
+
+    def __repr__(self):
+        return "<mailhop %s: exit %d, stderr %r>" % (
+            " ".join(self.argv[1:]), self.rc, self.stderr)
+
+
+class Mailhop:
+    def __init__(self, servers, path):
+        self.servers = servers
+        self.path = path
+
+    def run(self, args, data=b"", binary=None, timeout=60, env=None):
+        """Run mailhop with args, data on stdin; returns a Result."""
+        binary = binary or self.path
+        if not os.access(binary, os.X_OK):
+            pytest.fail("no mailhop binary at %s (run `make`, or set "
+                        "MAILHOP)" % binary)
+        home = self.servers.path("home")
+        os.makedirs(home, exist_ok=True)
+        e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+             "HOME": home, "XDG_CONFIG_HOME": os.path.join(home, "config"),
+             "XDG_STATE_HOME": os.path.join(home, "state"),
+             "LANG": "C.UTF-8", "TZ": "UTC"}
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+            if k in os.environ:
+                e[k] = os.environ[k]
+        e.update(env or {})
+        argv = [binary] + list(args)
+        p = subprocess.Popen(argv, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=e)
+        try:
+            out, err = p.communicate(data, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            pytest.fail("mailhop did not finish in %ss: %r" % (timeout, err))
+        return Result(argv, p.returncode, out, err, p.pid)
+
+    def send(self, config, rcpts, data, extra_args=(), **kw):
+        return self.run(["-C", config] + list(extra_args) + ["--"]
+                        + list(rcpts), data, **kw)
+
+
+@pytest.fixture(scope="session")
+def mailhop(servers):
+    return Mailhop(servers, MAILHOP)
+
+
+@pytest.fixture(scope="session")
+def mailhop_asan(servers):
+    return Mailhop(servers, MAILHOP_ASAN)
+
+
+@pytest.fixture
+def rcpt(request, servers):
+    """rcpt("to") -> "to-<test>-<random>@example.org", unique per call and
+    registered as a mailbox with the test server."""
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40]
+
+    def make(tag="rcpt", domain="example.org"):
+        return servers.add_mailbox("%s-%s-%s@%s" % (
+            tag, name.strip("-"), uuid.uuid4().hex[:8], domain))
+    return make
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not CORPUS_SUMMARY:
+        return
+    tr = terminalreporter
+    sent = sorted(k for k, v in CORPUS_SUMMARY.items() if v[0] == "sent")
+    refused = sorted((k, v[1]) for k, v in CORPUS_SUMMARY.items()
+                     if v[0] == "refused")
+    other = sorted((k, v[1]) for k, v in CORPUS_SUMMARY.items()
+                   if v[0] not in ("sent", "refused"))
+    tr.write_sep("-", "CPython email corpus through mailhop and Postfix")
+    tr.write_line("%d messages: sent %d (arrived as expected), refused %d, "
+                  "failed %d" % (len(CORPUS_SUMMARY), len(sent), len(refused),
+                                 len(other)))
+    for k, why in refused:
+        tr.write_line("  refused %s: %s" % (k, why))
+    for k, why in other:
+        tr.write_line("  FAILED  %s: %s" % (k, why))
+    out = os.environ.get("MAILHOP_CORPUS_SUMMARY")
+    if out:
+        with open(out, "w") as f:
+            f.write("sent %d refused %d failed %d\n" % (
+                len(sent), len(refused), len(other)))
+            for k, why in refused:
+                f.write("refused %s: %s\n" % (k, why))
+            for k, why in other:
+                f.write("failed %s: %s\n" % (k, why))

@@ -1,0 +1,229 @@
+# SPDX-License-Identifier: ISC
+"""The test servers themselves, driven by Python's smtplib: if these fail,
+a mailhop test failing says nothing about mailhop."""
+
+import base64
+import hashlib
+import hmac
+import os
+import smtplib
+import socket
+import ssl
+import syslog
+import uuid
+
+import pytest
+
+import harness
+
+
+def b64(b):
+    if isinstance(b, str):
+        b = b.encode()
+    return base64.b64encode(b).decode()
+
+
+def scram_auth(smtp, mech, user, password):
+    """A SCRAM-SHA-1/-256 client exchange (RFC 5802) over smtplib;
+    returns the final SMTP reply code."""
+    hname = "sha256" if mech.endswith("256") else "sha1"
+
+    def h(x):
+        return hashlib.new(hname, x).digest()
+
+    def mac(k, m):
+        return hmac.new(k, m, hname).digest()
+
+    nonce = b64(os.urandom(18))
+    user = user.replace("=", "=3D").replace(",", "=2C")
+    first_bare = "n=%s,r=%s" % (user, nonce)
+    code, resp = smtp.docmd("AUTH", "%s %s" % (mech, b64("n,," + first_bare)))
+    assert code == 334, (code, resp)
+    server_first = base64.b64decode(resp).decode()
+    attrs = dict(kv.split("=", 1) for kv in server_first.split(","))
+    assert attrs["r"].startswith(nonce)
+    salted = hashlib.pbkdf2_hmac(hname, password.encode("utf-8"),
+                                 base64.b64decode(attrs["s"]), int(attrs["i"]))
+    client_key = mac(salted, b"Client Key")
+    final_bare = "c=%s,r=%s" % (b64("n,,"), attrs["r"])
+    auth_msg = ",".join((first_bare, server_first, final_bare)).encode()
+    proof = bytes(a ^ b for a, b in zip(client_key,
+                                        mac(h(client_key), auth_msg)))
+    code, resp = smtp.docmd(b64(final_bare + ",p=" + b64(proof)))
+    if code != 334:
+        return code
+    server_final = base64.b64decode(resp).decode()
+    want = mac(mac(salted, b"Server Key"), auth_msg)
+    assert server_final == "v=" + b64(want)
+    code, resp = smtp.docmd("")
+    return code
+
+
+def message(subject, to):
+    return ("From: alice@example.org\r\nTo: %s\r\nSubject: %s\r\n"
+            "Message-ID: <%s@test>\r\n\r\nbody line\r\n.dot line\r\n"
+            % (to, subject, uuid.uuid4().hex)).encode()
+
+
+def submission(servers):
+    s = smtplib.SMTP("localhost", servers.ports["submission"], timeout=10)
+    s.ehlo("client.test")
+    return s
+
+
+def starttls(servers):
+    s = submission(servers)
+    s.starttls(context=servers.tls_context())
+    s.ehlo("client.test")
+    return s
+
+
+def test_submission_offers_starttls_and_auth_only_after_it(servers):
+    s = submission(servers)
+    assert s.has_extn("starttls")
+    assert not s.has_extn("auth")
+    for ext in ("pipelining", "chunking", "8bitmime", "size", "dsn"):
+        assert s.has_extn(ext), ext
+    s.starttls(context=servers.tls_context())
+    s.ehlo("client.test")
+    mechs = set(s.esmtp_features["auth"].upper().split())
+    assert {"PLAIN", "LOGIN", "SCRAM-SHA-1", "SCRAM-SHA-256"} <= mechs
+    s.quit()
+
+
+def test_submission_refuses_relay_without_auth(servers, rcpt):
+    s = starttls(servers)
+    s.mail("alice@example.org")
+    code, _ = s.rcpt(rcpt())
+    assert code >= 500
+    s.quit()
+
+
+def plain_login_auth(smtp, mech, user, password):
+    """AUTH PLAIN or LOGIN with UTF-8 credentials (smtplib's own encodes
+    them as ASCII); returns the final reply code."""
+    if mech == "PLAIN":
+        return smtp.docmd("AUTH", "PLAIN " + b64("\0%s\0%s" % (
+            user, password)))[0]
+    code, _ = smtp.docmd("AUTH", "LOGIN " + b64(user))
+    assert code == 334
+    return smtp.docmd(b64(password))[0]
+
+
+@pytest.mark.parametrize("user", ["alice", "bob"])
+@pytest.mark.parametrize("mech", ["PLAIN", "LOGIN"])
+def test_submission_plain_login(servers, rcpt, user, mech):
+    to = rcpt()
+    s = starttls(servers)
+    assert plain_login_auth(s, mech, user, servers.users[user]) == 235
+    s.sendmail("%s@example.org" % user, [to], message(mech, to))
+    s.quit()
+    raw = servers.wait_for_delivery(to)[0]
+    assert servers.smtpd_sasl_method(raw) == (mech, user)
+
+
+@pytest.mark.parametrize("user", ["alice", "bob"])
+@pytest.mark.parametrize("mech", ["SCRAM-SHA-1", "SCRAM-SHA-256"])
+def test_submission_scram(servers, rcpt, user, mech):
+    to = rcpt()
+    s = starttls(servers)
+    assert scram_auth(s, mech, user, servers.users[user]) == 235
+    s.sendmail("%s@example.org" % user, [to], message(mech, to))
+    s.quit()
+    raw = servers.wait_for_delivery(to)[0]
+    assert servers.smtpd_sasl_method(raw) == (mech, user)
+
+
+def test_wrong_password_refused(servers):
+    s = starttls(servers)
+    assert plain_login_auth(s, "PLAIN", "alice", "not-the-password") == 535
+    assert plain_login_auth(s, "LOGIN", "bob", "s3cr et") == 535
+    assert scram_auth(s, "SCRAM-SHA-256", "bob", "s3cr et") == 535
+    s.quit()
+
+
+def test_implicit_tls_verifies_with_test_ca_only(servers, rcpt):
+    to = rcpt()
+    s = smtplib.SMTP_SSL("localhost", servers.ports["smtps"], timeout=10,
+                         context=servers.tls_context())
+    s.ehlo("client.test")
+    assert "SCRAM-SHA-256" in s.esmtp_features["auth"].upper()
+    s.login("alice", servers.users["alice"])
+    s.sendmail("alice@example.org", [to], message("smtps", to))
+    s.quit()
+    raw = servers.wait_for_delivery(to)[0]
+    trace, _ = harness.split_trace(raw)
+    assert "ESMTPSA" in trace["received"] and "TLS" in trace["received"]
+    other = ssl.create_default_context(cafile=servers.other_ca_file)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        smtplib.SMTP_SSL("localhost", servers.ports["smtps"], timeout=10,
+                         context=other)
+    sock = socket.create_connection(("127.0.0.1", servers.ports["smtps"]),
+                                    10)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        servers.tls_context().wrap_socket(sock,
+                                          server_hostname="wrong.example")
+    sock.close()
+
+
+def test_plain_port_delivers_to_maildir_with_envelope(servers, rcpt):
+    to1, to2 = rcpt("one"), rcpt("two", "other.test")
+    s = smtplib.SMTP("127.0.0.1", servers.ports["plain"], timeout=10)
+    s.ehlo("client.test")
+    assert not s.has_extn("starttls") and not s.has_extn("auth")
+    data = message("plain", to1)
+    s.sendmail("sender@example.net", [to1, to2], data)
+    s.quit()
+    for to in (to1, to2):
+        msgs = servers.wait_for_delivery(to)
+        assert len(msgs) == 1
+        trace, rest = harness.split_trace(msgs[0])
+        assert trace["return-path"] == "<sender@example.net>"
+        assert trace["delivered-to"] == to
+        assert trace["x-original-to"] == to
+        assert rest == data.replace(b"\r\n", b"\n")
+
+
+def test_recipient_knobs(servers, rcpt):
+    s = smtplib.SMTP("127.0.0.1", servers.ports["plain"], timeout=10)
+    s.ehlo("client.test")
+    s.mail("alice@example.org")
+    assert s.rcpt("reject@example.org")[0] // 100 == 5
+    assert s.rcpt("tempfail@example.org")[0] // 100 == 4
+    assert s.rcpt(rcpt())[0] == 250
+    s.rset()
+    s.quit()
+
+
+def test_bare_lf_in_data_is_refused(servers, rcpt):
+    """The server refuses bare LF, so the tests catch a client sending
+    one."""
+    to = rcpt()
+    s = smtplib.SMTP("127.0.0.1", servers.ports["plain"], timeout=10)
+    s.ehlo("client.test")
+    s.mail("alice@example.org")
+    s.rcpt(to)
+    s.putcmd("DATA")
+    assert s.getreply()[0] == 354
+    s.send(b"Subject: x\r\n\r\nbare\nlf\r\n.\r\n")
+    assert s.getreply()[0] // 100 == 5
+    s.close()
+    servers.assert_nothing_delivered(to)
+
+
+def test_closed_port_refuses(servers):
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", servers.ports["closed"]), 5)
+
+
+def test_syslog_mail_facility_reaches_file(servers):
+    tag = uuid.uuid4().hex
+    syslog.openlog("harness-probe", syslog.LOG_PID, syslog.LOG_MAIL)
+    syslog.syslog(syslog.LOG_INFO, "probe mail %s" % tag)
+    syslog.openlog("harness-probe", syslog.LOG_PID, syslog.LOG_USER)
+    syslog.syslog(syslog.LOG_INFO, "probe user %s" % tag)
+    syslog.closelog()
+    line = servers.wait_syslog("probe mail %s" % tag)
+    assert "harness-probe[%d]:" % os.getpid() in line
+    assert not any("probe user %s" % tag in ln
+                   for ln in servers.syslog_lines())
