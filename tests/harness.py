@@ -300,7 +300,8 @@ class Harness:
 global(workDirectory="{d}/work")
 module(load="imuxsock" SysSock.Use="on" SysSock.Name="{DEV_LOG}"
        SysSock.RateLimit.Interval="0" SysSock.Unlink="on")
-mail.* action(type="omfile" file="{self.syslog_file}")
+mail.* action(type="omfile" file="{self.syslog_file}"
+       template="RSYSLOG_TraditionalFileFormat")
 """)
         out = open(os.path.join(d, "rsyslogd.out"), "w")
         self._made_dev_log = True

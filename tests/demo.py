@@ -1,0 +1,91 @@
+# SPDX-License-Identifier: ISC
+"""make demo: send one real message with mailhop through a throwaway
+Postfix (STARTTLS, SCRAM-SHA-256 via Dovecot) on loopback, show what
+arrived and the syslog line, then stop the servers.
+
+Usage: /usr/bin/python3 tests/demo.py PATH-TO-MAILHOP
+"""
+
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+
+MESSAGE = b"""\
+From: Alice <alice@example.org>
+To: Bob <bob@example.org>
+Subject: Hello from mailhop
+
+Hi Bob,
+
+this message went from mailhop to a real Postfix over STARTTLS,
+after SASL authentication with SCRAM-SHA-256.
+
+Alice
+"""
+
+
+def indent(text, prefix="    "):
+    return "".join(prefix + ln for ln in text.splitlines(True))
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: demo.py PATH-TO-MAILHOP")
+    mailhop = os.path.abspath(sys.argv[1])
+    if not os.access(mailhop, os.X_OK):
+        sys.exit("demo: no mailhop binary at %s (run make first)" % mailhop)
+
+    print("Starting a throwaway Postfix, Dovecot and rsyslogd on 127.0.0.1 "
+          "...", flush=True)
+    h = harness.Harness()
+    try:
+        h.start()
+    except harness.HarnessError as e:
+        sys.exit("demo: could not start the test servers: %s" % e)
+    try:
+        return run(h, mailhop)
+    finally:
+        h.stop()
+        print("\nServers stopped and %s removed." % h.base)
+
+
+def run(h, mailhop):
+    conf = h.write_config(user="alice", tls="starttls", auth="scram-sha-256",
+                          account="demo", name="demo.conf")
+    shown = open(conf).read().replace(
+        harness.conf_quote(h.users["alice"]), '"********"')
+    print("Submission port %d (STARTTLS), test CA %s\n"
+          % (h.ports["submission"], h.ca_file))
+    print("A config for it (%s, mode 0600):\n" % conf)
+    print(indent(shown))
+    to = "bob@example.org"
+    print("The message, on stdin (no Date or Message-ID: mailhop adds "
+          "them):\n")
+    print(indent(MESSAGE.decode()))
+    print("$ mailhop -C %s %s < message" % (conf, to), flush=True)
+    p = subprocess.Popen([mailhop, "-C", conf, to], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out, _ = p.communicate(MESSAGE, timeout=60)
+    if out:
+        print(indent(out.decode("utf-8", "replace")))
+    print("exit status %d\n" % p.returncode)
+    if p.returncode != 0:
+        print("demo: mailhop failed; the Postfix log says:")
+        print(indent("\n".join(h.read_text(h.maillog).splitlines()[-15:])))
+        return 1
+
+    raw = h.wait_for_delivery(to)[-1]
+    print("What arrived in %s's Maildir (%s):\n" % (to, h.maildir(to)))
+    print(indent(raw.decode("utf-8", "replace")))
+    print("mailhop's line in the mail log (from rsyslogd):\n")
+    line = h.wait_syslog(r"\bmailhop\[%d\]: " % p.pid)
+    print(indent(line + "\n"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
