@@ -7,6 +7,7 @@ Usage: /usr/bin/python3 tests/demo.py PATH-TO-MAILHOP
 """
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -32,7 +33,12 @@ def indent(text, prefix="    "):
     return "".join(prefix + ln for ln in text.splitlines(True))
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt("terminated by signal %d" % signum)
+
+
 def main():
+    signal.signal(signal.SIGTERM, _terminated)
     if len(sys.argv) != 2:
         sys.exit("usage: demo.py PATH-TO-MAILHOP")
     mailhop = os.path.abspath(sys.argv[1])

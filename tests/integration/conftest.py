@@ -11,6 +11,7 @@ rcpt:    makes recipient addresses no other test uses, so each test reads
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import uuid
@@ -20,6 +21,9 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests"))
+
+# Helper modules' asserts explain themselves like the tests' own.
+pytest.register_assert_rewrite("harness", "mailmodel")
 
 import harness  # noqa: E402
 
@@ -31,8 +35,16 @@ MAILHOP_ASAN = os.environ.get("MAILHOP_ASAN",
 CORPUS_SUMMARY = {}
 
 
+def _terminated(signum, frame):
+    # A killed test run (timeout, CI cancel) still stops its servers:
+    # pytest tears fixtures down on KeyboardInterrupt.
+    raise KeyboardInterrupt("terminated by signal %d" % signum)
+
+
 @pytest.fixture(scope="session")
 def servers():
+    signal.signal(signal.SIGTERM, _terminated)
+    signal.signal(signal.SIGHUP, _terminated)
     h = harness.Harness()
     h.start()
     try:
@@ -118,25 +130,25 @@ def pytest_terminal_summary(terminalreporter):
     if not CORPUS_SUMMARY:
         return
     tr = terminalreporter
-    sent = sorted(k for k, v in CORPUS_SUMMARY.items() if v[0] == "sent")
-    refused = sorted((k, v[1]) for k, v in CORPUS_SUMMARY.items()
-                     if v[0] == "refused")
-    other = sorted((k, v[1]) for k, v in CORPUS_SUMMARY.items()
-                   if v[0] not in ("sent", "refused"))
+    by = {"sent": [], "refused": [], "failed": []}
+    for k in sorted(CORPUS_SUMMARY):
+        by[CORPUS_SUMMARY[k][0]].append((k, CORPUS_SUMMARY[k][1]))
+    changes = {}
+    for _, chg in by["sent"]:
+        for c in chg:
+            changes[c] = changes.get(c, 0) + 1
+    out = ["%d messages: sent %d (arrived as expected), refused %d, "
+           "failed %d" % (len(CORPUS_SUMMARY), len(by["sent"]),
+                          len(by["refused"]), len(by["failed"]))]
+    if changes:
+        out.append("changes in the sent ones: " + "; ".join(
+            "%s %d" % kv for kv in sorted(changes.items())))
+    out += ["  refused %s: %s" % kv for kv in by["refused"]]
+    out += ["  FAILED  %s: %s" % kv for kv in by["failed"]]
     tr.write_sep("-", "CPython email corpus through mailhop and Postfix")
-    tr.write_line("%d messages: sent %d (arrived as expected), refused %d, "
-                  "failed %d" % (len(CORPUS_SUMMARY), len(sent), len(refused),
-                                 len(other)))
-    for k, why in refused:
-        tr.write_line("  refused %s: %s" % (k, why))
-    for k, why in other:
-        tr.write_line("  FAILED  %s: %s" % (k, why))
-    out = os.environ.get("MAILHOP_CORPUS_SUMMARY")
-    if out:
-        with open(out, "w") as f:
-            f.write("sent %d refused %d failed %d\n" % (
-                len(sent), len(refused), len(other)))
-            for k, why in refused:
-                f.write("refused %s: %s\n" % (k, why))
-            for k, why in other:
-                f.write("failed %s: %s\n" % (k, why))
+    for ln in out:
+        tr.write_line(ln)
+    path = os.environ.get("MAILHOP_CORPUS_SUMMARY")
+    if path:
+        with open(path, "w") as f:
+            f.write("\n".join(out) + "\n")

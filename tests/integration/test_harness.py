@@ -227,3 +227,18 @@ def test_syslog_mail_facility_reaches_file(servers):
     assert "harness-probe[%d]:" % os.getpid() in line
     assert not any("probe user %s" % tag in ln
                    for ln in servers.syslog_lines())
+
+
+def test_postfix_drops_return_path_fields(servers, rcpt):
+    """Postfix's cleanup(8) removes Return-Path fields a client sends (the
+    delivery agent writes its own); mailmodel.py accounts for this."""
+    to = rcpt()
+    s = smtplib.SMTP("127.0.0.1", servers.ports["plain"], timeout=10)
+    data = (b"Return-Path: <other@example.net>\r\nSubject: rp\r\n"
+            b"X-Kept: yes\r\n\r\nReturn-Path: in the body stays\r\n")
+    s.sendmail("sender@example.net", [to], data)
+    s.quit()
+    trace, rest = harness.split_trace(servers.wait_for_delivery(to)[0])
+    assert trace["return-path"] == "<sender@example.net>"
+    assert rest == (b"Subject: rp\nX-Kept: yes\n\n"
+                    b"Return-Path: in the body stays\n")

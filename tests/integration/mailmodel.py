@@ -1,0 +1,171 @@
+# SPDX-License-Identifier: ISC
+"""What should arrive: a model of the documented changes mailhop makes to a
+message (msg.h, DESIGN.md), and checks of a delivered message and of
+mailhop's syslog line against it.
+
+The documented changes: every line end becomes CRLF (LF, CRLF and a lone
+CR each end a line; a last line without one gets one); a leading mbox
+"From " (or ">From ") line is dropped; the header ends at the first empty
+line or at the first line that is neither a field nor a continuation, and
+an empty line is put there when the input had none; Bcc and Content-Length
+fields are removed; Date, Message-ID and From are appended, in that order,
+at the end of the header when missing.  Postfix then removes Return-Path
+fields from the header (cleanup(8) does; test_harness.py shows it with
+smtplib), and its Maildir stores LF line ends with Return-Path,
+X-Original-To, Delivered-To and its Received field on top; the tests strip
+exactly those.
+"""
+
+import email.utils
+import re
+import time
+
+import harness
+
+# RFC 5322 section 2.2 field name (printable ASCII but ':'), with the
+# obsolete WSP before the colon (section 4.5.3.1.1... obs-optional).
+FIELD = re.compile(rb"^([\x21-\x39\x3b-\x7e]+)[ \t]*:")
+REMOVED = (b"bcc", b"content-length")
+POSTFIX_REMOVES = (b"return-path",)
+ADDED = ("Date", "Message-ID", "From")
+
+LOG_FIELDS = ["msgid", "account", "host", "tls", "auth", "from", "rcpt",
+              "size", "status", "reply", "exit"]
+
+
+def split_lines(data):
+    lines = re.split(rb"\r\n|\r|\n", data)
+    if lines[-1] == b"":
+        lines.pop()  # the input ended with a line end (or was empty)
+    return lines
+
+
+class Expected:
+    """The message mailhop should send for input data, as lines without
+    line ends; the added fields' values are unknown, only their names."""
+
+    def __init__(self, data):
+        lines = split_lines(data)
+        fields = []
+        self.mbox_from = False
+        self.blank_inserted = False
+        i = 0
+        while i < len(lines):
+            ln = lines[i]
+            if ln == b"":
+                i += 1
+                break
+            if ln[:1] in (b" ", b"\t") and fields:
+                fields[-1].append(ln)
+            elif FIELD.match(ln):
+                fields.append([ln])
+            elif i == 0 and (ln.startswith(b"From ")
+                             or ln.startswith(b">From ")):
+                self.mbox_from = True  # mbox From_ line (RFC 4155)
+            else:
+                self.blank_inserted = True
+                break  # the body starts here; an empty line goes before it
+            i += 1
+        else:
+            self.blank_inserted = True  # header only: ends with one
+        kept = [f for f in fields
+                if FIELD.match(f[0]).group(1).lower() not in REMOVED]
+        names = {FIELD.match(f[0]).group(1).lower() for f in kept}
+        self.removed = [FIELD.match(f[0]).group(1).decode() for f in fields
+                        if f not in kept]
+        self.sent_header = [ln for f in kept for ln in f]
+        self.header = [ln for f in kept for ln in f
+                       if FIELD.match(f[0]).group(1).lower()
+                       not in POSTFIX_REMOVES]
+        self.added = [n for n in ADDED if n.lower().encode() not in names]
+        self.body = lines[i:]
+
+    def crlf_size(self, added_lines):
+        """Bytes of the message as mailhop sent it (CRLF), given the added
+        lines."""
+        sent = self.sent_header + added_lines + [b""] + self.body
+        return sum(len(x) + 2 for x in sent)
+
+
+def check_arrival(raw, data, sender, rcpt, from_addr=None):
+    """Assert that raw (a delivered Maildir message) is data after the
+    documented changes, sent with envelope sender and for rcpt.  Returns
+    a dict: the added fields' values by name, "queue_id", "size" (bytes as
+    mailhop sent them), "received"."""
+    trace, rest = harness.split_trace(raw)
+    assert trace.get("return-path") == "<%s>" % sender, trace
+    assert trace.get("delivered-to") == rcpt, trace
+    assert trace.get("x-original-to") == rcpt, trace
+    assert rest.endswith(b"\n") and b"\r" not in rest, rest[-200:]
+    got = rest[:-1].split(b"\n")
+    exp = Expected(data)
+
+    nh = len(exp.header)
+    assert got[:nh] == exp.header, "header as sent"
+    added_lines = got[nh:nh + len(exp.added)]
+    assert [ln.split(b":", 1)[0].decode() for ln in added_lines] \
+        == exp.added, "added fields (got %r)" % added_lines
+    assert got[nh + len(exp.added):] == [b""] + exp.body, "body as sent"
+
+    out = {}
+    for ln in added_lines:
+        name, value = ln.decode().split(":", 1)
+        out[name] = value.strip()
+    if "Date" in out:
+        d = email.utils.parsedate_to_datetime(out["Date"])
+        assert abs(d.timestamp() - time.time()) < 600, out["Date"]
+    if "Message-ID" in out:
+        assert re.fullmatch(r"<[^<>@\s]+@[^<>@\s]+>", out["Message-ID"])
+    if "From" in out:
+        assert out["From"] == (from_addr or sender)
+    m = re.search(r"\bwith (E?SMTP\w*) id ([0-9A-F]+)\b", trace["received"])
+    assert m, trace["received"]
+    out["protocol"] = m.group(1)
+    out["queue_id"] = m.group(2)
+    out["received"] = trace["received"]
+    out["size"] = exp.crlf_size(added_lines)
+    out["expected"] = exp
+    return out
+
+
+def parse_log(msg):
+    """mailhop's syslog message as an ordered dict of key=value fields;
+    values may be "quoted" with backslash escapes."""
+    out = {}
+    pos = 0
+    rx = re.compile(r' *([a-z_]+)=("(?:[^"\\]|\\.)*"|[^ ]*)')
+    while pos < len(msg):
+        m = rx.match(msg, pos)
+        assert m, "bad syslog fields at %r" % msg[pos:]
+        v = m.group(2)
+        if v.startswith('"'):
+            v = re.sub(r"\\(.)", r"\1", v[1:-1])
+        assert m.group(1) not in out, "field %s twice" % m.group(1)
+        out[m.group(1)] = v
+        pos = m.end()
+    return out
+
+
+def check_log(servers, res, **want):
+    """The syslog line of run res: every field, in order; each keyword
+    given must match (a compiled regex, or a value compared as str)."""
+    fields = parse_log(servers.mailhop_syslog(res.pid))
+    assert list(fields) == LOG_FIELDS, fields
+    for k, v in want.items():
+        k = k.rstrip("_")
+        if hasattr(v, "search"):
+            assert v.search(fields[k]), (k, fields[k])
+        else:
+            assert fields[k] == str(v), (k, fields[k])
+    return fields
+
+
+def check_error_line(res, code, *words):
+    """mailhop exited with code and said one line "mailhop: ..." that
+    contains each of words."""
+    assert res.rc == code, res
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mailhop: "), res.stderr
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+    return lines[0]
