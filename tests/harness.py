@@ -19,22 +19,26 @@ and starts, on 127.0.0.1 and on ephemeral ports only:
                smtps       implicit TLS (wrapper mode), relaying needs AUTH;
                plain       no TLS, no AUTH, relaying allowed from 127/8.
              Every recipient domain is a virtual mailbox domain: a message
-             for user@domain lands in the Maildir mail/domain/user/.  The
-             address must have been registered with add_mailbox() first (it
-             goes into a texthash map; virtual(8) refuses $n substitution
-             from regexp maps and socketmaps for mailbox paths, and runs
-             with max_use=1 so each delivery reads the map afresh); mail
-             for any other address bounces as an unknown user.
-             Nothing goes out; no DNS.  rcpt_access makes
-             reject@example.org fail with 5xx and tempfail@example.org
-             with 4xx at RCPT time;
+             for user@domain lands in the Maildir mail/domain/user/ (owned
+             by nobody).  The address must be registered with
+             add_mailbox() first: virtual(8) takes mailbox paths only from
+             plain tables (no $n from regexp, no socketmap), so each
+             address is a line in a texthash map that only virtual reads,
+             with max_use=1 so every delivery sees the current map.  Mail
+             for other addresses bounces as unknown.  Nothing goes out; no
+             DNS.  rcpt_access makes reject@example.org fail with 5xx and
+             tempfail@example.org with 4xx at RCPT time.  Postfix adds no
+             headers but its trace fields (local_header_rewrite_clients is
+             empty) and refuses bare LF in DATA;
   rsyslog/   rsyslogd with a config of its own, listening on /dev/log and
              writing facility mail (only) to rsyslog/mail.log.  /dev/log
-             must not be live when we start, and is removed on stop.
+             must not be live when we start (MAILHOP_DEVLOG_WAIT=SECONDS
+             waits for another test run to finish), and is removed on stop.
 
 A port that refuses connections is kept bound (never listening) for the
 harness's lifetime.  Helpers read Maildirs, wait for delivery or for the
-queue to drain, read syslog lines, and write mailhop config files.  Used by
+queue to drain, read syslog lines, and write mailhop config files.  stop()
+ends every server and removes base (kept with MAILHOP_KEEP_TMP=1).  Used by
 tests/integration/conftest.py (one instance per test session) and by
 tests/demo.py.
 """
@@ -173,7 +177,12 @@ def _mailbox_path(addr):
 class Harness:
     def __init__(self, base=None, keep=False):
         self.keep = keep or bool(os.environ.get("MAILHOP_KEEP_TMP"))
-        self.base = base or tempfile.mkdtemp(prefix="mailhop-test-")
+        # Under /tmp by default: every directory above base must be
+        # searchable by the postfix and nobody users, which a private
+        # TMPDIR (say, under /root) is not.
+        self.base = base or tempfile.mkdtemp(
+            prefix="mailhop-test-",
+            dir=os.environ.get("MAILHOP_TEST_TMPDIR", "/tmp"))
         # Postfix daemons (user postfix) and delivery (user nobody) must
         # be able to reach their directories below base.
         os.chmod(self.base, 0o755)
@@ -304,7 +313,6 @@ mail.* action(type="omfile" file="{self.syslog_file}"
        template="RSYSLOG_TraditionalFileFormat")
 """)
         out = open(os.path.join(d, "rsyslogd.out"), "w")
-        self._made_dev_log = True
         self.procs["rsyslogd"] = subprocess.Popen(
             ["rsyslogd", "-n", "-f", conf,
              "-i", os.path.join(d, "rsyslogd.pid")],
@@ -541,8 +549,13 @@ smtpd_recipient_restrictions =
         try:
             _wait(ready, timeout, "%s on port %d" % (name, port), 0.05)
         except HarnessError as e:
-            raise HarnessError("%s\n--- postfix maillog:\n%s" % (
-                e, self.read_text(self.maillog)[-3000:]))
+            log = self.read_text(self.maillog)
+            hint = ""
+            if "Address already in use" in log:
+                hint = ("\n(another process took port %d after the harness "
+                        "picked it; run the tests again)" % port)
+            raise HarnessError("%s%s\n--- postfix maillog:\n%s" % (
+                e, hint, log[-3000:]))
 
     # ------------------------------------------------------------- stop
 
@@ -562,6 +575,9 @@ smtpd_recipient_restrictions =
                                               "master.pid"))
         self._started = []
         p = self.procs.pop("rsyslogd", None)
+        # /dev/log is ours to remove only while our rsyslogd holds it
+        # (it unlinks the socket itself on a clean exit, too).
+        self._made_dev_log = p is not None and p.poll() is None
         if p is not None:
             p.send_signal(signal.SIGTERM)
             try:
