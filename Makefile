@@ -19,9 +19,11 @@ PKG_CFLAGS = $$($(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS = $$($(PKG_CONFIG) --libs $(PKGS))
 
 SRCS = src/addr.c src/conf.c src/err.c src/io.c src/log.c src/msg.c \
-	src/net.c src/options.c src/sasl.c src/secret.c src/smtp.c src/tls.c
+	src/net.c src/options.c src/reply.c src/sasl.c src/secret.c \
+	src/smtp.c src/tls.c
 MAIN = src/main.c
 HDRS = $(wildcard src/*.h)
+TEST_HDRS = $(wildcard tests/unit/*.h)
 UNIT_TESTS = $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer
 
@@ -49,7 +51,7 @@ $(B)/asan/libmailhop.a: $(ASAN_OBJS)
 	rm -f $@
 	ar rcs $@ $(ASAN_OBJS)
 
-$(B)/test_%: tests/unit/test_%.c $(B)/asan/libmailhop.a $(HDRS)
+$(B)/test_%: tests/unit/test_%.c $(B)/asan/libmailhop.a $(HDRS) $(TEST_HDRS)
 	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Isrc $(PKG_CFLAGS) \
 	    -o $@ $< $(B)/asan/libmailhop.a $(PKG_LIBS) -lcmocka
 
@@ -62,10 +64,11 @@ unit: $(UNIT_TESTS:%=$(B)/test_%)
 	done
 
 format-check:
-	clang-format --dry-run --Werror src/*.c src/*.h tests/unit/*.c
+	clang-format --dry-run --Werror src/*.c src/*.h tests/unit/*.c \
+	    tests/unit/*.h
 
 format:
-	clang-format -i src/*.c src/*.h tests/unit/*.c
+	clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h
 
 lint-man:
 	mandoc -Tlint -Wwarning man/*.[0-9]

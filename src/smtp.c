@@ -4,11 +4,11 @@
  * STARTTLS or implicit TLS), AUTH through sasl, MAIL, RCPT and DATA as one
  * pipelined group when offered, the dot-stuffed message, QUIT.  A state
  * machine: enter() changes state, send_state() sends a state's command,
- * handle_reply() acts on its reply.  Also the RFC 5321 reply parser.
+ * handle_reply() acts on its reply.  Replies and EHLO keywords are
+ * parsed by reply.c.
  */
 
 #include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +21,7 @@
 #include "io.h"
 #include "log.h"
 #include "net.h"
+#include "reply.h"
 #include "sasl.h"
 #include "smtp.h"
 #include "tls.h"
@@ -68,23 +69,6 @@ static const char *const state_names[] = {
 	[ST_DONE] = "DONE",
 };
 
-#define CAP_PIPELINING 0x01
-#define CAP_STARTTLS 0x02
-#define CAP_8BITMIME 0x04
-#define CAP_SMTPUTF8 0x08
-#define CAP_DSN 0x10
-#define CAP_CHUNKING 0x20
-#define CAP_ENHANCED 0x40
-#define CAP_AUTH 0x80
-#define CAP_SIZE 0x100
-
-/* What the last EHLO reply offered (RFC 5321 4.1.1.1). */
-struct caps {
-	unsigned flags;
-	long long size;	 /* SIZE (RFC 1870); -1: none or unknown */
-	char auth[1024]; /* AUTH mechanisms, space-separated */
-};
-
 struct session {
 	const struct smtp_params *p;
 	const struct smtp_envelope *env;
@@ -93,7 +77,7 @@ struct session {
 	struct tls_params tlsp;
 	struct io *io;
 	enum smtp_state state;
-	struct caps caps;
+	struct reply_caps caps;
 	int sane;      /* the dialogue is in step: QUIT may be sent */
 	int winddown;  /* sending RSET or QUIT after the outcome */
 	int pipelined; /* MAIL, every RCPT and DATA have left */
@@ -114,7 +98,7 @@ struct session {
 	char flat[FLAT_MAX];
 	size_t flatlen;
 	char cmd[CMD_MAX];
-	struct smtp_reply reply;
+	struct reply reply;
 	char line[CHALLENGE_MAX + 8];
 	char chunk[CHUNK];
 };
@@ -125,69 +109,6 @@ static int put_cmd(struct session *s, struct err *rec, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int fail_reply(struct session *s, struct err *rec, int permcode,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-/* Reply parser (RFC 5321 4.2) */
-
-void
-smtp_reply_init(struct smtp_reply *r)
-{
-	r->code = 0;
-	r->nlines = 0;
-	r->len = 0;
-	r->text[0] = '\0';
-}
-
-static int
-reply_bad(const char *line, size_t len, const char *why, struct err *rec)
-{
-	char shown[120];
-
-	err_sanitize(shown, sizeof(shown), line, len);
-	err_set(rec, ERR_PERM, EX_PROTOCOL,
-	    "server sent a malformed reply (%s): %s", why, shown);
-	err_reply(rec, line, len);
-	return -1;
-}
-
-/* Reply-code = %x32-35 %x30-35 %x30-39 (RFC 5321 4.2); -1 otherwise. */
-static int
-reply_code(const char *l)
-{
-	if (l[0] < '2' || l[0] > '5' || l[1] < '0' || l[1] > '5' ||
-	    l[2] < '0' || l[2] > '9')
-		return -1;
-	return (l[0] - '0') * 100 + (l[1] - '0') * 10 + (l[2] - '0');
-}
-
-int
-smtp_reply_line(
-    struct smtp_reply *r, const char *line, size_t len, struct err *rec)
-{
-	size_t tlen = len > 4 ? len - 4 : 0;
-	int code;
-
-	if (len < 3 || (code = reply_code(line)) == -1)
-		return reply_bad(line, len, "no reply code", rec);
-	if (len > 3 && line[3] != ' ' && line[3] != '-')
-		return reply_bad(line, len, "no space after the code", rec);
-	if (memchr(line, '\0', len) != NULL)
-		return reply_bad(line, len, "NUL byte", rec);
-	/* RFC 5321 4.2.1: every line of a reply carries the same code. */
-	if (r->nlines > 0 && code != r->code)
-		return reply_bad(line, len, "code changed within a reply", rec);
-	if (r->nlines >= SMTP_REPLY_LINES_MAX)
-		return reply_bad(line, len, "over 1000 lines", rec);
-	if (r->len + 1 + tlen >= SMTP_REPLY_TEXT_MAX)
-		return reply_bad(line, len, "reply over 64 KiB", rec);
-	if (r->nlines > 0)
-		r->text[r->len++] = '\n';
-	memcpy(r->text + r->len, line + 4, tlen);
-	r->len += tlen;
-	r->text[r->len] = '\0';
-	r->code = code;
-	r->nlines++;
-	return len == 3 || line[3] == ' ';
-}
 
 /* Plumbing: deadlines, commands, replies */
 
@@ -281,26 +202,6 @@ send_cmd(struct session *s, struct err *rec, const char *fmt, ...)
 	return flush(s, rec);
 }
 
-/* The current reply as "CODE text text", raw, for err_reply. */
-static void
-flatten(struct session *s)
-{
-	const struct smtp_reply *r = &s->reply;
-	size_t n = r->len, i;
-	int hdr;
-
-	hdr = snprintf(
-	    s->flat, sizeof(s->flat), "%03d%s", r->code, r->len > 0 ? " " : "");
-	if (n > sizeof(s->flat) - (size_t)hdr - 1)
-		n = sizeof(s->flat) - (size_t)hdr - 1;
-	memcpy(s->flat + hdr, r->text, n);
-	for (i = 0; i < n; i++)
-		if (s->flat[hdr + i] == '\n')
-			s->flat[hdr + i] = ' ';
-	s->flatlen = (size_t)hdr + n;
-	s->flat[s->flatlen] = '\0';
-}
-
 static int
 read_reply(struct session *s, struct err *rec)
 {
@@ -310,16 +211,16 @@ read_reply(struct session *s, struct err *rec)
 	/* RFC 4954 4: a challenge may be longer than a reply line. */
 	if (s->state == ST_AUTH || s->state == ST_AUTH_NEXT)
 		sz = sizeof(s->line);
-	smtp_reply_init(&s->reply);
+	reply_init(&s->reply);
 	do {
 		if (io_getline(s->io, s->line, sz, &len, rec) == -1)
 			return -1;
 		log_trace('<', s->line, len);
-		rc = smtp_reply_line(&s->reply, s->line, len, rec);
+		rc = reply_line(&s->reply, s->line, len, rec);
 	} while (rc == 0);
 	if (rc == -1)
 		return -1;
-	flatten(s);
+	s->flatlen = reply_flatten(&s->reply, s->flat, sizeof(s->flat));
 	if (!s->winddown)
 		err_sanitize(
 		    s->res->reply, sizeof(s->res->reply), s->flat, s->flatlen);
@@ -353,107 +254,6 @@ fail_reply(
 	return -1;
 }
 
-/* Capabilities (EHLO keywords compared whole, case-insensitively) */
-
-static const struct {
-	const char *name;
-	unsigned flag;
-} cap_names[] = {
-	{ "PIPELINING", CAP_PIPELINING },
-	{ "STARTTLS", CAP_STARTTLS },
-	{ "8BITMIME", CAP_8BITMIME },
-	{ "SMTPUTF8", CAP_SMTPUTF8 },
-	{ "DSN", CAP_DSN },
-	{ "CHUNKING", CAP_CHUNKING },
-	{ "ENHANCEDSTATUSCODES", CAP_ENHANCED },
-	{ "AUTH", CAP_AUTH },
-	{ "SIZE", CAP_SIZE },
-};
-
-/* Append each mechanism of p (n bytes) that fits whole: a cut token could
- * read as a shorter mechanism's name. */
-static void
-caps_auth(struct caps *c, const char *p, size_t n)
-{
-	size_t used = strlen(c->auth), t;
-
-	while (n > 0) {
-		if (*p == ' ') {
-			p++, n--;
-			continue;
-		}
-		for (t = 0; t < n && p[t] != ' '; t++)
-			;
-		if (used + 1 + t < sizeof(c->auth)) {
-			if (used > 0)
-				c->auth[used++] = ' ';
-			memcpy(c->auth + used, p, t);
-			used += t;
-			c->auth[used] = '\0';
-		}
-		p += t, n -= t;
-	}
-}
-
-/* SIZE's argument (RFC 1870 4); -1 when absent, malformed or too big. */
-static long long
-caps_size(const char *p, size_t n)
-{
-	long long v = 0;
-	size_t i = 0;
-
-	while (i < n && p[i] == ' ')
-		i++;
-	if (i == n)
-		return -1;
-	for (; i < n; i++) {
-		if (p[i] < '0' || p[i] > '9' ||
-		    v > (LLONG_MAX - (p[i] - '0')) / 10)
-			return -1;
-		v = v * 10 + (p[i] - '0');
-	}
-	return v;
-}
-
-static void
-caps_line(struct caps *c, const char *p, size_t n)
-{
-	size_t kw, i;
-
-	for (kw = 0; kw < n && p[kw] != ' '; kw++)
-		;
-	/* The pre-RFC 4954 form "AUTH=LOGIN PLAIN" some servers still send. */
-	if (kw > 5 && strncasecmp(p, "AUTH=", 5) == 0) {
-		c->flags |= CAP_AUTH;
-		caps_auth(c, p + 5, n - 5);
-		return;
-	}
-	for (i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++)
-		if (strlen(cap_names[i].name) == kw &&
-		    strncasecmp(p, cap_names[i].name, kw) == 0)
-			c->flags |= cap_names[i].flag;
-	if (kw == 4 && strncasecmp(p, "AUTH", 4) == 0)
-		caps_auth(c, p + kw, n - kw);
-	if (kw == 4 && strncasecmp(p, "SIZE", 4) == 0)
-		c->size = caps_size(p + kw, n - kw);
-}
-
-static void
-caps_parse(struct caps *c, const struct smtp_reply *r)
-{
-	const char *p = r->text, *end = r->text + r->len, *nl;
-
-	memset(c, 0, sizeof(*c));
-	c->size = -1;
-	/* The first line is the server's name, not a keyword. */
-	nl = memchr(p, '\n', (size_t)(end - p));
-	while (nl != NULL) {
-		p = nl + 1;
-		nl = memchr(p, '\n', (size_t)(end - p));
-		caps_line(c, p, (size_t)((nl != NULL ? nl : end) - p));
-	}
-}
-
 /* Greeting, EHLO, STARTTLS */
 
 static int
@@ -485,10 +285,10 @@ on_ehlo(struct session *s, struct err *rec)
 	if (s->reply.code != 250)
 		return fail_reply(
 		    s, rec, EX_PROTOCOL, "server %s refused EHLO", s->p->host);
-	caps_parse(&s->caps, &s->reply);
+	reply_caps_parse(&s->caps, &s->reply);
 	/* Once TLS is on, a STARTTLS keyword is ignored (RFC 3207 4.2). */
 	if (s->p->tls == SMTP_TLS_STARTTLS && io_tls(s->io) == NULL) {
-		if (!(s->caps.flags & CAP_STARTTLS))
+		if (!(s->caps.flags & REPLY_CAP_STARTTLS))
 			return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
 			    "server %s did not offer STARTTLS (it may be stripped by an attacker; if the server has TLS on port 465, use tls = implicit)",
 			    s->p->host);
@@ -575,7 +375,7 @@ auth_begin(struct session *s, struct err *rec)
 		return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
 		    "refusing to send a password to %s without TLS (set tls = starttls or tls = implicit)",
 		    s->p->host);
-	if (!(s->caps.flags & CAP_AUTH) || s->caps.auth[0] == '\0')
+	if (!(s->caps.flags & REPLY_CAP_AUTH) || s->caps.auth[0] == '\0')
 		return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
 		    "server %s offers no AUTH", s->p->host);
 	if (sasl_choose(s->caps.auth, forced, s->mech, sizeof(s->mech), rec) ==
@@ -694,7 +494,7 @@ put_mail(struct session *s, struct err *rec)
 	/* RFC 6152: with 8-bit data and no 8BITMIME the client should
 	 * convert or give up.  We send the message as it is instead: it
 	 * is never altered, and the servers we submit to take 8-bit. */
-	if (s->env->eightbit && (s->caps.flags & CAP_8BITMIME))
+	if (s->env->eightbit && (s->caps.flags & REPLY_CAP_8BITMIME))
 		body = " BODY=8BITMIME";
 	return put_cmd(s, rec, "MAIL FROM:<%s>%s", s->env->from, body);
 }
@@ -726,7 +526,7 @@ send_group(struct session *s, struct err *rec)
 static int
 send_mail(struct session *s, struct err *rec)
 {
-	if (s->caps.flags & CAP_PIPELINING)
+	if (s->caps.flags & REPLY_CAP_PIPELINING)
 		return send_group(s, rec);
 	if (put_mail(s, rec) == -1)
 		return -1;

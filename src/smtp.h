@@ -59,25 +59,4 @@ struct smtp_result {
 int smtp_send(const struct smtp_params *params, const struct smtp_envelope *env,
     int msgfd, struct smtp_result *res, struct err *rec);
 
-/* Reply parser (RFC 5321 section 4.2), exposed for the unit tests. */
-#define SMTP_REPLY_LINES_MAX 1000
-#define SMTP_REPLY_TEXT_MAX 65536
-
-struct smtp_reply {
-	int code; /* 3 digits, 0 until the first line */
-	size_t nlines;
-	size_t len;			/* bytes used in text */
-	char text[SMTP_REPLY_TEXT_MAX]; /* line texts, '\n'-joined */
-};
-
-void smtp_reply_init(struct smtp_reply *r);
-
-/* Feed one reply line without its line end.  Returns 1 when the reply is
- * complete, 0 when more lines follow, -1 with rec filled (ERR_PERM,
- * EX_PROTOCOL) when the line is malformed: not three digits then SP, '-'
- * or end of line; a code that differs from the first line's; NUL; or over
- * the line or size caps. */
-int smtp_reply_line(
-    struct smtp_reply *r, const char *line, size_t len, struct err *rec);
-
 #endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /* Unit tests: sasl_new and sasl_step on libgsasl, one row per exchange
  * (server challenges in, our responses and results out).  The mechanism
- * choice has its own table in test_smtp_reply.c. */
+ * choice has its own table in test_smtp.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
