@@ -67,7 +67,7 @@ def run(h, mailhop):
     print("Submission port %d (STARTTLS), test CA %s\n"
           % (h.ports["submission"], h.ca_file))
     print("A config for it (%s, mode 0600):\n" % conf)
-    print(indent(shown))
+    print(indent(shown.expandtabs(4)))
     to = "bob@example.org"
     print("The message, on stdin (no Date or Message-ID: mailhop adds "
           "them):\n")

@@ -17,7 +17,9 @@ and starts, on 127.0.0.1 and on ephemeral ports only:
                submission  STARTTLS offered, AUTH only after it, relaying
                            needs AUTH;
                smtps       implicit TLS (wrapper mode), relaying needs AUTH;
-               plain       no TLS, no AUTH, relaying allowed from 127/8.
+               plain       no TLS, no AUTH, relaying allowed from 127/8;
+               wrongname   like submission, on 127.0.0.2, which the
+                           certificate does not name.
              Every recipient domain is a virtual mailbox domain: a message
              for user@domain lands in the Maildir mail/domain/user/ (owned
              by nobody).  The address must be registered with
@@ -35,12 +37,12 @@ and starts, on 127.0.0.1 and on ephemeral ports only:
              must not be live when we start (MAILHOP_DEVLOG_WAIT=SECONDS
              waits for another test run to finish), and is removed on stop.
 
-A port that refuses connections is kept bound (never listening) for the
-harness's lifetime.  Helpers read Maildirs, wait for delivery or for the
-queue to drain, read syslog lines, and write mailhop config files.  stop()
-ends every server and removes base (kept with MAILHOP_KEEP_TMP=1).  Used by
-tests/integration/conftest.py (one instance per test session) and by
-tests/demo.py.
+Two more ports are held for the harness's lifetime: "closed" refuses
+connections, "silent" accepts them and never says a word.  Helpers read
+Maildirs, wait for delivery or for the queue to drain, read syslog lines,
+and write mailhop config files.  stop() ends every server and removes base
+(kept with MAILHOP_KEEP_TMP=1).  Used by tests/integration/conftest.py (one
+instance per test session) and by tests/demo.py.
 """
 
 import os
@@ -65,6 +67,10 @@ USERS = {
     "bob": "s3cr et \"q\" 'x' #Grüße-é",
 }
 
+# A second address of the submission service: the certificate does not
+# name it, so a client must refuse it ("wrongname" port).
+WRONGNAME_ADDR = "127.0.0.2"
+
 # Postfix adds these at the top of each delivered message.
 TRACE_HEADERS = ("return-path", "x-original-to", "delivered-to")
 
@@ -73,9 +79,9 @@ class HarnessError(Exception):
     pass
 
 
-def _free_port():
+def _free_port(addr="127.0.0.1"):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((addr, 0))
         return s.getsockname()[1]
 
 
@@ -188,7 +194,7 @@ class Harness:
         os.chmod(self.base, 0o755)
         self.ports = {}
         self.procs = {}
-        self._closed_sock = None
+        self._held = []  # sockets for the "closed" and "silent" ports
         self._started = []
         self._made_dev_log = False
         self.pki = self.path("pki")
@@ -214,7 +220,8 @@ class Harness:
             self._check_dev_log()
             for p in ("submission", "smtps", "plain"):
                 self.ports[p] = _free_port()
-            self._bind_closed_port()
+            self.ports["wrongname"] = _free_port(WRONGNAME_ADDR)
+            self._hold_ports()
             self._make_pki()
             self._start_rsyslog()
             self._start_dovecot()
@@ -222,6 +229,8 @@ class Harness:
             for name in ("submission", "smtps", "plain"):
                 self.wait_port(self.ports[name], name,
                                tls=(name == "smtps"))
+            self.wait_port(self.ports["wrongname"], "wrongname",
+                           addr=WRONGNAME_ADDR)
         except BaseException:
             self.stop()
             raise
@@ -256,13 +265,18 @@ class Harness:
         if os.path.lexists(DEV_LOG):
             os.unlink(DEV_LOG)  # a stale socket from a dead daemon
 
-    def _bind_closed_port(self):
-        # Bound but never listening: connections get RST (ECONNREFUSED),
-        # and no other process can take the port while we hold it.
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", 0))
-        self._closed_sock = s
-        self.ports["closed"] = s.getsockname()[1]
+    def _hold_ports(self):
+        # "closed": bound but never listening, so connections get RST
+        # (ECONNREFUSED) and no other process can take the port.
+        # "silent": listening but never accepting: the kernel completes
+        # the handshake, and no greeting ever comes (for timeouts).
+        for name in ("closed", "silent"):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            if name == "silent":
+                s.listen(64)
+            self._held.append(s)
+            self.ports[name] = s.getsockname()[1]
 
     def _make_pki(self):
         os.makedirs(self.pki)
@@ -487,6 +501,10 @@ smtpd_recipient_restrictions =
                    "  -o syslog_name=postfix/submission\n"
                    "  -o smtpd_tls_security_level=may\n"
                    "  -o smtpd_tls_auth_only=yes\n" + auth)
+        out.append(f"{WRONGNAME_ADDR}:{p['wrongname']} inet n - n - - smtpd\n"
+                   "  -o syslog_name=postfix/wrongname\n"
+                   "  -o smtpd_tls_security_level=may\n"
+                   "  -o smtpd_tls_auth_only=yes\n" + auth)
         out.append(f"127.0.0.1:{p['smtps']} inet n - n - - smtpd\n"
                    "  -o syslog_name=postfix/smtps\n"
                    "  -o smtpd_tls_wrappermode=yes\n"
@@ -530,12 +548,13 @@ smtpd_recipient_restrictions =
         ctx = ssl.create_default_context(cafile=self.ca_file)
         return ctx
 
-    def wait_port(self, port, name="server", tls=False, timeout=20):
+    def wait_port(self, port, name="server", tls=False, timeout=20,
+                  addr="127.0.0.1"):
         """Wait until port accepts a connection and sends an SMTP greeting
         (for implicit TLS, inside a verified TLS session)."""
         def ready():
             try:
-                with socket.create_connection(("127.0.0.1", port), 1) as s:
+                with socket.create_connection((addr, port), 1) as s:
                     s.settimeout(5)
                     if tls:
                         s = self.tls_context().wrap_socket(
@@ -588,9 +607,9 @@ smtpd_recipient_restrictions =
         if self._made_dev_log and os.path.lexists(DEV_LOG):
             os.unlink(DEV_LOG)
         self._made_dev_log = False
-        if self._closed_sock is not None:
-            self._closed_sock.close()
-            self._closed_sock = None
+        for s in self._held:
+            s.close()
+        self._held = []
         if not self.keep and os.path.isdir(self.base):
             shutil.rmtree(self.base, ignore_errors=True)
         elif self.keep:

@@ -5,8 +5,11 @@ that says why, the syslog line, and nothing delivered to anyone."""
 import os
 import re
 import socket
+import time
 
 import pytest
+
+import harness
 
 from mailmodel import check_error_line, check_log
 
@@ -179,3 +182,37 @@ def test_longest_allowed_line_is_sent(servers, mailhop, rcpt):
     assert res.rc == 0, res
     assert servers.wait_for_delivery(to)[0].endswith(b"\n" + b"z" * 998
                                                      + b"\n")
+
+
+@pytest.mark.parametrize("ca", ["test-ca", "system-store"])
+def test_certificate_for_another_name(servers, mailhop, rcpt, ca):
+    """The server at 127.0.0.2 has a certificate from the trusted CA, for
+    localhost and 127.0.0.1 only: 69, and no password sent."""
+    to = rcpt()
+    conf = servers.write_config(host=harness.WRONGNAME_ADDR,
+                                port=servers.ports["wrongname"],
+                                auth="plain",
+                                ca_file=True if ca == "test-ca" else None)
+    mark = MaillogMark(servers)
+    res = mailhop.send(conf, [to], MESSAGE)
+    check_error_line(res, 69)
+    servers.assert_nothing_delivered(to)
+    check_log(servers, res, status="refused", exit=69, auth="none")
+    sessions = mark.sessions()
+    assert sessions, mark.lines()
+    for s in sessions:
+        assert not re.search(r"\b(auth|mail|rcpt|data|bdat)=", s), s
+
+
+def test_silent_server_times_out(servers, mailhop, rcpt):
+    """A server that accepts the connection and never greets: the
+    account's timeout ends the wait; a temporary failure."""
+    to = rcpt()
+    conf = servers.write_config(host="127.0.0.1",
+                                port=servers.ports["silent"], timeout=2)
+    t = time.monotonic()
+    res = mailhop.send(conf, [to], MESSAGE)
+    elapsed = time.monotonic() - t
+    check_error_line(res, 75, "not sent")
+    assert 1.5 < elapsed < 10, elapsed
+    check_log(servers, res, status="deferred", exit=75)

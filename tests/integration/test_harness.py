@@ -242,3 +242,29 @@ def test_postfix_drops_return_path_fields(servers, rcpt):
     assert trace["return-path"] == "<sender@example.net>"
     assert rest == (b"Subject: rp\nX-Kept: yes\n\n"
                     b"Return-Path: in the body stays\n")
+
+
+def test_wrongname_listener_is_only_wrong_by_name(servers):
+    """The 127.0.0.2 listener works (the certificate verifies as
+    "localhost") but fails verification for its own address."""
+    def handshake(name):
+        s = smtplib.SMTP(harness.WRONGNAME_ADDR, servers.ports["wrongname"],
+                         timeout=10)
+        s.ehlo("client.test")
+        s.putcmd("STARTTLS")
+        assert s.getreply()[0] == 220
+        try:
+            servers.tls_context().wrap_socket(s.sock, server_hostname=name)
+        finally:
+            s.close()
+    handshake("localhost")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        handshake(harness.WRONGNAME_ADDR)
+
+
+def test_silent_port_accepts_and_says_nothing(servers):
+    with socket.create_connection(("127.0.0.1", servers.ports["silent"]),
+                                  5) as s:
+        s.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            s.recv(1)
