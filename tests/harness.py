@@ -216,6 +216,14 @@ class Harness:
     # ------------------------------------------------------------ start
 
     def start(self):
+        # Postfix and Dovecot read their files as their own users.
+        umask = os.umask(0o022)
+        try:
+            return self._start()
+        finally:
+            os.umask(umask)
+
+    def _start(self):
         try:
             self._check_dev_log()
             for p in ("submission", "smtps", "plain"):
