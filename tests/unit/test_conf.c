@@ -11,7 +11,8 @@
 #include <time.h>
 
 /* conf.c is compiled in, with SYSCONFDIR pointing at the working
- * directory, so the system file can be tested without a hook in conf.h. */
+ * directory, so the system file can be tested without a hook in conf.h.
+ * confparse.c, which does not use SYSCONFDIR, comes from the library. */
 #undef SYSCONFDIR
 #define SYSCONFDIR "."
 #include "conf.c"

@@ -1,0 +1,799 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The configuration language: the libconfuse schema, validate callbacks
+ * that check each value and note the line of each key, libconfuse's
+ * errors turned into "FILE:LINE: KEY: problem (fix)" without showing a
+ * value that may be a secret, and the parse of one file's text.  conf.c
+ * finds and reads the files and picks the account.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <confuse.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libintl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "confparse.h"
+#include "err.h"
+#include "secret.h"
+
+#define PATH_SHOW 200 /* longest path quoted back in a message */
+#define KEY_MAX 32
+
+/*
+ * A hidden integer list in every block: [0] is the line of the block's
+ * "{", [k] the line where key k was set (0: not set).  libconfuse 3.3 keeps
+ * no line per option, so the validate callbacks write them here.  Its
+ * default has one zero per key of the larger table.
+ */
+#define LINES "\001lines"
+#define LINES_DEFAULT "{0,0,0,0,0,0,0,0,0,0,0}"
+
+enum akey {
+	K_BLOCK,
+	K_HOST,
+	K_PORT,
+	K_TLS,
+	K_CA,
+	K_AUTH,
+	K_USER,
+	K_PASSWORD,
+	K_FROM,
+	K_HELO,
+	K_TIMEOUT,
+	K_NKEYS
+};
+
+enum rkey { R_BLOCK, R_DEFAULT, R_NKEYS };
+
+static const char *const akeys[K_NKEYS] = { "", "host", "port", "tls",
+	"tls_ca_file", "auth", "user", "password", "from", "helo", "timeout" };
+static const char *const rkeys[R_NKEYS] = { "", "default_account" };
+
+static const char *const tls_modes[] = { "starttls", "implicit", "off" };
+static const char *const auth_values[] = { "on", "off", "plain", "login",
+	"scram-sha-1", "scram-sha-256" };
+
+/* The file being parsed, for the libconfuse callbacks. */
+struct parse {
+	const char *path;
+	struct err *rec;
+	int failed;
+	int pw_line; /* line of the last password value */
+	int has_password;
+};
+
+/* libconfuse keeps its lexer in globals, so one parse at a time anyway. */
+static struct parse *parsing;
+
+static int vfail(struct err *, const char *, int, const char *, va_list)
+    __attribute__((format(printf, 4, 0)));
+static int pfail(cfg_t *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+vfail(struct err *rec, const char *path, int line, const char *fmt, va_list ap)
+{
+	char msg[ERR_TEXT_MAX];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (path == NULL)
+		return err_set(rec, ERR_CONFIG, EX_CONFIG, "%s", msg);
+	if (line > 0)
+		return err_set(
+		    rec, ERR_CONFIG, EX_CONFIG, "%s:%d: %s", path, line, msg);
+	return err_set(rec, ERR_CONFIG, EX_CONFIG, "%s: %s", path, msg);
+}
+
+int
+confparse_fail(
+    struct err *rec, const char *path, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(rec, path, line, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* The same during a parse, at the current line; the first error wins. */
+static int
+pfail(cfg_t *cfg, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (parsing == NULL || parsing->failed)
+		return -1;
+	parsing->failed = 1;
+	va_start(ap, fmt);
+	vfail(parsing->rec, parsing->path, cfg->line, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+const char *
+confparse_show(char *buf, size_t size, const char *s)
+{
+	err_sanitize(buf, size, s, strlen(s));
+	return buf;
+}
+
+static int
+find(const char *const *tab, size_t n, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcasecmp(tab[i], s) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int
+in_account(cfg_t *cfg)
+{
+	return strcmp(cfg_name(cfg), "account") == 0;
+}
+
+static int
+key_index(cfg_t *cfg, const char *name)
+{
+	const char *const *keys = in_account(cfg) ? akeys : rkeys;
+	int n = in_account(cfg) ? K_NKEYS : R_NKEYS;
+	int k;
+
+	for (k = 1; k < n; k++)
+		if (strcmp(keys[k], name) == 0)
+			return k;
+	return -1;
+}
+
+static int
+key_line(cfg_t *sec, int k)
+{
+	cfg_opt_t *lines = cfg_getopt(sec, LINES);
+
+	if (lines == NULL || (unsigned int)k >= lines->nvalues)
+		return 0;
+	return (int)cfg_opt_getnint(lines, (unsigned int)k);
+}
+
+/* Remember the line of key k; a key set twice is an error. */
+static int
+note_line(cfg_t *cfg, int k, const char *key)
+{
+	cfg_opt_t *lines = cfg_getopt(cfg, LINES);
+	long prev;
+
+	if (lines == NULL || (unsigned int)k >= lines->nvalues)
+		return 0;
+	prev = lines->values[k]->number;
+	if (prev != 0)
+		return pfail(cfg, "%s: set twice, also on line %ld (keep one)",
+		    key, prev);
+	lines->values[k]->number = cfg->line;
+	return 0;
+}
+
+/* Validate callback of the hidden list: runs while libconfuse fills in
+ * the defaults of a new block, when cfg->line is the line of its "{". */
+static int
+on_block(cfg_t *cfg, cfg_opt_t *opt)
+{
+	if (opt->nvalues > 0)
+		opt->values[0]->number = cfg->line;
+	return 0;
+}
+
+/* No whitespace or control bytes, and not empty. */
+static int
+is_word(const char *s)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			return 0;
+	return s[0] != '\0';
+}
+
+static int
+check_name(cfg_t *cfg, const char *key, const char *v)
+{
+	char buf[CONFPARSE_SHOW_MAX];
+
+	if (is_word(v))
+		return 0;
+	return pfail(cfg, "%s: \"%s\" is not a host name (write %s = \"%s\")",
+	    key, confparse_show(buf, sizeof(buf), v), key,
+	    strcmp(key, "helo") == 0 ? "myhost.example.com"
+				     : "smtp.example.com");
+}
+
+static int
+check_from(cfg_t *cfg, const char *key, const char *v)
+{
+	const char *at = strchr(v, '@');
+	char buf[CONFPARSE_SHOW_MAX];
+
+	if (is_word(v) && at != NULL && at != v && at[1] != '\0' &&
+	    strchr(at + 1, '@') == NULL)
+		return 0;
+	return pfail(cfg,
+	    "%s: \"%s\" is not an address (write %s = \"you@example.com\")",
+	    key, confparse_show(buf, sizeof(buf), v), key);
+}
+
+static int
+check_ca(cfg_t *cfg, const char *key, const char *v)
+{
+	char buf[PATH_SHOW];
+	struct stat st;
+	int fd, e;
+
+	if (v[0] != '/')
+		return pfail(cfg,
+		    "%s: \"%s\" is not an absolute path (write the full path of a PEM file)",
+		    key, confparse_show(buf, sizeof(buf), v));
+	fd = open(v, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd == -1) {
+		e = errno;
+		return pfail(cfg,
+		    "%s: cannot read %s: %s (write the path of a readable PEM file)",
+		    key, confparse_show(buf, sizeof(buf), v), strerror(e));
+	}
+	e = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	close(fd);
+	if (e)
+		return 0;
+	return pfail(cfg,
+	    "%s: %s is not a regular file (write the path of a PEM file)", key,
+	    confparse_show(buf, sizeof(buf), v));
+}
+
+/* The value is not shown: a confused user may have put a secret here. */
+static int
+check_auth(cfg_t *cfg, const char *key, const char *v)
+{
+	if (find(auth_values, sizeof(auth_values) / sizeof(auth_values[0]),
+		v) >= 0)
+		return 0;
+	return pfail(cfg,
+	    "%s: not an authentication method (write on, off, plain, login, scram-sha-1 or scram-sha-256)",
+	    key);
+}
+
+static int
+check_password(cfg_t *cfg, const char *key, const char *v)
+{
+	parsing->has_password = 1;
+	parsing->pw_line = cfg->line;
+	if (v[0] != '\0')
+		return 0;
+	return pfail(cfg,
+	    "%s: empty (write the password, or remove the line and set auth = off)",
+	    key);
+}
+
+static int
+check_nonempty(cfg_t *cfg, const char *key, const char *v)
+{
+	if (v[0] != '\0')
+		return 0;
+	return pfail(
+	    cfg, "%s: empty (remove the line or write %s = \"...\")", key, key);
+}
+
+static const struct {
+	const char *key;
+	int (*check)(cfg_t *, const char *, const char *);
+} checks[] = {
+	{ "host", check_name },
+	{ "helo", check_name },
+	{ "from", check_from },
+	{ "tls_ca_file", check_ca },
+	{ "auth", check_auth },
+	{ "password", check_password },
+	{ "user", check_nonempty },
+	{ "default_account", check_nonempty },
+};
+
+/* Validate callback of every key: note its line, then check its value. */
+static int
+on_value(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v;
+	size_t i;
+	int k;
+
+	if (parsing == NULL || (k = key_index(cfg, opt->name)) < 0)
+		return 0;
+	if (note_line(cfg, k, opt->name) == -1)
+		return -1;
+	if (opt->type != CFGT_STR || (v = cfg_opt_getnstr(opt, 0)) == NULL)
+		return 0;
+	for (i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
+		if (strcmp(checks[i].key, opt->name) == 0)
+			return checks[i].check(cfg, opt->name, v);
+	return 0;
+}
+
+static int
+parse_range(
+    cfg_t *cfg, const char *key, const char *v, long lo, long hi, void *result)
+{
+	char buf[CONFPARSE_SHOW_MAX], *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if ((v[0] < '0' || v[0] > '9') && v[0] != '-')
+		end = (char *)v;
+	if (end == v || *end != '\0')
+		return pfail(cfg,
+		    "%s: \"%s\" is not a number (write %ld to %ld)", key,
+		    confparse_show(buf, sizeof(buf), v), lo, hi);
+	if (errno == ERANGE || n < lo || n > hi)
+		return pfail(cfg, "%s: %s is out of range (write %ld to %ld)",
+		    key, confparse_show(buf, sizeof(buf), v), lo, hi);
+	*(long *)result = n;
+	return 0;
+}
+
+static int
+parse_port(cfg_t *cfg, cfg_opt_t *opt, const char *v, void *result)
+{
+	return parse_range(cfg, opt->name, v, 1, 65535, result);
+}
+
+static int
+parse_timeout(cfg_t *cfg, cfg_opt_t *opt, const char *v, void *result)
+{
+	return parse_range(cfg, opt->name, v, 1, 3600, result);
+}
+
+static int
+parse_tls(cfg_t *cfg, cfg_opt_t *opt, const char *v, void *result)
+{
+	char buf[CONFPARSE_SHOW_MAX];
+	int i = find(tls_modes, sizeof(tls_modes) / sizeof(tls_modes[0]), v);
+
+	if (i < 0)
+		return pfail(cfg,
+		    "%s: \"%s\" is not a TLS mode (write starttls, implicit or off)",
+		    opt->name, confparse_show(buf, sizeof(buf), v));
+	*(long *)result = i;
+	return 0;
+}
+
+static cfg_opt_t account_opts[] = {
+	CFG_STR("host", NULL, CFGF_NODEFAULT),
+	CFG_INT_CB("port", 0, CFGF_NODEFAULT, parse_port),
+	CFG_INT_CB("tls", CONF_TLS_STARTTLS, CFGF_NONE, parse_tls),
+	CFG_STR("tls_ca_file", NULL, CFGF_NODEFAULT),
+	CFG_STR("auth", NULL, CFGF_NODEFAULT),
+	CFG_STR("user", NULL, CFGF_NODEFAULT),
+	CFG_STR("password", NULL, CFGF_NODEFAULT),
+	CFG_STR("from", NULL, CFGF_NODEFAULT),
+	CFG_STR("helo", NULL, CFGF_NODEFAULT),
+	CFG_INT_CB("timeout", 60, CFGF_NONE, parse_timeout),
+	CFG_INT_LIST(LINES, LINES_DEFAULT, CFGF_NONE),
+	CFG_END(),
+};
+
+static cfg_opt_t root_opts[] = {
+	CFG_STR("default_account", NULL, CFGF_NODEFAULT),
+	CFG_SEC("account", account_opts,
+	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	CFG_INT_LIST(LINES, LINES_DEFAULT, CFGF_NONE),
+	CFG_END(),
+};
+
+static char
+lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+/* Edits (insert, delete, change, swap two neighbours) from a to b,
+ * ignoring case. */
+static int
+edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	int d[KEY_MAX + 1][KEY_MAX + 1], best;
+
+	if (la > KEY_MAX || lb > KEY_MAX)
+		return KEY_MAX;
+	for (i = 0; i <= la; i++)
+		d[i][0] = (int)i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = (int)j;
+	for (i = 1; i <= la; i++)
+		for (j = 1; j <= lb; j++) {
+			best = d[i - 1][j - 1] +
+			    (lower(a[i - 1]) != lower(b[j - 1]));
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 &&
+			    lower(a[i - 1]) == lower(b[j - 2]) &&
+			    lower(a[i - 2]) == lower(b[j - 1]) &&
+			    d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	return d[la][lb];
+}
+
+/* The key of this block closest to name, if it is close enough to be a
+ * typo of it. */
+static const char *
+closest_key(cfg_t *cfg, const char *name)
+{
+	const char *best = NULL;
+	int d, bestd = strlen(name) > 4 ? 3 : 2;
+	unsigned int i;
+
+	for (i = 0; i < cfg_num(cfg); i++) {
+		const char *key = cfg_getnopt(cfg, i)->name;
+
+		if (key[0] == '\001')
+			continue;
+		d = edit_distance(name, key);
+		if (d < bestd) {
+			bestd = d;
+			best = key;
+		}
+	}
+	return best;
+}
+
+/*
+ * libconfuse found a word where a key belongs.  The word is shown only
+ * when it is nearly a key: it may be a piece of a password (S38).
+ */
+static void
+unknown_key(cfg_t *cfg, const char *name)
+{
+	char buf[CONFPARSE_SHOW_MAX];
+	const char *hint;
+
+	if (parsing->pw_line == cfg->line)
+		pfail(cfg,
+		    "password: unexpected text after the value (put the password in quotes: password = \"...\")");
+	else if (!in_account(cfg) && find(akeys, K_NKEYS, name) > 0)
+		pfail(cfg,
+		    "%s: only allowed inside an account block (write account NAME { %s = ... })",
+		    akeys[find(akeys, K_NKEYS, name)],
+		    akeys[find(akeys, K_NKEYS, name)]);
+	else if (in_account(cfg) && find(rkeys, R_NKEYS, name) > 0)
+		pfail(cfg,
+		    "default_account: not allowed inside an account block (move it before the block)");
+	else if (in_account(cfg) && strcmp(name, "account") == 0)
+		pfail(cfg,
+		    "account: inside another account block (close the block above with })");
+	else if ((hint = closest_key(cfg, name)) != NULL)
+		pfail(cfg, "%s: unknown key (did you mean %s?)",
+		    confparse_show(buf, sizeof(buf), name), hint);
+	else
+		pfail(cfg, "unknown key (see mailhop.conf(5) for the keys)");
+}
+
+/* Only punctuation is shown: any other token may be a secret. */
+static void
+unexpected_token(cfg_t *cfg, const char *tok)
+{
+	static const char *const safe[] = { "=", "+=", "{", "}", "(", ")",
+		"," };
+
+	if (find(safe, sizeof(safe) / sizeof(safe[0]), tok) >= 0)
+		pfail(cfg,
+		    "unexpected \"%s\" (write key = value, one per line, e.g. host = \"smtp.example.com\")",
+		    tok);
+	else
+		pfail(cfg,
+		    "unexpected word (write key = value, one per line, e.g. host = \"smtp.example.com\")");
+}
+
+enum cmsg {
+	CM_NOKEY,
+	CM_TOKEN,
+	CM_NOEQUAL,
+	CM_APPEND,
+	CM_EOF,
+	CM_QUOTE,
+	CM_ESCAPE,
+	CM_OCTAL,
+	CM_DUPTITLE,
+	CM_NOBRACE,
+	CM_NOTITLE,
+	CM_CLOSE,
+	CM_OTHER
+};
+
+/* libconfuse 3.3's messages, as passed to its error function. */
+static const char *const cmsg_ids[CM_OTHER] = {
+	[CM_NOKEY] = "no such option '%s'",
+	[CM_TOKEN] = "unexpected token '%s'",
+	[CM_NOEQUAL] = "missing equal sign after option '%s'",
+	[CM_APPEND] = "attempt to append to non-list option '%s'",
+	[CM_EOF] = "premature end of file",
+	[CM_QUOTE] = "unterminated string constant",
+	[CM_ESCAPE] = "bad escape sequence '%s'",
+	[CM_OCTAL] = "invalid octal number '%s'",
+	[CM_DUPTITLE] = "found duplicate title '%s'",
+	[CM_NOBRACE] = "missing opening brace for section '%s'",
+	[CM_NOTITLE] = "missing title for section '%s'",
+	[CM_CLOSE] = "unexpected closing brace",
+};
+
+/* Which message fmt is, also when libconfuse's are translated. */
+static enum cmsg
+classify(const char *fmt)
+{
+	int i;
+
+	for (i = 0; i < CM_OTHER; i++)
+		if (strcmp(fmt, cmsg_ids[i]) == 0 ||
+		    strcmp(fmt, dgettext("confuse", cmsg_ids[i])) == 0)
+			return (enum cmsg)i;
+	return CM_OTHER;
+}
+
+/*
+ * Our error function for libconfuse: its text is never printed, since
+ * its arguments can be values.  Only the arguments known to be key or
+ * block names are used.
+ */
+static void
+on_error(cfg_t *cfg, const char *fmt, va_list ap)
+{
+	enum cmsg m = classify(fmt);
+	char buf[CONFPARSE_SHOW_MAX];
+	const char *arg = "";
+
+	if (parsing == NULL || parsing->failed)
+		return;
+	if (m == CM_NOKEY || m == CM_TOKEN || m == CM_NOEQUAL ||
+	    m == CM_APPEND || m == CM_DUPTITLE)
+		arg = va_arg(ap, const char *);
+	switch (m) {
+	case CM_NOKEY:
+		unknown_key(cfg, arg);
+		break;
+	case CM_TOKEN:
+		unexpected_token(cfg, arg);
+		break;
+	case CM_NOEQUAL:
+		pfail(cfg, "%s: missing \"=\" (write %s = value)", arg, arg);
+		break;
+	case CM_APPEND:
+		pfail(cfg, "%s: \"+=\" is not allowed (write %s = value)", arg,
+		    arg);
+		break;
+	case CM_EOF:
+		pfail(cfg,
+		    "unexpected end of file (close the last quote, or the account block with })");
+		break;
+	case CM_QUOTE:
+		pfail(cfg, "unterminated quote (add the closing ')");
+		break;
+	case CM_ESCAPE:
+	case CM_OCTAL:
+		pfail(cfg,
+		    "bad escape sequence in a quoted string (write \\\\ for a backslash)");
+		break;
+	case CM_DUPTITLE:
+		pfail(cfg, "account %s: defined twice (keep one block)",
+		    confparse_show(buf, sizeof(buf), arg));
+		break;
+	case CM_NOBRACE:
+	case CM_NOTITLE:
+		pfail(cfg,
+		    "account: expected a name and \"{\" (write account NAME { ... })");
+		break;
+	case CM_CLOSE:
+		pfail(cfg,
+		    "unexpected \"}\" (remove it, or open a block with account NAME {)");
+		break;
+	default:
+		pfail(cfg, "syntax error (see mailhop.conf(5))");
+		break;
+	}
+}
+
+static size_t
+skip_quoted(const char *s, size_t n, size_t i)
+{
+	char q = s[i++];
+
+	while (i < n && s[i] != q)
+		i += s[i] == '\\' ? 2 : 1;
+	return i < n ? i + 1 : n;
+}
+
+static size_t
+blank_line(char *s, size_t n, size_t i)
+{
+	while (i < n && s[i] != '\n')
+		s[i++] = ' ';
+	return i;
+}
+
+static size_t
+blank_block(char *s, size_t n, size_t i)
+{
+	s[i++] = ' ';
+	s[i++] = ' ';
+	while (i < n) {
+		if (s[i] == '*' && i + 1 < n && s[i + 1] == '/') {
+			s[i] = s[i + 1] = ' ';
+			return i + 2;
+		}
+		if (s[i] != '\n')
+			s[i] = ' ';
+		i++;
+	}
+	return n;
+}
+
+/*
+ * Turn comments into spaces, keeping newlines.  libconfuse 3.3 counts
+ * each comment as several lines, so a file with comments would get wrong
+ * line numbers in every message.  Quotes and ${VAR} are skipped as its
+ * lexer does, so a # inside them stays.  Returns how many blocks are left
+ * open at the end, which libconfuse lets pass.
+ */
+static int
+blank_comments(char *s, size_t n)
+{
+	const char *close;
+	size_t i = 0;
+	int depth = 0;
+	char next;
+
+	while (i < n) {
+		next = i + 1 < n ? s[i + 1] : '\0';
+		if (s[i] == '"' || s[i] == '\'')
+			i = skip_quoted(s, n, i);
+		else if (s[i] == '$' && next == '{' &&
+		    (close = memchr(s + i, '}', n - i)) != NULL)
+			i = (size_t)(close - s) + 1;
+		else if (s[i] == '#' || (s[i] == '/' && next == '/'))
+			i = blank_line(s, n, i);
+		else if (s[i] == '/' && next == '*')
+			i = blank_block(s, n, i);
+		else {
+			if (s[i] == '{')
+				depth++;
+			else if (s[i] == '}')
+				depth--;
+			i++;
+		}
+	}
+	return depth;
+}
+
+/* The line a parser is on at the end of s. */
+static int
+last_line(const char *s, size_t n)
+{
+	int line = 1;
+	size_t i;
+
+	for (i = 0; i + 1 < n; i++)
+		line += s[i] == '\n';
+	return line;
+}
+
+static cfg_t *
+new_cfg(void)
+{
+	char name[64];
+	cfg_t *cfg;
+	int k;
+
+	if ((cfg = cfg_init(root_opts, CFGF_NONE)) == NULL)
+		return NULL;
+	cfg_set_error_function(cfg, on_error);
+	cfg_set_validate_func(cfg, "default_account", on_value);
+	cfg_set_validate_func(cfg, "account|" LINES, on_block);
+	for (k = 1; k < K_NKEYS; k++) {
+		snprintf(name, sizeof(name), "account|%s", akeys[k]);
+		cfg_set_validate_func(cfg, name, on_value);
+	}
+	return cfg;
+}
+
+static int
+parse_buf(cfg_t *cfg, struct parse *p, char *buf, size_t len)
+{
+	FILE *fp;
+	int rc = CFG_SUCCESS, open_blocks;
+
+	open_blocks = blank_comments(buf, len);
+	if (len > 0) {
+		if ((fp = fmemopen(buf, len, "r")) == NULL)
+			return err_set(
+			    p->rec, ERR_LOCAL, EX_OSERR, "out of memory");
+		setvbuf(fp, NULL, _IONBF, 0);
+		parsing = p;
+		rc = cfg_parse_fp(cfg, fp);
+		parsing = NULL;
+		fclose(fp);
+	}
+	if (rc != CFG_SUCCESS && !p->failed)
+		confparse_fail(
+		    p->rec, p->path, 0, "syntax error (see mailhop.conf(5))");
+	if (rc == CFG_SUCCESS && open_blocks > 0)
+		return confparse_fail(p->rec, p->path, last_line(buf, len),
+		    "unexpected end of file (close the account block with })");
+	return rc == CFG_SUCCESS ? 0 : -1;
+}
+
+cfg_t *
+confparse_buf(
+    const char *path, char *buf, size_t len, int *has_password, struct err *rec)
+{
+	struct parse p = { .path = path, .rec = rec };
+	cfg_t *cfg;
+	int rc;
+
+	*has_password = 0;
+	if ((cfg = new_cfg()) == NULL) {
+		err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
+		return NULL;
+	}
+	rc = parse_buf(cfg, &p, buf, len);
+	*has_password = p.has_password;
+	if (rc == -1) {
+		confparse_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+int
+confparse_key_line(cfg_t *sec, const char *key)
+{
+	int k = key == NULL ? K_BLOCK : key_index(sec, key);
+
+	return k < 0 ? 0 : key_line(sec, k);
+}
+
+/* libconfuse frees its strings without wiping them. */
+static void
+wipe_passwords(cfg_t *cfg)
+{
+	unsigned int i, j;
+	cfg_opt_t *opt;
+	char *s;
+
+	for (i = 0; i < cfg_size(cfg, "account"); i++) {
+		opt = cfg_getopt(cfg_getnsec(cfg, "account", i), "password");
+		for (j = 0; opt != NULL && j < opt->nvalues; j++)
+			if ((s = cfg_opt_getnstr(opt, j)) != NULL)
+				secret_wipe(s, strlen(s));
+	}
+}
+
+void
+confparse_free(cfg_t *cfg)
+{
+	if (cfg == NULL)
+		return;
+	wipe_passwords(cfg);
+	cfg_free(cfg);
+}
