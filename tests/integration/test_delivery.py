@@ -3,6 +3,7 @@
 envelope, the exit code, stderr, the syslog line, and what the server saw
 (TLS, the SASL mechanism and user)."""
 
+import base64
 import re
 
 import pytest
@@ -223,3 +224,28 @@ def test_syslog_line_fields(servers, mailhop, rcpt):
     raw = servers.wait_syslog(r"mailhop\[%d\]: msgid=" % res.pid)
     assert re.match(r"\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ mailhop\[%d\]: "
                     % res.pid, raw), raw
+
+
+@pytest.mark.parametrize("auth", ["plain", "login", "scram-sha-256"])
+def test_verbose_transcript_hides_secrets(servers, mailhop, rcpt, auth):
+    """-v shows the SMTP dialogue on stderr, but no password in any form
+    (plain, or base64 as PLAIN and LOGIN carry it)."""
+    user, pw = "bob", servers.users["bob"]
+    to = rcpt()
+    conf = servers.write_config(user=user, auth=auth,
+                                from_addr="bob@example.org")
+    data = message("verbose")
+    res = mailhop.send(conf, [to], data, ["-v"])
+    assert res.rc == 0, res
+    check_arrival(servers.wait_for_delivery(to)[0], data, "bob@example.org",
+                  to)
+    err = res.stderr
+    assert "--> EHLO" in err or "--> ehlo" in err.lower(), err
+    assert re.search(r"<-- 2\d\d", err), err
+    assert "AUTH" in err and "<redacted>" in err, err
+    forms = [pw, base64.b64encode(pw.encode()).decode(),
+             base64.b64encode(b"\0bob\0" + pw.encode()).decode(),
+             base64.b64encode(b"bob\0bob\0" + pw.encode()).decode()]
+    for f in forms:
+        assert f not in err, f
+    assert "s3cr" not in err
