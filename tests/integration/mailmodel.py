@@ -22,8 +22,8 @@ import time
 
 import harness
 
-# RFC 5322 section 2.2 field name (printable ASCII but ':'), with the
-# obsolete WSP before the colon (section 4.5.3.1.1... obs-optional).
+# RFC 5322 section 2.2 field name (printable ASCII but ":"), with the
+# obsolete WSP before the colon (obs-optional, section 4.5), as msg.c does.
 FIELD = re.compile(rb"^([\x21-\x39\x3b-\x7e]+)[ \t]*:")
 REMOVED = (b"bcc", b"content-length")
 POSTFIX_REMOVES = (b"return-path",)
