@@ -506,12 +506,18 @@ fill_account(
 	a->from = dup_str(cfg_getstr(sec, "from"), &oom);
 	a->helo = dup_str(cfg_getstr(sec, "helo"), &oom);
 	a->timeout = (int)cfg_getint(sec, "timeout");
+	a->aliases = dup_str(cfg_getstr(sec, "aliases"), &oom);
+	a->local_domain = dup_str(cfg_getstr(sec, "local_domain"), &oom);
+	a->partial_delivery = (int)cfg_getint(sec, "partial_delivery");
 	set_auth(sec, a, &oom);
 	if (oom)
 		return err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
 	if (check_account(sec, cf->path, a, rec) == -1)
 		return -1;
 	if (a->helo == NULL && (a->helo = default_helo(&oom)) == NULL)
+		return err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
+	if (a->local_domain == NULL &&
+	    (a->local_domain = strdup(strrchr(a->from, '@') + 1)) == NULL)
 		return err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
 	return 0;
 }
@@ -566,5 +572,7 @@ conf_account_free(struct conf_account *acct)
 	secret_free(acct->password);
 	free(acct->from);
 	free(acct->helo);
+	free(acct->aliases);
+	free(acct->local_domain);
 	memset(acct, 0, sizeof(*acct));
 }

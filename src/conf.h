@@ -19,10 +19,15 @@ struct conf_account {
 	enum conf_auth auth; /* default: on when user is set, else off */
 	char *auth_mech;     /* upper case, for CONF_AUTH_MECH */
 	char *user;
-	char *password; /* wiped by conf_account_free */
-	char *from;	/* the account's address */
-	char *helo;	/* EHLO name; default: the host's name */
-	int timeout;	/* seconds; default 60 */
+	char *password;	      /* wiped by conf_account_free */
+	char *from;	      /* the account's address */
+	char *helo;	      /* EHLO name; default: the host's name */
+	int timeout;	      /* seconds; default 60 */
+	char *aliases;	      /* aliases file (absolute path), or NULL: none */
+	char *local_domain;   /* qualifies bare local names; default: the
+			       * domain of from */
+	int partial_delivery; /* 1: send to the accepted recipients when
+			       * some are refused; default 0 */
 };
 
 /* Find the configuration and the account to use.  file is the -C

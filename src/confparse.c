@@ -36,7 +36,7 @@
  * default has one zero per key of the larger table.
  */
 #define LINES "\001lines"
-#define LINES_DEFAULT "{0,0,0,0,0,0,0,0,0,0,0}"
+#define LINES_DEFAULT "{0,0,0,0,0,0,0,0,0,0,0,0,0,0}"
 
 enum akey {
 	K_BLOCK,
@@ -50,16 +50,22 @@ enum akey {
 	K_FROM,
 	K_HELO,
 	K_TIMEOUT,
+	K_ALIASES,
+	K_LOCAL_DOMAIN,
+	K_PARTIAL,
 	K_NKEYS
 };
 
 enum rkey { R_BLOCK, R_DEFAULT, R_NKEYS };
 
 static const char *const akeys[K_NKEYS] = { "", "host", "port", "tls",
-	"tls_ca_file", "auth", "user", "password", "from", "helo", "timeout" };
+	"tls_ca_file", "auth", "user", "password", "from", "helo", "timeout",
+	"aliases", "local_domain", "partial_delivery" };
 static const char *const rkeys[R_NKEYS] = { "", "default_account" };
 
 static const char *const tls_modes[] = { "starttls", "implicit", "off" };
+static const char *const bools[] = { "off", "on", "no", "yes", "false",
+	"true" };
 static const char *const auth_values[] = { "on", "off", "plain", "login",
 	"scram-sha-1", "scram-sha-256" };
 
@@ -234,31 +240,51 @@ check_from(cfg_t *cfg, const char *key, const char *v)
 	    key, confparse_show(buf, sizeof(buf), v), key);
 }
 
+/* An absolute path of a readable regular file: a PEM file for
+ * tls_ca_file, an aliases file for aliases. */
 static int
-check_ca(cfg_t *cfg, const char *key, const char *v)
+check_file(cfg_t *cfg, const char *key, const char *v)
 {
+	int al = strcmp(key, "aliases") == 0;
+	const char *what = al ? "an aliases file" : "a PEM file";
+	const char *noun = al ? "aliases file" : "PEM file";
 	char buf[PATH_SHOW];
 	struct stat st;
 	int fd, e;
 
 	if (v[0] != '/')
 		return pfail(cfg,
-		    "%s: \"%s\" is not an absolute path (write the full path of a PEM file)",
-		    key, confparse_show(buf, sizeof(buf), v));
+		    "%s: \"%s\" is not an absolute path (write the full path of %s)",
+		    key, confparse_show(buf, sizeof(buf), v), what);
 	fd = open(v, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd == -1) {
 		e = errno;
 		return pfail(cfg,
-		    "%s: cannot read %s: %s (write the path of a readable PEM file)",
-		    key, confparse_show(buf, sizeof(buf), v), strerror(e));
+		    "%s: cannot read %s: %s (write the path of a readable %s)",
+		    key, confparse_show(buf, sizeof(buf), v), strerror(e),
+		    noun);
 	}
 	e = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 	close(fd);
 	if (e)
 		return 0;
+	return pfail(cfg, "%s: %s is not a regular file (write the path of %s)",
+	    key, confparse_show(buf, sizeof(buf), v), what);
+}
+
+/* A domain name: no '@', no empty label; bytes over 0x7f are left to
+ * IDNA. */
+static int
+check_domain(cfg_t *cfg, const char *key, const char *v)
+{
+	char buf[CONFPARSE_SHOW_MAX];
+
+	if (is_word(v) && strchr(v, '@') == NULL && v[0] != '.' &&
+	    v[strlen(v) - 1] != '.' && strstr(v, "..") == NULL)
+		return 0;
 	return pfail(cfg,
-	    "%s: %s is not a regular file (write the path of a PEM file)", key,
-	    confparse_show(buf, sizeof(buf), v));
+	    "%s: \"%s\" is not a domain name (write %s = \"example.com\")", key,
+	    confparse_show(buf, sizeof(buf), v), key);
 }
 
 /* The value is not shown: a confused user may have put a secret here. */
@@ -301,7 +327,9 @@ static const struct {
 	{ "host", check_name },
 	{ "helo", check_name },
 	{ "from", check_from },
-	{ "tls_ca_file", check_ca },
+	{ "tls_ca_file", check_file },
+	{ "aliases", check_file },
+	{ "local_domain", check_domain },
 	{ "auth", check_auth },
 	{ "password", check_password },
 	{ "user", check_nonempty },
@@ -376,6 +404,20 @@ parse_tls(cfg_t *cfg, cfg_opt_t *opt, const char *v, void *result)
 	return 0;
 }
 
+static int
+parse_bool(cfg_t *cfg, cfg_opt_t *opt, const char *v, void *result)
+{
+	char buf[CONFPARSE_SHOW_MAX];
+	int i = find(bools, sizeof(bools) / sizeof(bools[0]), v);
+
+	if (i < 0)
+		return pfail(cfg,
+		    "%s: \"%s\" is not on or off (write on or off)", opt->name,
+		    confparse_show(buf, sizeof(buf), v));
+	*(long *)result = i % 2;
+	return 0;
+}
+
 static cfg_opt_t account_opts[] = {
 	CFG_STR("host", NULL, CFGF_NODEFAULT),
 	CFG_INT_CB("port", 0, CFGF_NODEFAULT, parse_port),
@@ -387,6 +429,9 @@ static cfg_opt_t account_opts[] = {
 	CFG_STR("from", NULL, CFGF_NODEFAULT),
 	CFG_STR("helo", NULL, CFGF_NODEFAULT),
 	CFG_INT_CB("timeout", 60, CFGF_NONE, parse_timeout),
+	CFG_STR("aliases", NULL, CFGF_NODEFAULT),
+	CFG_STR("local_domain", NULL, CFGF_NODEFAULT),
+	CFG_INT_CB("partial_delivery", 0, CFGF_NONE, parse_bool),
 	CFG_INT_LIST(LINES, LINES_DEFAULT, CFGF_NONE),
 	CFG_END(),
 };

@@ -322,6 +322,8 @@ field(const struct conf_account *a, const char *key, char *buf, size_t n)
 		{ "password", offsetof(struct conf_account, password) },
 		{ "from", offsetof(struct conf_account, from) },
 		{ "helo", offsetof(struct conf_account, helo) },
+		{ "aliases", offsetof(struct conf_account, aliases) },
+		{ "local_domain", offsetof(struct conf_account, local_domain) },
 	};
 	const char *s;
 	size_t i;
@@ -331,6 +333,8 @@ field(const struct conf_account *a, const char *key, char *buf, size_t n)
 		snprintf(buf, n, "%d", a->port);
 	else if (strcmp(key, "timeout") == 0)
 		snprintf(buf, n, "%d", a->timeout);
+	else if (strcmp(key, "partial_delivery") == 0)
+		snprintf(buf, n, "%d", a->partial_delivery);
 	else if (strcmp(key, "tls") == 0)
 		snprintf(buf, n, "%s", tls[a->tls]);
 	else if (strcmp(key, "auth") == 0)
