@@ -18,7 +18,7 @@ BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DSYSCONFDIR='"$(SYSCONFDIR)"' $(WARN)
 PKG_CFLAGS = $$($(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS = $$($(PKG_CONFIG) --libs $(PKGS))
 
-SRCS = src/addr.c src/conf.c src/confparse.c src/err.c src/io.c src/log.c \
+SRCS = src/addr.c src/alias.c src/conf.c src/confparse.c src/err.c src/io.c src/log.c \
 	src/msg.c src/net.c src/options.c src/reply.c src/sasl.c src/secret.c \
 	src/smtp.c src/tls.c
 MAIN = src/main.c

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: ISC */
+#ifndef MAILHOP_ALIAS_H
+#define MAILHOP_ALIAS_H
+
+#include <stddef.h>
+
+#include "addr.h"
+#include "err.h"
+
+/* Longest chain of aliases followed from one name. */
+#define ALIAS_DEPTH_MAX 16
+/* Most addresses one name may expand to. */
+#define ALIAS_EXPAND_MAX 1000
+
+/* An aliases file in memory (opaque). */
+struct alias_map;
+
+/* What alias_check_file found, for newaliases. */
+struct alias_info {
+	size_t entries; /* names defined, the catch-all "*" included */
+	size_t skipped; /* targets ignored: |program, /file, :include: */
+	char note[ERR_TEXT_MAX]; /* "PATH:LINE: NAME: ..." on the first
+				  * ignored target, else "" */
+};
+
+/*
+ * Read the aliases file at path (/etc/aliases format, aliases(5)):
+ * "name: target, target", continuation lines that start with white space,
+ * "#" comment lines, names matched ignoring ASCII case, "name" in double
+ * quotes when it holds spaces, "*" as the catch-all.  A target is an
+ * address (with or without a domain, "Name <addr>" allowed) or \name (that
+ * local name itself, not looked up again); targets that deliver to a
+ * program, a file or an :include: list are skipped, since mailhop only
+ * sends.  Returns the map (free it with alias_free), or NULL with rec
+ * filled: ERR_CONFIG, EX_CONFIG and "PATH:LINE: problem (fix)" for a
+ * syntax error, a name defined twice or an unreadable file; ERR_LOCAL,
+ * EX_OSERR when out of memory.  Blocks on the file only.
+ */
+struct alias_map *alias_load(const char *path, struct err *rec);
+
+void alias_free(struct alias_map *map);
+
+/*
+ * newaliases (-bi, -I): parse path as alias_load does and report.
+ * Returns 0 with info filled (info may be NULL), or -1 with rec filled as
+ * alias_load does.  Skipped targets are not an error: main.c may print
+ * info->note and still exit 0.
+ */
+int alias_check_file(
+    const char *path, struct alias_info *info, struct err *rec);
+
+/*
+ * Expand one envelope recipient into out (deduplicated with addr_list_add,
+ * in order).  A mailbox with a domain is added unchanged: it is never an
+ * alias.  A bare local name is looked up in map (NULL: no aliases file);
+ * targets that are local names are looked up in turn, to ALIAS_DEPTH_MAX
+ * levels; a name with no entry, or a target naming its own entry, becomes
+ * name@local_domain.  The catch-all "*" applies to the given name only,
+ * never to the names an entry maps to.  local_domain must not be NULL.
+ * Returns 0; or -1 with rec filled and out holding what was added before:
+ * an alias loop or a chain too deep, or an entry whose targets were all
+ * skipped (ERR_CONFIG, EX_CONFIG, "PATH:LINE: NAME: problem (fix)"
+ * naming the entry at fault); more than ALIAS_EXPAND_MAX addresses
+ * (ERR_CONFIG); an empty mailbox (ERR_USAGE, EX_DATAERR); out of memory
+ * (ERR_LOCAL, EX_OSERR).
+ */
+int alias_expand(const struct alias_map *map, const char *local_domain,
+    const char *mailbox, struct addr_list *out, struct err *rec);
+
+/*
+ * The envelope sender as it goes into MAIL FROM: a bare local name
+ * ("root", from cron's -f root) becomes name@local_domain, never aliased;
+ * an address with a domain and the null sender "" are copied unchanged.
+ * Returns a malloc'ed string, or NULL with rec filled (ERR_LOCAL,
+ * EX_OSERR) when out of memory.
+ */
+char *alias_sender(
+    const char *local_domain, const char *mailbox, struct err *rec);
+
+/* The context of the header rewrite callbacks. */
+struct alias_ctx {
+	const struct alias_map *map; /* NULL: no aliases file */
+	const char *local_domain;    /* not NULL */
+	int oom;		     /* set when a call ran out of memory */
+};
+
+/*
+ * Header rewrite callbacks (addr_rewrite_fn, msg.c's hook), ctx a struct
+ * alias_ctx.  Each returns NULL to keep mailbox (it has a domain, or is
+ * empty), else a malloc'ed replacement the caller frees.
+ *
+ * alias_header_rewrite, for To and Cc: a bare name that expands to exactly
+ * one address becomes that address (so "To: root" shows where the mail
+ * went); one with several targets, no entry, or an expansion error becomes
+ * name@local_domain.  Expansion errors are reported by alias_expand on the
+ * envelope, not here.
+ *
+ * alias_from_rewrite, for From and Sender: a bare name becomes
+ * name@local_domain, never an alias target, so the From policy sees the
+ * local sender rather than a private address elsewhere.
+ *
+ * Out of memory: NULL (mailbox kept) and ctx->oom set.
+ */
+char *alias_header_rewrite(void *ctx, const char *mailbox);
+char *alias_from_rewrite(void *ctx, const char *mailbox);
+
+#endif
