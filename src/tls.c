@@ -211,6 +211,8 @@ handshake_fail(
 	    "TLS handshake with %s failed: %s (%s)", host, why, hint);
 }
 
+#define NOT_TRUSTED "The certificate is NOT trusted. "
+
 /* Why a certificate failed, in GnuTLS's words, and the hint that fixes
  * it. */
 static int
@@ -225,6 +227,9 @@ cert_error(gnutls_session_t s, const char *host, struct err *rec)
 		status, gnutls_certificate_type_get(s), &out, 0) == 0 &&
 	    out.data != NULL) {
 		why = (const char *)out.data;
+		/* Our message says "not trusted" already. */
+		if (strncmp(why, NOT_TRUSTED, strlen(NOT_TRUSTED)) == 0)
+			why += strlen(NOT_TRUSTED);
 		len = strlen(why);
 	}
 	while (len > 0 && (why[len - 1] == ' ' || why[len - 1] == '.'))
