@@ -115,7 +115,8 @@ prepare(struct run *r, int stdin_closed)
 		return -1;
 	r->have_acct = 1;
 	r->sender = r->opt.sender != NULL ? r->opt.sender : r->acct.from;
-	if (addr_check(r->sender, &r->err) == -1) {
+	/* "" is the null sender (-f '' or -f '<>'): nothing to check. */
+	if (r->sender[0] != '\0' && addr_check(r->sender, &r->err) == -1) {
 		r->err.code = r->opt.sender != NULL ? EX_USAGE : EX_CONFIG;
 		return -1;
 	}
@@ -123,7 +124,7 @@ prepare(struct run *r, int stdin_closed)
 		return err_set(&r->err, ERR_LOCAL, EX_NOINPUT,
 		    "standard input is closed: nothing to send");
 	mo.extract = r->opt.extract;
-	mo.from = r->sender;
+	mo.from = r->sender[0] != '\0' ? r->sender : r->acct.from;
 	mo.domain = addr_domain(r->acct.from);
 	if (msg_read(0, &mo, &r->msg, &r->err) == -1)
 		return -1;
@@ -169,6 +170,8 @@ deliver(struct run *r)
 	int rc;
 
 	fill_params(&r->acct, &p, port, sizeof(port));
+	/* Fields this run does not set stay 0 or NULL (smtp.h). */
+	memset(&env, 0, sizeof(env));
 	env.from = r->sender;
 	env.rcpt = (const char *const *)r->wire;
 	env.nrcpt = r->rcpt.n;
@@ -233,7 +236,7 @@ report(struct run *r, int code)
 	lr.host = r->have_acct ? r->acct.host : NULL;
 	lr.tls = r->res.tls;
 	lr.auth = r->res.mech;
-	lr.from = r->sender;
+	lr.from = r->sender != NULL && r->sender[0] == '\0' ? "<>" : r->sender;
 	lr.rcpt = rcpts;
 	lr.size = r->have_msg ? r->msg.size : 0;
 	lr.status = status_name(&r->err);
@@ -261,6 +264,38 @@ cleanup(struct run *r)
 	opt_free(&r->opt);
 }
 
+/* The modes other than sending (-bp, -bi, -q, -bs): each runs and picks
+ * its exit code here. */
+static int
+run_mode(const struct options *o)
+{
+	switch (o->mode) {
+	case OPT_MODE_LIST:
+		/* XXX: there is no queue yet (issue 6), so it is empty. */
+		if (printf("mail queue is empty\n") < 0 ||
+		    fflush(stdout) != 0) {
+			fprintf(stderr,
+			    "mailhop: cannot write the queue listing to standard output\n");
+			return EX_IOERR;
+		}
+		return EX_OK;
+	case OPT_MODE_NEWALIASES:
+		/* XXX: checks the aliases file once the alias module has its
+		 * check function; until then there is nothing to check. */
+		return EX_OK;
+	case OPT_MODE_FLUSH:
+		/* XXX: there is no queue yet (issue 6): nothing to flush. */
+		return EX_OK;
+	case OPT_MODE_SMTP:
+		fprintf(stderr,
+		    "mailhop: -bs (SMTP on standard input) is not supported yet; have the program run mailhop with the recipients as arguments, or with -t\n");
+		return EX_USAGE;
+	case OPT_MODE_SEND:
+		break;
+	}
+	return EX_SOFTWARE;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -276,6 +311,11 @@ main(int argc, char *argv[])
 	if (opt_parse(argc, argv, &r.opt, &r.err) == -1) {
 		fprintf(stderr, "mailhop: %s\n", r.err.text);
 		return EX_USAGE;
+	}
+	if (r.opt.mode != OPT_MODE_SEND) {
+		code = run_mode(&r.opt);
+		opt_free(&r.opt);
+		return code;
 	}
 	if (r.opt.verbose)
 		log_trace_enable(STDERR_FILENO);
