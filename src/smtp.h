@@ -30,6 +30,11 @@ struct smtp_params {
 	const char *password; /* owned by the caller, who wipes it */
 	const char *helo;     /* name sent with EHLO */
 	int timeout_ms;	      /* connect budget and base for each step */
+	/* 0: all or nothing (DESIGN.md): one recipient refused, nobody
+	 * gets the message.  1: deliver to the recipients the server
+	 * accepted; smtp_send still returns -1 naming the refused ones
+	 * (config key partial_delivery; main.c maps it). */
+	int partial;
 };
 
 struct smtp_envelope {
@@ -37,6 +42,19 @@ struct smtp_envelope {
 	const char *const *rcpt; /* ASCII or A-label addresses */
 	size_t nrcpt;
 	int eightbit; /* body has 8-bit bytes: BODY=8BITMIME */
+	/* An envelope address has a non-ASCII local part (its domain is
+	 * already an A-label): MAIL gets SMTPUTF8 (RFC 6531 3.4); a
+	 * server without it refuses the message before MAIL.  0: the
+	 * keyword is never sent, even when offered. */
+	int smtputf8;
+	/* DSN requests (RFC 3461), NULL when not asked for (-N, -R, -V).
+	 * Sent only to a server that offers DSN; otherwise dropped and
+	 * res->dsn_dropped set.  Checked as given: main.c validates. */
+	const char *notify; /* "NEVER" or "SUCCESS,FAILURE,DELAY" subset,
+			     * upper case: NOTIFY= on each RCPT */
+	const char *ret;    /* "FULL" or "HDRS": RET= on MAIL */
+	const char *envid;  /* printable ASCII, raw (xtext-encoded here,
+			     * at most 100 bytes encoded): ENVID= on MAIL */
 };
 
 /* What the session learned, for the log line; filled as far as the
@@ -45,6 +63,14 @@ struct smtp_result {
 	char tls[16];		   /* "TLS1.3", or "none" */
 	char mech[32];		   /* AUTH mechanism, or "none" */
 	char reply[ERR_REPLY_MAX]; /* last reply, sanitised, one line */
+	/* A DSN request (notify, ret or envid) was dropped because the
+	 * server does not offer DSN; the log line says "dsn=dropped". */
+	int dsn_dropped;
+	/* Recipients the server took the message for: env->nrcpt when
+	 * smtp_send returns 0; with params->partial, the accepted ones
+	 * also when it returns -1 because others were refused (then
+	 * rec names the refused ones); else 0. */
+	size_t delivered;
 };
 
 /* Deliver the message in msgfd (the spool file: CRLF lines, read with
@@ -53,9 +79,14 @@ struct smtp_result {
  * group when offered), the dot-stuffed message, QUIT.  Every wait has a
  * deadline.  Returns 0 once the server said 250 to the message; else -1
  * with rec filled: ERR_TEMP for 4xx, timeouts and lost connections,
- * ERR_PERM with the sysexits code of DESIGN.md otherwise.  If any
- * recipient is refused, no message is sent and rec names each refused
- * address.  Blocks. */
+ * ERR_PERM with the sysexits code of DESIGN.md otherwise.  A message
+ * over the server's SIZE, or one that needs SMTPUTF8 when the server
+ * lacks it, is refused before MAIL (ERR_PERM, EX_DATAERR).  If any
+ * recipient is refused, rec names each refused address (EX_NOUSER, or
+ * ERR_TEMP when every refusal was 4xx) and no message is sent, unless
+ * params->partial: then the accepted recipients get it and
+ * res->delivered counts them.  env must be wholly initialised (unused
+ * fields 0 or NULL).  Blocks. */
 int smtp_send(const struct smtp_params *params, const struct smtp_envelope *env,
     int msgfd, struct smtp_result *res, struct err *rec);
 
