@@ -598,7 +598,7 @@ alias_sender(const char *local_domain, const char *mailbox, struct err *rec)
 }
 
 char *
-alias_header_rewrite(void *ctx, const char *mailbox)
+alias_to_rewrite(void *ctx, const char *mailbox)
 {
 	struct alias_ctx *c = ctx;
 	struct addr_list l = { 0 };
@@ -620,7 +620,7 @@ alias_header_rewrite(void *ctx, const char *mailbox)
 }
 
 char *
-alias_from_rewrite(void *ctx, const char *mailbox)
+alias_header_rewrite(void *ctx, const char *mailbox)
 {
 	struct alias_ctx *c = ctx;
 	char *s;

@@ -79,29 +79,32 @@ char *alias_sender(
 
 /* The context of the header rewrite callbacks. */
 struct alias_ctx {
-	const struct alias_map *map; /* NULL: no aliases file */
+	const struct alias_map *map; /* alias_to_rewrite only; NULL: none */
 	const char *local_domain;    /* not NULL */
 	int oom;		     /* set when a call ran out of memory */
 };
 
 /*
- * Header rewrite callbacks (addr_rewrite_fn, msg.c's hook), ctx a struct
- * alias_ctx.  Each returns NULL to keep mailbox (it has a domain, or is
- * empty), else a malloc'ed replacement the caller frees.
+ * Header rewrite callbacks (addr_rewrite_fn), ctx a struct alias_ctx.
+ * Each returns NULL to keep mailbox (it has a domain, or is empty), else
+ * a malloc'ed replacement the caller frees.  Out of memory: NULL (mailbox
+ * kept) and ctx->oom set.
  *
- * alias_header_rewrite, for To and Cc: a bare name that expands to exactly
- * one address becomes that address (so "To: root" shows where the mail
- * went); one with several targets, no entry, or an expansion error becomes
- * name@local_domain.  Expansion errors are reported by alias_expand on the
- * envelope, not here.
+ * alias_header_rewrite is msg_opts.rewrite, called for To, Cc, From and
+ * their Resent- forms alike: a bare name becomes name@local_domain and is
+ * never replaced by an alias target.  "From: root (Cron Daemon)" leaves as
+ * "From: root@example.com (Cron Daemon)", which the From policy can judge
+ * as a local sender, and no private target address is shown to the
+ * recipients; sendmail and Postfix qualify header addresses the same way
+ * and never alias them.  The envelope is aliased (alias_expand).
  *
- * alias_from_rewrite, for From and Sender: a bare name becomes
- * name@local_domain, never an alias target, so the From policy sees the
- * local sender rather than a private address elsewhere.
- *
- * Out of memory: NULL (mailbox kept) and ctx->oom set.
+ * alias_to_rewrite, for To and Cc only, for a hook that can tell the
+ * fields apart: a bare name that expands to exactly one address becomes
+ * that address (so "To: root" shows where the mail went); with several
+ * targets, no entry or an expansion error (reported by alias_expand on
+ * the envelope), name@local_domain.
  */
 char *alias_header_rewrite(void *ctx, const char *mailbox);
-char *alias_from_rewrite(void *ctx, const char *mailbox);
+char *alias_to_rewrite(void *ctx, const char *mailbox);
 
 #endif

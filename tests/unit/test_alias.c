@@ -167,10 +167,10 @@ row_rewrite(const struct tcase *tc, const struct alias_map *m, const char *row,
 	if (strcmp(kind, "sender") == 0)
 		s = alias_sender(
 		    DOMAIN, strcmp(name, "<>") == 0 ? "" : name, &rec);
-	else if (strcmp(kind, "from") == 0)
-		s = alias_from_rewrite(&ctx, name);
-	else
+	else if (strcmp(kind, "header") == 0)
 		s = alias_header_rewrite(&ctx, name);
+	else
+		s = alias_to_rewrite(&ctx, name);
 	assert_int_equal(ctx.oom, 0);
 	if (strcmp(kind, "sender") == 0)
 		assert_non_null(s);
@@ -315,7 +315,11 @@ test_no_map(void **state)
 	s = alias_header_rewrite(&ctx, "root");
 	assert_string_equal(s, "root@example.com");
 	free(s);
+	s = alias_to_rewrite(&ctx, "root");
+	assert_string_equal(s, "root@example.com");
+	free(s);
 	assert_null(alias_header_rewrite(&ctx, ""));
+	assert_null(alias_to_rewrite(&ctx, ""));
 	alias_free(NULL);
 }
 
