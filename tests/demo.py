@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -66,6 +67,13 @@ def run(h, mailhop):
         harness.conf_quote(h.users["alice"]), '"********"')
     print("Submission port %d (STARTTLS), test CA %s\n"
           % (h.ports["submission"], h.ca_file))
+    if h.private_devlog:
+        print(textwrap.fill(
+            "%s belongs to the system's syslog daemon, so the test "
+            "rsyslogd listens on %s instead, and mailhop runs in a mount "
+            "namespace of its own where that socket is mounted over %s."
+            % (harness.DEV_LOG, h.syslog_socket, harness.DEV_LOG), 76)
+            + "\n")
     print("A config for it (%s, mode 0600):\n" % conf)
     print(indent(shown.expandtabs(4)))
     to = "bob@example.org"
@@ -73,8 +81,10 @@ def run(h, mailhop):
           "them):\n")
     print(indent(MESSAGE.decode()))
     print("$ mailhop -C %s %s < message" % (conf, to), flush=True)
-    p = subprocess.Popen([mailhop, "-C", conf, to], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # h.popen: with /dev/log another daemon's, in a mount namespace where
+    # /dev/log is our rsyslogd's socket.
+    p = h.popen([mailhop, "-C", conf, to], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out, _ = p.communicate(MESSAGE, timeout=60)
     if out:
         print(indent(out.decode("utf-8", "replace")))

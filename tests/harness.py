@@ -32,32 +32,68 @@ and starts, on 127.0.0.1 and on ephemeral ports only:
              tempfail@example.org with 4xx at RCPT time.  Postfix adds no
              headers but its trace fields (local_header_rewrite_clients is
              empty) and refuses bare LF in DATA;
-  rsyslog/   rsyslogd with a config of its own, listening on /dev/log and
-             writing facility mail (only) to rsyslog/mail.log.  /dev/log
-             must not be live when we start (MAILHOP_DEVLOG_WAIT=SECONDS
-             waits for another test run to finish), and is removed on stop.
+  rsyslog/   rsyslogd with a config of its own, writing facility mail
+             (only) to rsyslog/mail.log, and its own messages to
+             rsyslog/rsyslogd.log rather than to the system log.  mailhop
+             logs with glibc's syslog(3), which always sends to /dev/log,
+             so where rsyslogd listens depends on who holds /dev/log
+             (attributes syslog_socket and private_devlog):
+               direct   /dev/log is absent (or a dead socket), as on CI:
+                        rsyslogd listens on /dev/log itself, and stop()
+                        removes it if it is still that socket;
+               private  /dev/log is live, as with systemd (journald owns
+                        it): rsyslogd listens on rsyslog/dev-log, and
+                        every program whose log lines the tests read runs
+                        in a mount namespace of its own, where that socket
+                        is bind-mounted over /dev/log (command(), popen()).
+                        The machine's /dev/log is neither touched nor
+                        written to, but must stay in place (the mount
+                        point) while the harness runs.
+             A harness in direct mode holds the lock file DEVLOG_LOCK from
+             before it looks at /dev/log until it has removed it again.
+             A harness that finds the lock taken waits MAILHOP_DEVLOG_WAIT
+             seconds (default: DEVLOG_GRACE) for it, then gives up.
+
+Run mailhop, and anything else whose syslog lines a test reads, with
+popen(argv, ...) or command(argv, env): in private mode argv is prefixed
+with `unshare --mount` and a `sh -c` that bind-mounts the socket and execs
+argv, so the pid, environment, stdin, stdout, stderr and exit status are
+argv's own; in direct mode argv runs as is.
 
 Two more ports are held for the harness's lifetime: "closed" refuses
 connections, "silent" accepts them and never says a word.  Helpers read
 Maildirs, wait for delivery or for the queue to drain, read syslog lines,
 and write mailhop config files.  stop() ends every server and removes base
 (kept with MAILHOP_KEEP_TMP=1).  Used by tests/integration/conftest.py (one
-instance per test session) and by tests/demo.py.
+instance per test session) and by tests/demo.py.  Needs root (Postfix,
+Dovecot, /dev/log, mount namespaces).
 """
 
+import fcntl
 import os
 import pwd
 import re
+import shlex
 import shutil
 import signal
 import socket
 import ssl
+import stat
 import subprocess
 import sys
 import tempfile
 import time
 
 DEV_LOG = "/dev/log"
+# Held by a harness whose rsyslogd listens on /dev/log (direct mode), from
+# before it looks at /dev/log until it has removed it again.  The same path
+# for every harness on the machine, whatever its TMPDIR.
+DEVLOG_LOCK = os.path.join(
+    "/run/lock" if os.path.isdir("/run/lock") else "/tmp",
+    "mailhop-test-devlog.lock")
+# How long a harness that finds DEVLOG_LOCK taken waits at least: a harness
+# that goes private holds it only while it looks at /dev/log.
+DEVLOG_GRACE = 2.0
 
 USERS = {
     "alice": "alice-Pa55word",
@@ -113,6 +149,27 @@ def _alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def _listening(path):
+    """Some process receives datagrams on the Unix socket at path."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _same_file(path, ident):
+    """path (not followed) is the file whose (st_dev, st_ino) is ident."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == ident
 
 
 def _write(path, text, mode=0o644):
@@ -196,7 +253,12 @@ class Harness:
         self.procs = {}
         self._held = []  # sockets for the "closed" and "silent" ports
         self._started = []
-        self._made_dev_log = False
+        # Where our rsyslogd listens; see the header (direct or private).
+        self.syslog_socket = None
+        self.private_devlog = False
+        self._devlog_lock = None  # fd holding DEVLOG_LOCK (direct mode)
+        self._dev_log_ident = None  # (st_dev, st_ino) of our /dev/log
+        self._unshare = self._mount = None
         self.pki = self.path("pki")
         self.ca_file = self.path("pki", "ca.pem")
         self.other_ca_file = self.path("pki", "other-ca.pem")
@@ -225,7 +287,7 @@ class Harness:
 
     def _start(self):
         try:
-            self._check_dev_log()
+            self._choose_syslog_socket()
             for p in ("submission", "smtps", "plain"):
                 self.ports[p] = _free_port()
             self.ports["wrongname"] = _free_port(WRONGNAME_ADDR)
@@ -244,34 +306,67 @@ class Harness:
             raise
         return self
 
-    def _check_dev_log(self):
-        def live():
-            if not os.path.lexists(DEV_LOG):
-                return False
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            try:
-                s.connect(DEV_LOG)
-                return True
-            except OSError:
-                return False
-            finally:
-                s.close()
-
-        # Another harness (a second test run on the same machine) holds
-        # /dev/log: wait for it only when asked to.
-        wait = float(os.environ.get("MAILHOP_DEVLOG_WAIT", "0"))
+    def _choose_syslog_socket(self):
+        """Direct or private mode (see the header).  Direct mode keeps
+        DEVLOG_LOCK until stop()."""
+        fd = os.open(DEVLOG_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                     0o644)
+        # Taken: another harness's rsyslogd listens on /dev/log, or soon
+        # will, or it is looking at /dev/log just now.
+        wait = max(float(os.environ.get("MAILHOP_DEVLOG_WAIT", "0")),
+                   DEVLOG_GRACE)
         end = time.monotonic() + wait
-        while live() and time.monotonic() < end:
-            time.sleep(0.5)
-        if live():
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= end:
+                    os.close(fd)
+                    raise HarnessError(
+                        "another test run's rsyslogd listens on %s (that "
+                        "run holds %s); let it finish, or set "
+                        "MAILHOP_DEVLOG_WAIT=SECONDS to wait for it"
+                        % (DEV_LOG, DEVLOG_LOCK))
+                time.sleep(0.1)
+        try:
+            if _listening(DEV_LOG):
+                # The machine's syslog daemon (journald, say): leave it
+                # alone and give ours a socket of its own.
+                self._setup_private()
+                os.close(fd)
+                return
+            if os.path.lexists(DEV_LOG):
+                if not stat.S_ISSOCK(os.lstat(DEV_LOG).st_mode):
+                    raise HarnessError(
+                        "%s exists but is not a socket anyone listens on "
+                        "(a symlink to a stopped daemon's socket?); the "
+                        "tests neither replace it nor mount over it. Start "
+                        "the daemon it belongs to, or remove it."
+                        % DEV_LOG)
+                os.unlink(DEV_LOG)  # a stale socket from a dead daemon
+        except BaseException:
+            os.close(fd)
+            raise
+        self.syslog_socket = DEV_LOG
+        self.private_devlog = False
+        self._devlog_lock = fd
+
+    def _setup_private(self):
+        self.private_devlog = True
+        self.syslog_socket = self.path("rsyslog", "dev-log")
+        if len(os.fsencode(self.syslog_socket)) > 107:
+            raise HarnessError("socket path too long for AF_UNIX: %s "
+                               "(set MAILHOP_TEST_TMPDIR to a shorter "
+                               "directory)" % self.syslog_socket)
+        self._unshare = shutil.which("unshare")
+        self._mount = shutil.which("mount")
+        if not (self._unshare and self._mount):
             raise HarnessError(
-                "%s is live: another syslog daemon (or another test run) is "
-                "listening there. The tests start their own rsyslogd on %s "
-                "to read mailhop's log line; stop the other one first, or "
-                "set MAILHOP_DEVLOG_WAIT=SECONDS to wait for it."
-                % (DEV_LOG, DEV_LOG))
-        if os.path.lexists(DEV_LOG):
-            os.unlink(DEV_LOG)  # a stale socket from a dead daemon
+                "%s belongs to another syslog daemon, so the tests run "
+                "mailhop in a mount namespace of its own, and need "
+                "unshare(1) and mount(8) (util-linux, mount) for it"
+                % DEV_LOG)
 
     def _hold_ports(self):
         # "closed": bound but never listening, so connections get RST
@@ -326,13 +421,15 @@ class Harness:
 
     def _start_rsyslog(self):
         d = self.path("rsyslog")
+        sock = self.syslog_socket
         os.makedirs(os.path.join(d, "work"))
         conf = _write(os.path.join(d, "rsyslog.conf"), f"""\
-global(workDirectory="{d}/work")
-module(load="imuxsock" SysSock.Use="on" SysSock.Name="{DEV_LOG}"
-       SysSock.RateLimit.Interval="0" SysSock.Unlink="on")
+global(workDirectory="{d}/work" processInternalMessages="on")
+module(load="imuxsock" SysSock.Use="on" SysSock.Name="{sock}"
+       SysSock.RateLimit.Interval="0" SysSock.Unlink="off")
 mail.* action(type="omfile" file="{self.syslog_file}"
        template="RSYSLOG_TraditionalFileFormat")
+syslog.* action(type="omfile" file="{d}/rsyslogd.log")
 """)
         out = open(os.path.join(d, "rsyslogd.out"), "w")
         self.procs["rsyslogd"] = subprocess.Popen(
@@ -345,15 +442,57 @@ mail.* action(type="omfile" file="{self.syslog_file}"
             if self.procs["rsyslogd"].poll() is not None:
                 raise HarnessError("rsyslogd exited: " + open(
                     os.path.join(d, "rsyslogd.out")).read())
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            try:
-                s.connect(DEV_LOG)
-                return True
-            except OSError:
-                return False
-            finally:
-                s.close()
-        _wait(live, 10, "rsyslogd to listen on " + DEV_LOG)
+            return _listening(sock)
+        _wait(live, 10, "rsyslogd to listen on " + sock)
+        if not self.private_devlog:
+            st = os.lstat(DEV_LOG)
+            self._dev_log_ident = (st.st_dev, st.st_ino)
+            return
+        # Fail here, once, rather than in every test.
+        r = subprocess.run(self.command(["true"]), capture_output=True,
+                           text=True, stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise HarnessError(
+                "cannot run a program with %s mounted over %s in a mount "
+                "namespace of its own (%s is another syslog daemon's; "
+                "root needed):\n%s" % (sock, DEV_LOG, DEV_LOG, r.stderr))
+
+    # ------------------------------------------------------------ running
+
+    def command(self, argv, env=None):
+        """The command line that runs argv, with environment env (None:
+        ours), so that its syslog(3) lines reach our rsyslogd: argv
+        itself in direct mode; in private mode
+
+          unshare --mount --propagation private -- sh -c \\
+              'mount --bind SOCKET /dev/log || exit 125; PWD; exec "$@"' \\
+              harness-ns ARGV...
+
+        where PWD puts back the PWD variable as env has it (sh sets it, or
+        adds it).  unshare and sh exec, so the process is argv's own (same
+        pid, environment, stdin, stdout, stderr, exit status), and the
+        bind mount ends with it.  Exit status 125 (and mount's message on
+        stderr): the mount failed and argv never ran."""
+        argv = list(argv)
+        if not self.private_devlog:
+            return argv
+        env = os.environ if env is None else env
+        pwd = next((v for k, v in env.items() if k in ("PWD", b"PWD")),
+                   None)
+        if pwd is None:
+            pwd = "unset PWD"
+        else:
+            pwd = "PWD=%s; export PWD" % shlex.quote(os.fsdecode(pwd))
+        script = '%s --bind %s %s || exit 125; %s; exec "$@"' % (
+            shlex.quote(self._mount), shlex.quote(self.syslog_socket),
+            DEV_LOG, pwd)
+        return [self._unshare, "--mount", "--propagation", "private", "--",
+                "/bin/sh", "-c", script, "harness-ns"] + argv
+
+    def popen(self, argv, **kw):
+        """subprocess.Popen(command(argv, env), **kw); the Popen's pid is
+        argv's, as its syslog lines say."""
+        return subprocess.Popen(self.command(argv, kw.get("env")), **kw)
 
     def _start_dovecot(self):
         d = self.path("dovecot")
@@ -602,9 +741,6 @@ smtpd_recipient_restrictions =
                                               "master.pid"))
         self._started = []
         p = self.procs.pop("rsyslogd", None)
-        # /dev/log is ours to remove only while our rsyslogd holds it
-        # (it unlinks the socket itself on a clean exit, too).
-        self._made_dev_log = p is not None and p.poll() is None
         if p is not None:
             p.send_signal(signal.SIGTERM)
             try:
@@ -612,9 +748,17 @@ smtpd_recipient_restrictions =
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        if self._made_dev_log and os.path.lexists(DEV_LOG):
+        # /dev/log is ours to remove only if it is still the socket our
+        # rsyslogd made (which is why rsyslogd runs with SysSock.Unlink
+        # off: it would remove whatever is there by then).  With
+        # DEVLOG_LOCK held, no other harness has made one since.
+        if (self._dev_log_ident is not None
+                and _same_file(DEV_LOG, self._dev_log_ident)):
             os.unlink(DEV_LOG)
-        self._made_dev_log = False
+        self._dev_log_ident = None
+        if self._devlog_lock is not None:
+            os.close(self._devlog_lock)
+            self._devlog_lock = None
         for s in self._held:
             s.close()
         self._held = []

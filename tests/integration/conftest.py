@@ -4,7 +4,9 @@
 servers: the harness (tests/harness.py), started once per test session.
 mailhop: runs the binary (env MAILHOP, default ./mailhop at the repo top;
          env MAILHOP_ASAN, default build/mailhop-asan, for the sanitizer
-         build) and returns its exit code, output and pid.
+         build) and returns its exit code, output and pid.  It runs with
+         servers.popen(), so that its syslog line reaches the harness's
+         rsyslogd even where /dev/log belongs to journald.
 rcpt:    makes recipient addresses no other test uses, so each test reads
          only its own Maildirs.
 """
@@ -88,9 +90,9 @@ class Mailhop:
                 e[k] = os.environ[k]
         e.update(env or {})
         argv = [binary] + list(args)
-        p = subprocess.Popen(argv, stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=e)
+        p = self.servers.popen(argv, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=e)
         try:
             out, err = p.communicate(data, timeout=timeout)
         except subprocess.TimeoutExpired:

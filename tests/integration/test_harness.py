@@ -5,11 +5,13 @@ a mailhop test failing says nothing about mailhop."""
 import base64
 import hashlib
 import hmac
+import json
 import os
 import smtplib
 import socket
 import ssl
-import syslog
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -216,17 +218,65 @@ def test_closed_port_refuses(servers):
         socket.create_connection(("127.0.0.1", servers.ports["closed"]), 5)
 
 
+PROBE = """\
+import sys, syslog
+tag = sys.argv[1]
+syslog.openlog("harness-probe", syslog.LOG_PID, syslog.LOG_MAIL)
+syslog.syslog(syslog.LOG_INFO, "probe mail %s" % tag)
+syslog.openlog("harness-probe", syslog.LOG_PID, syslog.LOG_USER)
+syslog.syslog(syslog.LOG_INFO, "probe user %s" % tag)
+syslog.closelog()
+"""
+
+
 def test_syslog_mail_facility_reaches_file(servers):
+    """glibc syslog(3), as mailhop uses it, from a program run the way the
+    tests run mailhop (servers.popen)."""
     tag = uuid.uuid4().hex
-    syslog.openlog("harness-probe", syslog.LOG_PID, syslog.LOG_MAIL)
-    syslog.syslog(syslog.LOG_INFO, "probe mail %s" % tag)
-    syslog.openlog("harness-probe", syslog.LOG_PID, syslog.LOG_USER)
-    syslog.syslog(syslog.LOG_INFO, "probe user %s" % tag)
-    syslog.closelog()
+    p = servers.popen([sys.executable, "-c", PROBE, tag],
+                      stdin=subprocess.DEVNULL)
+    assert p.wait(30) == 0
     line = servers.wait_syslog("probe mail %s" % tag)
-    assert "harness-probe[%d]:" % os.getpid() in line
+    assert "harness-probe[%d]:" % p.pid in line
     assert not any("probe user %s" % tag in ln
                    for ln in servers.syslog_lines())
+
+
+# Says what it got; exits 75.
+SELF_REPORT = """\
+import json, os, sys
+st = os.stat("/dev/log")
+json.dump({"pid": os.getpid(), "env": dict(os.environ),
+           "stdin": sys.stdin.buffer.read().hex(),
+           "devlog": [st.st_dev, st.st_ino]}, sys.stdout)
+sys.stderr.write("to stderr\\n")
+sys.exit(75)
+"""
+
+
+@pytest.mark.parametrize("pwd", [None, "/no such dir"])
+def test_popen_runs_the_program_as_is(servers, pwd):
+    """What servers.popen runs is the program itself: its pid, its
+    environment and nothing more (a shell in between would set PWD), its
+    stdin, stdout, stderr and exit status; and the /dev/log it sees is the
+    harness rsyslogd's socket (through a bind mount in a private mount
+    namespace when /dev/log is another daemon's)."""
+    env = {"ONLY": "this", "PATH": "/usr/bin:/bin"}
+    if pwd is not None:
+        env["PWD"] = pwd
+    data = bytes(range(256)) * 4
+    p = servers.popen([sys.executable, "-c", SELF_REPORT], env=env,
+                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                      stderr=subprocess.PIPE)
+    out, err = p.communicate(data, 30)
+    assert (p.returncode, err) == (75, b"to stderr\n")
+    got = json.loads(out)
+    assert got["pid"] == p.pid
+    assert {k: v for k, v in got["env"].items()
+            if k != "LC_CTYPE"} == env  # Python may set LC_CTYPE
+    assert bytes.fromhex(got["stdin"]) == data
+    st = os.stat(servers.syslog_socket)
+    assert got["devlog"] == [st.st_dev, st.st_ino]
 
 
 def test_postfix_drops_return_path_fields(servers, rcpt):
