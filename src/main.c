@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "alias.h"
 #include "conf.h"
 #include "err.h"
 #include "log.h"
@@ -29,9 +30,10 @@ struct run {
 	int have_acct;
 	struct msg msg;
 	int have_msg;
-	const char *sender;
-	struct addr_list rcpt; /* as given, for the log line */
-	char **wire;	       /* the same, in ASCII form for RCPT */
+	struct alias_map *aliases; /* the account's aliases file, or NULL */
+	char *sender;		   /* for MAIL FROM: qualified, or "" */
+	struct addr_list rcpt;	   /* as given, for the log line */
+	char **wire;		   /* the same, in ASCII form for RCPT */
 	struct smtp_result res;
 	struct err err;
 };
@@ -66,9 +68,8 @@ add_arg_rcpts(struct run *r, const char *arg)
 		rc = -1;
 	}
 	for (i = 0; rc == 0 && i < l.n; i++)
-		if (addr_list_add(&r->rcpt, NULL, l.v[i].mailbox) == -1)
-			rc = err_set(
-			    &r->err, ERR_LOCAL, EX_OSERR, "out of memory");
+		rc = alias_expand(r->aliases, r->acct.local_domain,
+		    l.v[i].mailbox, &r->rcpt, &r->err);
 	addr_list_free(&l);
 	return rc;
 }
@@ -84,10 +85,9 @@ collect_rcpts(struct run *r)
 		if (add_arg_rcpts(r, r->opt.rcpt[i]) == -1)
 			return -1;
 	for (i = 0; i < r->msg.rcpt.n; i++)
-		if (addr_list_add(&r->rcpt, NULL, r->msg.rcpt.v[i].mailbox) ==
-		    -1)
-			return err_set(
-			    &r->err, ERR_LOCAL, EX_OSERR, "out of memory");
+		if (alias_expand(r->aliases, r->acct.local_domain,
+			r->msg.rcpt.v[i].mailbox, &r->rcpt, &r->err) == -1)
+			return -1;
 	if (r->rcpt.n == 0)
 		return err_set(&r->err, ERR_USAGE, EX_USAGE,
 		    "no recipients (give them as arguments, or use -t to "
@@ -105,6 +105,25 @@ collect_rcpts(struct run *r)
 	return 0;
 }
 
+/* The envelope sender: -f or the account's address, a bare local name
+ * qualified with the local domain (R16), "" for the null sender. */
+static int
+set_sender(struct run *r)
+{
+	const char *given = r->opt.sender;
+
+	if (given == NULL)
+		given = r->acct.from;
+	r->sender = alias_sender(r->acct.local_domain, given, &r->err);
+	if (r->sender == NULL)
+		return -1;
+	if (r->sender[0] != '\0' && addr_check(r->sender, &r->err) == -1) {
+		r->err.code = r->opt.sender != NULL ? EX_USAGE : EX_CONFIG;
+		return -1;
+	}
+	return 0;
+}
+
 /* Read the configuration, then the message; fill the envelope. */
 static int
 prepare(struct run *r, int stdin_closed)
@@ -114,12 +133,13 @@ prepare(struct run *r, int stdin_closed)
 	if (conf_load(r->opt.config, r->opt.account, &r->acct, &r->err) == -1)
 		return -1;
 	r->have_acct = 1;
-	r->sender = r->opt.sender != NULL ? r->opt.sender : r->acct.from;
-	/* "" is the null sender (-f '' or -f '<>'): nothing to check. */
-	if (r->sender[0] != '\0' && addr_check(r->sender, &r->err) == -1) {
-		r->err.code = r->opt.sender != NULL ? EX_USAGE : EX_CONFIG;
-		return -1;
+	if (r->acct.aliases != NULL) {
+		r->aliases = alias_load(r->acct.aliases, &r->err);
+		if (r->aliases == NULL)
+			return -1;
 	}
+	if (set_sender(r) == -1)
+		return -1;
 	if (stdin_closed)
 		return err_set(&r->err, ERR_LOCAL, EX_NOINPUT,
 		    "standard input is closed: nothing to send");
@@ -161,9 +181,51 @@ fill_params(const struct conf_account *a, struct smtp_params *p, char *port,
 	p->timeout_ms = a->timeout * 1000;
 }
 
+/* -N as the NOTIFY value of RFC 3461 section 4.1, in buf. */
+static const char *
+notify_text(unsigned bits, char *buf, size_t sz)
+{
+	static const struct {
+		unsigned bit;
+		const char *word;
+	} words[] = {
+		{ OPT_NOTIFY_NEVER, "NEVER" },
+		{ OPT_NOTIFY_SUCCESS, "SUCCESS" },
+		{ OPT_NOTIFY_FAILURE, "FAILURE" },
+		{ OPT_NOTIFY_DELAY, "DELAY" },
+	};
+	size_t i, off = 0;
+
+	if (bits == 0)
+		return NULL;
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if ((bits & words[i].bit) && off < sz)
+			off += snprintf(buf + off, sz - off, "%s%s",
+			    off > 0 ? "," : "", words[i].word);
+	return buf;
+}
+
+/* The DSN requests of -N, -R and -V (RFC 3461). */
+static void
+fill_dsn(
+    const struct options *o, struct smtp_envelope *env, char *buf, size_t sz)
+{
+	static const char *const ret[] = {
+		[OPT_RET_UNSET] = NULL,
+		[OPT_RET_FULL] = "FULL",
+		[OPT_RET_HDRS] = "HDRS",
+	};
+
+	env->notify = notify_text(o->notify, buf, sz);
+	env->ret = ret[o->ret];
+	env->envid = o->envid;
+}
+
 static int
 deliver(struct run *r)
 {
+	char notify[32];
 	struct smtp_envelope env;
 	struct smtp_params p;
 	char port[16];
@@ -176,6 +238,8 @@ deliver(struct run *r)
 	env.rcpt = (const char *const *)r->wire;
 	env.nrcpt = r->rcpt.n;
 	env.eightbit = r->msg.eightbit;
+	fill_dsn(&r->opt, &env, notify, sizeof(notify));
+	p.partial = r->acct.partial_delivery;
 	rc = smtp_send(&p, &env, r->msg.fd, &r->res, &r->err);
 	/* The password is not needed past the session. */
 	secret_free(r->acct.password);
@@ -257,11 +321,50 @@ cleanup(struct run *r)
 		free(r->wire[i]);
 	free(r->wire);
 	addr_list_free(&r->rcpt);
+	alias_free(r->aliases);
+	free(r->sender);
 	if (r->have_msg)
 		msg_free(&r->msg);
 	if (r->have_acct)
 		conf_account_free(&r->acct);
 	opt_free(&r->opt);
+}
+
+/* newaliases, -bi, -I: check the chosen account's aliases file.  A
+ * missing or broken configuration is only a warning, since package scripts
+ * run newaliases on machines that do not send yet (R12); a broken aliases
+ * file is an error, since sending would fail on it. */
+static int
+newaliases(const struct options *o)
+{
+	struct conf_account a;
+	struct alias_info info;
+	struct err e;
+	int code = EX_OK;
+
+	err_clear(&e);
+	if (conf_load(o->config, o->account, &a, &e) == -1) {
+		fprintf(stderr,
+		    "mailhop: warning: %s; no aliases file checked\n", e.text);
+		return EX_OK;
+	}
+	if (a.aliases == NULL) {
+		if (o->verbose)
+			fprintf(stderr,
+			    "mailhop: account %s has no aliases file; nothing to check\n",
+			    a.name);
+	} else if (alias_check_file(a.aliases, &info, &e) == -1) {
+		fprintf(stderr, "mailhop: %s\n", e.text);
+		code = e.code;
+	} else {
+		if (info.note[0] != '\0')
+			fprintf(stderr, "mailhop: %s\n", info.note);
+		if (o->verbose)
+			fprintf(stderr, "mailhop: %s: %zu names\n", a.aliases,
+			    info.entries);
+	}
+	conf_account_free(&a);
+	return code;
 }
 
 /* The modes other than sending (-bp, -bi, -q, -bs): each runs and picks
@@ -280,9 +383,7 @@ run_mode(const struct options *o)
 		}
 		return EX_OK;
 	case OPT_MODE_NEWALIASES:
-		/* XXX: checks the aliases file once the alias module has its
-		 * check function; until then there is nothing to check. */
-		return EX_OK;
+		return newaliases(o);
 	case OPT_MODE_FLUSH:
 		/* XXX: there is no queue yet (issue 6): nothing to flush. */
 		return EX_OK;
