@@ -5,7 +5,7 @@
  * pipelined group when offered, the dot-stuffed message, QUIT.  A state
  * machine: enter() changes state, send_state() sends a state's command,
  * handle_reply() acts on its reply.  Replies and EHLO keywords are
- * parsed by reply.c.
+ * parsed by reply.c, the MAIL and RCPT parameters built by esmtp.c.
  */
 
 #include <errno.h>
@@ -14,10 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
 
 #include "err.h"
+#include "esmtp.h"
 #include "io.h"
 #include "log.h"
 #include "net.h"
@@ -26,8 +28,9 @@
 #include "smtp.h"
 #include "tls.h"
 
-/* Longest command line, CRLF included (RFC 5321 4.5.3.1.4). */
-#define CMD_MAX 512
+/* Longest command line, CRLF included: 512 (RFC 5321 4.5.3.1.4), plus
+ * 500 that RFC 3461 5 allows RCPT for NOTIFY and ORCPT. */
+#define CMD_MAX 1024
 /* Longest AUTH challenge we decode (security.md S25). */
 #define CHALLENGE_MAX 65536
 /* Spool file read size while streaming the message. */
@@ -73,6 +76,7 @@ struct session {
 	const struct smtp_params *p;
 	const struct smtp_envelope *env;
 	int msgfd;
+	long long size; /* of the spool file, for SIZE */
 	struct smtp_result *res;
 	struct tls_params tlsp;
 	struct io *io;
@@ -84,6 +88,7 @@ struct session {
 	int rset;      /* end the transaction with RSET before QUIT */
 	size_t rcpt_i; /* recipient whose reply comes next */
 	int txn_failed;
+	int partial;	/* some recipients refused, the others get it */
 	struct err txn; /* why the transaction failed, once it has */
 	size_t nrefused;
 	int refused_perm;
@@ -165,7 +170,7 @@ vput_cmd(struct session *s, struct err *rec, const char *fmt, va_list ap)
 
 	n = vsnprintf(s->cmd, sizeof(s->cmd) - 2, fmt, ap);
 	if (n < 0 || (size_t)n >= sizeof(s->cmd) - 2)
-		return refuse_cmd(s, "SMTP command over 510 bytes", rec);
+		return refuse_cmd(s, "SMTP command over 1022 bytes", rec);
 	for (i = 0; i < (size_t)n; i++)
 		if ((unsigned char)s->cmd[i] < 0x20 || s->cmd[i] == 0x7f)
 			return refuse_cmd(s, "control byte in a command", rec);
@@ -489,20 +494,24 @@ on_auth(struct session *s, struct err *rec)
 static int
 put_mail(struct session *s, struct err *rec)
 {
-	const char *body = "";
+	char params[CMD_MAX];
 
-	/* RFC 6152: with 8-bit data and no 8BITMIME the client should
-	 * convert or give up.  We send the message as it is instead: it
-	 * is never altered, and the servers we submit to take 8-bit. */
-	if (s->env->eightbit && (s->caps.flags & REPLY_CAP_8BITMIME))
-		body = " BODY=8BITMIME";
-	return put_cmd(s, rec, "MAIL FROM:<%s>%s", s->env->from, body);
+	if (esmtp_mail_params(
+		params, sizeof(params), &s->caps, s->env, s->size) == -1)
+		return refuse_cmd(s, "MAIL parameters too long", rec);
+	return put_cmd(s, rec, "MAIL FROM:<%s>%s", s->env->from, params);
 }
 
 static int
 put_rcpt(struct session *s, size_t i, struct err *rec)
 {
-	return put_cmd(s, rec, "RCPT TO:<%s>", s->env->rcpt[i]);
+	const char *to = s->env->rcpt[i];
+	char params[CMD_MAX];
+
+	if (esmtp_rcpt_params(params, sizeof(params), &s->caps, s->env, to) ==
+	    -1)
+		return refuse_cmd(s, "RCPT parameters too long", rec);
+	return put_cmd(s, rec, "RCPT TO:<%s>%s", to, params);
 }
 
 /* RFC 2920 3.1: MAIL, every RCPT and DATA leave as one group, in one
@@ -523,9 +532,34 @@ send_group(struct session *s, struct err *rec)
 	return flush(s, rec);
 }
 
+/* What the server said in EHLO decides before MAIL: a message it cannot
+ * take is refused with nothing sent but QUIT (RFC 1870, RFC 6531). */
+static int
+check_caps(struct session *s, struct err *rec)
+{
+	struct stat st;
+
+	if (fstat(s->msgfd, &st) == -1)
+		return err_set(rec, ERR_LOCAL, EX_IOERR,
+		    "cannot read the spooled message: %s", strerror(errno));
+	s->size = (long long)st.st_size;
+	if (esmtp_check(&s->caps, s->env, s->size, rec) == -1)
+		return -1;
+	/* B25: without DSN the request is dropped, and the log says so. */
+	if (esmtp_dsn_dropped(&s->caps, s->env)) {
+		s->res->dsn_dropped = 1;
+		log_tracef(
+		    "%s does not offer DSN: NOTIFY, RET and ENVID dropped",
+		    s->p->host);
+	}
+	return 0;
+}
+
 static int
 send_mail(struct session *s, struct err *rec)
 {
+	if (check_caps(s, rec) == -1)
+		return -1;
 	if (s->caps.flags & REPLY_CAP_PIPELINING)
 		return send_group(s, rec);
 	if (put_mail(s, rec) == -1)
@@ -569,18 +603,30 @@ rcpt_refused(struct session *s)
 	s->nrefused++;
 }
 
+/* s->txn from the refusals: permanent if any was 5xx. */
+static void
+refusals_error(struct session *s)
+{
+	if (s->refused_perm)
+		err_set(&s->txn, ERR_PERM, EX_NOUSER, "recipient refused: %s",
+		    s->refused);
+	else
+		err_set(&s->txn, ERR_TEMP, EX_TEMPFAIL, "recipient refused: %s",
+		    s->refused);
+	err_reply(&s->txn, s->refused_reply, s->refused_len);
+}
+
 static int
 rcpt_done(struct session *s, struct err *rec)
 {
 	if (s->nrefused > 0 && !s->txn_failed) {
-		if (s->refused_perm)
-			err_set(&s->txn, ERR_PERM, EX_NOUSER,
-			    "recipient refused: %s", s->refused);
+		refusals_error(s);
+		/* B27: with partial delivery the accepted recipients get the
+		 * message; the refusals are still the outcome. */
+		if (s->p->partial && s->nrefused < s->env->nrcpt)
+			s->partial = 1;
 		else
-			err_set(&s->txn, ERR_TEMP, EX_TEMPFAIL,
-			    "recipient refused: %s", s->refused);
-		err_reply(&s->txn, s->refused_reply, s->refused_len);
-		s->txn_failed = 1;
+			s->txn_failed = 1;
 	}
 	/* All or nothing (DESIGN.md): one recipient refused, none get it;
 	 * RSET instead of DATA. */
@@ -699,6 +745,11 @@ on_body(struct session *s, struct err *rec)
 		    "server %s refused the message", s->p->host);
 	/* Durability point: the server has taken the message (RFC 5321
 	 * 4.1.1.4); res->reply holds its 250. */
+	s->res->delivered = s->env->nrcpt - s->nrefused;
+	if (s->partial) {
+		*rec = s->txn;
+		return -1;
+	}
 	return enter(s, ST_QUIT);
 }
 
@@ -895,7 +946,8 @@ session_new(const struct smtp_params *params, const struct smtp_envelope *env,
 {
 	struct session *s;
 
-	if (check_envelope(params, env, rec) == -1)
+	if (check_envelope(params, env, rec) == -1 ||
+	    esmtp_check_envelope(env, rec) == -1)
 		return NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
@@ -928,6 +980,7 @@ smtp_send(const struct smtp_params *params, const struct smtp_envelope *env,
 	int rc = -1;
 
 	err_clear(rec);
+	memset(res, 0, sizeof(*res));
 	snprintf(res->tls, sizeof(res->tls), "none");
 	snprintf(res->mech, sizeof(res->mech), "none");
 	res->reply[0] = '\0';

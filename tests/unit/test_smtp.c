@@ -372,7 +372,7 @@ static int
 client_row(const char *row)
 {
 	static const char *const kw[] = { "case", "params", "msg", "expect",
-		"result", "reply", "trace", "notrace" };
+		"result", "reply", "trace", "notrace", "outcome" };
 	size_t i;
 
 	for (i = 0; i < sizeof(kw) / sizeof(kw[0]); i++)
@@ -494,6 +494,25 @@ unescape_param(const char *v, char *buf)
 	return buf;
 }
 
+/* DSN values are used as given; "-" (the default) is NULL. */
+static const char *
+dsn_param(const struct scase *c, const char *key, char *buf)
+{
+	const char *v = param(c, key, "-", buf, 512);
+
+	return strcmp(v, "-") == 0 ? NULL : unescape_param(v, buf);
+}
+
+static void
+client_extensions(const struct scase *c, struct client *cl)
+{
+	cl->env.smtputf8 = atoi(param(c, "utf8", "0", cl->buf[10], 512));
+	cl->env.notify = dsn_param(c, "notify", cl->buf[11]);
+	cl->env.ret = dsn_param(c, "ret", cl->buf[12]);
+	cl->env.envid = dsn_param(c, "envid", cl->buf[13]);
+	cl->p.partial = atoi(param(c, "partial", "0", cl->buf[14], 512));
+}
+
 static void
 client_params(const struct scase *c, struct client *cl)
 {
@@ -531,6 +550,7 @@ client_params(const struct scase *c, struct client *cl)
 	     r = strtok(NULL, ","))
 		cl->rcpt[cl->env.nrcpt++] = r;
 	cl->env.rcpt = cl->rcpt;
+	client_extensions(c, cl);
 }
 
 /* The transcript never shows the password; trace and notrace rows
@@ -591,6 +611,12 @@ check_result(const struct scase *c, int rc, const struct err *rec,
 		    strcmp(want, a) != 0)
 			bad(c->rowno[i], "tls and mech \"%s\", want \"%s\"",
 			    want, a);
+		snprintf(want, sizeof(want), "delivered=%zu dsn=%s",
+		    res->delivered, res->dsn_dropped ? "dropped" : "kept");
+		if ((a = row_arg(c->row[i], "outcome")) != NULL &&
+		    strcmp(want, a) != 0)
+			bad(c->rowno[i], "outcome \"%s\", want \"%s\"", want,
+			    a);
 	}
 }
 
