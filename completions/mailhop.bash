@@ -46,22 +46,39 @@ _mailhop()
 		w=${COMP_WORDS[i]}
 		case $w in
 		--) return 0 ;;
-		-C | -[itv]*C) conf=${COMP_WORDS[i+1]} ;;
+		-C | -[itvmnxcGUI]*C) conf=${COMP_WORDS[i+1]} ;;
 		-C?*) conf=${w#-C} ;;
 		esac
 	done
 
 	# A value-taking letter may end a group, as in "-ta work".
 	case $prev in
-	-a | -[itv]*a)
+	-a | -[itvmnxcGUI]*a)
 		COMPREPLY=($(compgen -W "$(_mailhop_accounts "$conf")" -- "$cur"))
 		return 0
 		;;
-	-C | -[itv]*C)
+	-C | -X | -[itvmnxcGUI]*[CX])
 		_mailhop_files "$cur"
 		return 0
 		;;
-	-f | -[itv]*f)
+	-B | -[itvmnxcGUI]*B)
+		COMPREPLY=($(compgen -W '7BIT 8BITMIME' -- "$cur"))
+		return 0
+		;;
+	-N | -[itvmnxcGUI]*N)
+		COMPREPLY=($(compgen -W 'never success failure delay
+		    failure,delay success,failure,delay' -- "$cur"))
+		return 0
+		;;
+	-R | -[itvmnxcGUI]*R)
+		COMPREPLY=($(compgen -W 'full hdrs' -- "$cur"))
+		return 0
+		;;
+	-b | -[itvmnxcGUI]*b)
+		COMPREPLY=($(compgen -W 'm p i s' -- "$cur"))
+		return 0
+		;;
+	-[fFrVoOAhLep] | -[itvmnxcGUI]*[fFrVoOAhLep])
 		return 0
 		;;
 	esac
@@ -72,7 +89,8 @@ _mailhop()
 		    -- "${cur#-a}"))
 		;;
 	-*)
-		COMPREPLY=($(compgen -W '-a -C -f -i -t -v --' -- "$cur"))
+		COMPREPLY=($(compgen -W '-a -B -C -F -f -i -N -R -r -t -V -v
+		    -bm -bp -bi -bs -I -q --' -- "$cur"))
 		;;
 	esac
 	return 0
