@@ -1,0 +1,189 @@
+# SPDX-License-Identifier: ISC
+"""Local names through the real Postfix: the aliases file, local_domain,
+bare envelope senders and bare header addresses (field bugs B17, B18;
+callers.md R16).  The test Postfix appends @mx.mailhop.test to a bare
+address it receives, so an exact Return-Path and X-Original-To show that
+mailhop qualified the envelope itself."""
+
+import os
+
+import pytest
+
+import harness
+from mailmodel import check_error_line, check_log
+
+# The header part waits for msg.c's hook (msg_opts.rewrite) and main.c
+# setting it: mo.rewrite = alias_header_rewrite, mo.rewrite_arg = a struct
+# alias_ctx { aliases map, local_domain } that lives through msg_read.
+HEADERS = pytest.mark.xfail(
+    strict=True, reason="needs main.c wiring: msg_opts.rewrite = "
+    "alias_header_rewrite")
+
+
+def write_aliases(servers, text, name):
+    d = servers.path("mailhop")
+    os.makedirs(d, exist_ok=True)
+    p = os.path.join(d, name)
+    with open(p, "w") as f:
+        f.write(text)
+    os.chmod(p, 0o644)
+    return p
+
+
+def config(servers, aliases=None, local_domain=None, **extra):
+    keys = dict(extra)
+    if aliases is not None:
+        keys["aliases"] = harness.conf_quote(aliases)
+    if local_domain is not None:
+        keys["local_domain"] = harness.conf_quote(local_domain)
+    return servers.write_config(extra=keys)
+
+
+def arrived(servers, rcpt):
+    """The one message rcpt got: (trace fields, header lines as bytes)."""
+    msgs = servers.wait_for_delivery(rcpt)
+    servers.wait_queue_empty()
+    assert len(msgs) == 1, rcpt
+    trace, rest = harness.split_trace(msgs[0])
+    header = rest.split(b"\n\n", 1)[0].split(b"\n")
+    return trace, header
+
+
+def b17(servers, mailhop, rcpt):
+    admin = rcpt("admin")
+    aliases = write_aliases(servers, "# B17\npostmaster: root\n"
+                            "root: %s\n" % admin, "aliases-b17")
+    conf = config(servers, aliases, "example.com")
+    data = (b"From: alice@example.org\nTo: root\n"
+            b"Subject: disk almost full\n\n/var is at 97%\n")
+    res = mailhop.send(conf, ["root"], data)
+    assert res.rc == 0, res
+    trace, header = arrived(servers, admin)
+    assert trace["x-original-to"] == admin
+    assert trace["return-path"] == "<alice@example.org>"
+    check_log(servers, res, rcpt=admin, status="sent", exit=0)
+    return header
+
+
+def test_B17_envelope(servers, mailhop, rcpt):
+    """mailhop root, with root aliased: RCPT TO the alias target."""
+    b17(servers, mailhop, rcpt)
+
+
+@HEADERS
+def test_B17(servers, mailhop, rcpt):
+    """... and the To header qualified with local_domain (not left as a
+    bare "root", which SES and others refuse)."""
+    header = b17(servers, mailhop, rcpt)
+    assert b"To: root@example.com" in header, header
+
+
+@HEADERS
+def test_B17_extract(servers, mailhop, rcpt):
+    """mailhop -t with To: root: the header's bare name is aliased for the
+    envelope, qualified in the header."""
+    admin = rcpt("admin")
+    aliases = write_aliases(servers, "root: %s\n" % admin, "aliases-b17t")
+    conf = config(servers, aliases, "example.com")
+    data = (b"From: alice@example.org\nTo: root\n"
+            b"Subject: disk almost full\n\n/var is at 97%\n")
+    res = mailhop.run(["-C", conf, "-t"], data)
+    assert res.rc == 0, res
+    trace, header = arrived(servers, admin)
+    assert trace["x-original-to"] == admin
+    assert b"To: root@example.com" in header, header
+
+
+def test_B17_no_alias(servers, mailhop, rcpt):
+    """A bare name with no entry gets local_domain: RCPT
+    TO:<name@example.com>, never <name>."""
+    to = rcpt("nosuchalias", domain="example.com")
+    aliases = write_aliases(servers, "root: admin@example.org\n",
+                            "aliases-b17n")
+    conf = config(servers, aliases, "example.com")
+    local = to.split("@")[0]
+    res = mailhop.send(conf, [local], b"Subject: no alias\n\nbody\n")
+    assert res.rc == 0, res
+    trace, _ = arrived(servers, to)
+    assert trace["x-original-to"] == to
+
+
+def test_B17_loop(servers, mailhop, rcpt):
+    """An alias loop stops with 78, naming the file and the line of the
+    entry that closes it; nothing is sent."""
+    aliases = write_aliases(servers, "# loop\na: b\nb: a\n", "aliases-loop")
+    conf = config(servers, aliases, "example.com")
+    res = mailhop.send(conf, ["a"], b"Subject: loop\n\nbody\n")
+    check_error_line(res, 78, "%s:3: b: alias loop a -> b -> a" % aliases)
+    servers.assert_nothing_delivered("a@example.com", "b@example.com")
+
+
+@HEADERS
+def test_B18(servers, mailhop, rcpt):
+    """cronie as root, no -f: MAIL FROM the account, RCPT TO the alias
+    target, the comment-style From qualified with its comment kept (or
+    the account's address, per the From policy)."""
+    admin = rcpt("admin")
+    aliases = write_aliases(servers, "root: %s\n" % admin, "aliases-b18")
+    conf = config(servers, aliases)
+    data = (b"From: root (Cron Daemon)\nTo: root\n"
+            b"Subject: Cron <root@host1> /usr/local/bin/backup\n\n"
+            b"backup finished\n")
+    res = mailhop.send(conf, ["root"], data,
+                       ["-FCronDaemon", "-i", "-B8BITMIME", "-oem"])
+    assert res.rc == 0, res
+    trace, header = arrived(servers, admin)
+    assert trace["return-path"] == "<alice@example.org>"
+    assert trace["x-original-to"] == admin
+    froms = [h for h in header if h.lower().startswith(b"from:")]
+    assert len(froms) == 1, header
+    assert froms[0] in (b"From: root@example.org (Cron Daemon)",
+                        b"From: alice@example.org (Cron Daemon)"), froms
+    assert b"To: root@example.org" in header, header
+
+
+def test_B18_bare_envelope_sender(servers, mailhop, rcpt):
+    """-f root (cronie, fail2ban): MAIL FROM:<root@local_domain>, never
+    <root>."""
+    to = rcpt()
+    conf = config(servers, local_domain="example.org")
+    res = mailhop.send(conf, [to], b"Subject: fail2ban\n\nbanned\n",
+                       ["-f", "fail2ban"])
+    assert res.rc == 0, res
+    trace, _ = arrived(servers, to)
+    assert trace["return-path"] == "<fail2ban@example.org>"
+
+
+def test_local_keys_accepted(servers, mailhop, rcpt):
+    """aliases, local_domain and partial_delivery are keys of the account;
+    mail to a full address is not touched by them."""
+    to = rcpt()
+    aliases = write_aliases(servers, "root: admin@example.org\n",
+                            "aliases-keys")
+    conf = config(servers, aliases, "example.com", partial_delivery="on")
+    res = mailhop.send(conf, [to], b"From: alice@example.org\n"
+                       b"Subject: keys\n\nbody\n")
+    assert res.rc == 0, res
+    trace, _ = arrived(servers, to)
+    assert trace["x-original-to"] == to
+    assert trace["return-path"] == "<alice@example.org>"
+
+
+@pytest.mark.parametrize("key,value,words", [
+    ("aliases", '"aliases"', ["aliases: \"aliases\" is not an absolute "
+                              "path"]),
+    ("aliases", '"/nonexistent/aliases"', ["aliases: cannot read "
+                                           "/nonexistent/aliases"]),
+    ("local_domain", '"root@example.com"', ["local_domain: "
+                                            "\"root@example.com\" is not "
+                                            "a domain name"]),
+    ("partial_delivery", "sometimes", ["partial_delivery: \"sometimes\" "
+                                       "is not on or off"]),
+])
+def test_local_keys_checked(servers, mailhop, rcpt, key, value, words):
+    """A bad value stops with 78 and FILE:LINE: KEY before connecting."""
+    conf = servers.write_config(extra={key: value})
+    with open(conf) as f:
+        line = 1 + [ln.split("=")[0].strip() for ln in f].index(key)
+    res = mailhop.send(conf, [rcpt()], b"Subject: x\n\nbody\n")
+    check_error_line(res, 78, "%s:%d: " % (conf, line), *words)
