@@ -85,6 +85,10 @@ read_file(const char *path, char **buf, size_t *len, struct err *rec)
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
 		err_set(rec, ERR_CONFIG, EX_CONFIG,
 		    "%s: not a regular file (fix the aliases key)", path);
+	else if (st.st_mode & S_IWOTH)
+		err_set(rec, ERR_CONFIG, EX_CONFIG,
+		    "%s: anyone may change it, and so where mail goes (run: chmod o-w %s)",
+		    path, path);
 	else if (st.st_size > ALIAS_FILE_MAX)
 		err_set(rec, ERR_CONFIG, EX_CONFIG,
 		    "%s: larger than %d KiB (is this an aliases file?)", path,

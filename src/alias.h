@@ -33,7 +33,8 @@ struct alias_info {
  * program, a file or an :include: list are skipped, since mailhop only
  * sends.  Returns the map (free it with alias_free), or NULL with rec
  * filled: ERR_CONFIG, EX_CONFIG and "PATH:LINE: problem (fix)" for a
- * syntax error, a name defined twice or an unreadable file; ERR_LOCAL,
+ * syntax error, a name defined twice, an unreadable file or one that
+ * anyone may write to (it decides where mail goes); ERR_LOCAL,
  * EX_OSERR when out of memory.  Blocks on the file only.
  */
 struct alias_map *alias_load(const char *path, struct err *rec);

@@ -243,13 +243,16 @@ run_case(void **state)
 	free(rows);
 }
 
+/* alias_load of text (NULL: the file at path as it is) fails with want,
+ * where %s stands for the path; the file is removed. */
 static void
 expect_load_error(const char *text, size_t len, const char *want)
 {
 	char full[256];
 	struct err rec;
 
-	write_file(text, len);
+	if (text != NULL)
+		write_file(text, len);
 	err_clear(&rec);
 	assert_null(alias_load(path, &rec));
 	snprintf(full, sizeof(full), want, path);
@@ -260,7 +263,7 @@ expect_load_error(const char *text, size_t len, const char *want)
 }
 
 /* CRLF line ends, a last line with no line end, a NUL byte, a missing
- * file and a directory. */
+ * file, a directory, a file anyone may write to. */
 static void
 test_files(void **state)
 {
@@ -291,6 +294,16 @@ test_files(void **state)
 	assert_string_equal(
 	    rec.text, "/tmp: not a regular file (fix the aliases key)");
 	assert_int_equal(alias_check_file("/tmp", NULL, &rec), -1);
+	write_file("root: a@example.org\n", 20);
+	assert_int_equal(chmod(path, 0646), 0);
+	expect_load_error(NULL, 0,
+	    "%s: anyone may change it, and so where mail goes (run: chmod o-w ");
+	write_file("root: a@example.org\n", 20);
+	assert_int_equal(chmod(path, 0664), 0);
+	m = alias_load(path, &rec);
+	assert_non_null(m);
+	alias_free(m);
+	unlink(path);
 }
 
 /* No aliases file at all: names are only qualified; an empty mailbox is
