@@ -26,19 +26,24 @@ struct tok {
 	size_t start, end;
 };
 
+/* A growing string for building a mailbox. */
+struct buf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
 struct parser {
 	const char *s;
 	size_t pos;  /* where the next token is looked for */
 	size_t elem; /* where the current list element starts, for errors */
 	struct addr_list *out;
 	struct err *rec;
-};
-
-/* A growing string for building a mailbox. */
-struct buf {
-	char *p;
-	size_t len, cap;
-	int oom;
+	addr_rewrite_fn *fn; /* with addr_rewrite_list: the callback */
+	void *arg;
+	struct buf *rw; /* the list rewritten so far */
+	size_t copied;	/* input copied to rw */
+	int changed;
 };
 
 /* atext of RFC 5322 section 3.2.3, plus UTF-8 (RFC 6532 section 3.2). */
@@ -392,25 +397,57 @@ emit(struct parser *ps, const char *name, size_t namelen, struct buf *mb)
 	return 0;
 }
 
+/* With addr_rewrite_list: offer the mailbox mb, written at [start, end)
+ * of the input, to the callback, and put what it returns in its place. */
+static int
+rewrite_span(struct parser *ps, size_t start, size_t end, struct buf *mb)
+{
+	char *nb;
+
+	if (ps->fn == NULL || mb->oom)
+		return 0;
+	if ((nb = ps->fn(ps->arg, mb->p != NULL ? mb->p : "")) == NULL)
+		return 0;
+	if (strcmp(nb, mb->p != NULL ? mb->p : "") != 0) {
+		if (strpbrk(nb, "\r\n") != NULL) {
+			free(nb);
+			return err_set(ps->rec, ERR_LOCAL, EX_SOFTWARE,
+			    "a rewritten address contains a line break");
+		}
+		buf_add(ps->rw, ps->s + ps->copied, start - ps->copied);
+		buf_add(ps->rw, nb, strlen(nb));
+		ps->copied = end;
+		ps->changed = 1;
+	}
+	free(nb);
+	return 0;
+}
+
 /* addr-spec, or a bare local part with no "@" (cron's "root"). */
 static int
 parse_addr_spec(struct parser *ps, struct buf *mb)
 {
 	struct buf local = { 0 };
 	struct tok t;
+	size_t start;
 	int rc;
 
+	if (lex(ps, ps->pos, &t) == -1)
+		return -1;
+	start = t.start;
 	rc = parse_local(ps, &local);
 	if (rc == 0 && !local.oom)
 		add_local(mb, local.p != NULL ? local.p : "");
 	free(local.p);
 	if (rc == -1 || lex(ps, ps->pos, &t) == -1)
 		return -1;
-	if (!is_spec(&t, '@'))
-		return 0;
-	ps->pos = t.end;
-	buf_addc(mb, '@');
-	return parse_domain(ps, mb);
+	if (is_spec(&t, '@')) {
+		ps->pos = t.end;
+		buf_addc(mb, '@');
+		if (parse_domain(ps, mb) == -1)
+			return -1;
+	}
+	return rewrite_span(ps, start, ps->pos, mb);
 }
 
 /* obs-route = obs-domain-list ":" (RFC 5322 section 4.4): source routes
@@ -582,6 +619,35 @@ addr_parse_list(const char *s, struct addr_list *out, struct err *rec)
 }
 
 int
+addr_rewrite_list(
+    const char *s, addr_rewrite_fn *fn, void *arg, char **out, struct err *rec)
+{
+	struct parser ps = { 0 };
+	struct addr_list l = { 0 };
+	struct buf rw = { 0 };
+	int rc;
+
+	*out = NULL;
+	ps.s = s;
+	ps.out = &l;
+	ps.rec = rec;
+	ps.fn = fn;
+	ps.arg = arg;
+	ps.rw = &rw;
+	rc = parse_elements(&ps, 0);
+	addr_list_free(&l);
+	if (rc == 0 && ps.changed)
+		buf_add(&rw, s + ps.copied, strlen(s + ps.copied));
+	if (rc == 0 && rw.oom)
+		rc = err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
+	if (rc == 0 && ps.changed)
+		*out = rw.p;
+	else
+		free(rw.p);
+	return rc;
+}
+
+int
 addr_list_add(struct addr_list *l, const char *name, const char *mailbox)
 {
 	struct addr *nv, a;
@@ -735,6 +801,18 @@ is_ascii(const char *s)
 		if ((unsigned char)*s >= 0x80)
 			return 0;
 	return 1;
+}
+
+int
+addr_needs_utf8(const char *mailbox)
+{
+	const char *dom = addr_domain(mailbox);
+	size_t i, n = dom != NULL ? (size_t)(dom - mailbox) : strlen(mailbox);
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)mailbox[i] >= 0x80)
+			return 1;
+	return 0;
 }
 
 char *

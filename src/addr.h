@@ -28,6 +28,23 @@ struct addr_list {
  * was parsed before it.  The empty string is an empty list. */
 int addr_parse_list(const char *s, struct addr_list *out, struct err *rec);
 
+/* A rewrite callback: given a mailbox (as in struct addr), return NULL to
+ * keep it, or a malloc'ed replacement mailbox, which the caller frees. */
+typedef char *addr_rewrite_fn(void *arg, const char *mailbox);
+
+/* Parse the address list s as addr_parse_list does (s may still be folded:
+ * CRLF counts as white space) and call fn for each mailbox in order,
+ * duplicates included.  Where fn returns a different mailbox, the text of
+ * the addr-spec in s (from its local part to the end of its domain) is
+ * replaced by it; display names, comments, groups, angle brackets, white
+ * space and folding around it stay as they are.  Returns 0 with *out a
+ * malloc'ed new list, or NULL when nothing changed; or -1 with rec filled:
+ * a syntax error (ERR_USAGE, as addr_parse_list), a replacement holding CR
+ * or LF (ERR_LOCAL, EX_SOFTWARE: a bug in fn), out of memory (ERR_LOCAL,
+ * EX_OSERR). */
+int addr_rewrite_list(
+    const char *s, addr_rewrite_fn *fn, void *arg, char **out, struct err *rec);
+
 /* Append mailbox (copied) unless an equal one is there (addr_equal).
  * Returns 0, or -1 when out of memory. */
 int addr_list_add(struct addr_list *l, const char *name, const char *mailbox);
@@ -43,6 +60,11 @@ int addr_equal(const char *a, const char *b);
  * whole path at most 256 (RFC 5321 section 4.5.3.1).  Returns 0, or -1
  * with rec filled (ERR_USAGE, EX_DATAERR). */
 int addr_check(const char *mailbox, struct err *rec);
+
+/* 1 when mailbox needs SMTPUTF8 (RFC 6531 section 3.2) on the wire: its
+ * local part has a byte over 0x7f.  A non-ASCII domain does not count, as
+ * addr_to_ascii turns it into A-labels. */
+int addr_needs_utf8(const char *mailbox);
 
 /* The domain part of mailbox (after the last '@'), or NULL. */
 const char *addr_domain(const char *mailbox);

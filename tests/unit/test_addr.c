@@ -169,6 +169,54 @@ domain_row(char *in, const char *want, int lineno)
 	return report(lineno, in, want, d == NULL ? "NULL" : d);
 }
 
+/* The fake rewrite callback of tests/data/addr_rewrite.txt. */
+static char *
+fake_rewrite(void *arg, const char *mailbox)
+{
+	char *out = NULL;
+
+	assert_ptr_equal(arg, &fake_rewrite);
+	if (strcmp(mailbox, "old@x") == 0)
+		return strdup("new@example.org");
+	if (strcmp(mailbox, "crlf@x") == 0)
+		return strdup("a@x\r\nBcc: victim@x");
+	if (strchr(mailbox, '@') != NULL)
+		return NULL;
+	assert_true(asprintf(&out, "%s@example.com", mailbox) != -1);
+	return out;
+}
+
+static int
+rewrite_row(char *in, const char *want, int lineno)
+{
+	struct err rec;
+	char got[2048], *out = (char *)"x", *w = strdup(want);
+	int rc;
+
+	err_clear(&rec);
+	if (addr_rewrite_list(in, fake_rewrite, &fake_rewrite, &out, &rec) ==
+	    -1) {
+		assert_null(out);
+		snprintf(got, sizeof(got), "ERROR %d %s", rec.code, rec.text);
+	} else
+		snprintf(got, sizeof(got), "%s", out != NULL ? out : "-");
+	free(out);
+	assert_non_null(w);
+	unescape(w);
+	rc = report(lineno, in, w, got);
+	free(w);
+	return rc;
+}
+
+static int
+utf8_row(char *in, const char *want, int lineno)
+{
+	char got[8];
+
+	snprintf(got, sizeof(got), "%d", addr_needs_utf8(in));
+	return report(lineno, in, want, got);
+}
+
 static void
 test_lists(void **state)
 {
@@ -204,6 +252,20 @@ test_domain(void **state)
 	assert_true(run_table("../data/addr_domain.txt", domain_row) >= 3);
 }
 
+static void
+test_rewrite(void **state)
+{
+	(void)state;
+	assert_true(run_table("../data/addr_rewrite.txt", rewrite_row) >= 15);
+}
+
+static void
+test_utf8(void **state)
+{
+	(void)state;
+	assert_true(run_table("../data/addr_utf8.txt", utf8_row) >= 5);
+}
+
 /* addr_list_add keeps the first of equal mailboxes, with its name. */
 static void
 test_list_add(void **state)
@@ -228,6 +290,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lists),
+		cmocka_unit_test(test_rewrite),
+		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_equal),
 		cmocka_unit_test(test_idn),
