@@ -20,7 +20,7 @@ PKG_LIBS = $$($(PKG_CONFIG) --libs $(PKGS))
 
 SRCS = src/addr.c src/alias.c src/conf.c src/confparse.c src/err.c src/io.c src/log.c \
 	src/msg.c src/net.c src/options.c src/reply.c src/sasl.c src/secret.c \
-	src/qp.c src/smtp.c src/tls.c
+	src/hdr.c src/qp.c src/smtp.c src/tls.c
 SRCS += src/esmtp.c
 MAIN = src/main.c
 HDRS = $(wildcard src/*.h)

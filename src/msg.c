@@ -14,12 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "hdr.h"
 #include "msg.h"
+#include "qp.h"
 
 #define READ_CHUNK 65536
 #define OUT_CHUNK 65536
@@ -28,8 +29,12 @@
 /* Most addresses taken from To, Cc and Bcc together, and from From: it
  * bounds memory, and the time of de-duplication, which is quadratic. */
 #define LIST_MAX 10000
-/* Random bytes in a new Message-ID (96 bits). */
-#define MSGID_RANDOM 12
+/* Lines of a field folded by mailhop, and of an added From, aim at this
+ * (RFC 5322 section 2.1.1: SHOULD be no more than 78). */
+#define FOLD_SOFT 78
+/* Input read at a time when re-encoding: its quoted-printable form fits
+ * in the 2 * READ_CHUNK line-end buffer. */
+#define QP_CHUNK 8000
 
 enum phase { P_HEAD, P_BODY };
 
@@ -48,7 +53,18 @@ struct reader {
 	size_t funf;	 /* unfolded length of the field's lines */
 	long long fline; /* line where the current field starts */
 	int have_date, have_msgid, have_from, from_bad;
-	size_t nrcpt, nfrom;  /* addresses seen, at most: see list_bound */
+	size_t nrcpt, nfrom; /* addresses seen, at most: see list_bound */
+	int resent;	     /* 0: no Resent- field yet; 1: in the newest Resent
+			      * block; 2: past it */
+	struct addr_list resent_rcpt; /* with extract: of that block */
+	struct hdr_mime mime;
+	long long cte_off;   /* Content-Transfer-Encoding in the spool, or -1 */
+	size_t cte_len;	     /* and its length there */
+	long long body_off;  /* where the body starts in the spool */
+	long long long_line; /* first body line over MSG_LINE_MAX, or 0 */
+	size_t long_len;
+	struct qp_utf8 utf8;  /* the body's bytes */
+	int body8;	      /* a body byte over 0x7f */
 	char *in, *cvt, *out; /* read, line-end and write buffers */
 	size_t olen;
 };
@@ -173,18 +189,35 @@ spool_open(struct reader *r)
 		fail_errno(r, EX_IOERR, "cannot create a spool file in");
 }
 
-/* Close the current line: RFC 5321 section 4.5.3.1.6 limits a line to
- * 998 octets before its CRLF. */
 static void
 line_done(struct reader *r)
 {
-	if (r->linelen > MSG_LINE_MAX)
-		fail(r, ERR_USAGE, EX_DATAERR,
-		    "line %lld is %zu octets, over the %d limit of RFC 5321 "
-		    "(fold headers or encode the body as quoted-printable)",
-		    r->line, r->linelen, MSG_LINE_MAX);
 	r->line++;
 	r->linelen = 0;
+}
+
+/* Body bytes, as they are written. */
+static void
+body_write(struct reader *r, const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; !r->body8 && i < n; i++)
+		r->body8 = (unsigned char)p[i] >= 0x80;
+	qp_utf8_feed(&r->utf8, p, n);
+	spool_write(r, p, n);
+}
+
+/* Body line lineno of len octets ended.  RFC 5321 section 4.5.3.1.6
+ * limits a line to 998 octets before its CRLF: the first one over is
+ * remembered, and finish re-encodes the body or refuses it. */
+static void
+body_line(struct reader *r, long long lineno, size_t len)
+{
+	if (len > MSG_LINE_MAX && r->long_line == 0) {
+		r->long_line = lineno;
+		r->long_len = len;
+	}
 }
 
 /* Check a piece of the current line (ending with its CRLF, or not). */
@@ -195,32 +228,6 @@ scan_piece(struct reader *r, const char *p, size_t n, int eol)
 		fail(r, ERR_USAGE, EX_DATAERR, "line %lld contains a NUL byte",
 		    r->line);
 	r->linelen += eol ? n - 2 : n;
-}
-
-/* Length of the field name at the start of l (printable ASCII but ':',
- * RFC 5322 section 2.2), or 0 when l is not a field.  WSP before the
- * colon is allowed, as obs-optional of section 4.5 does.  *value gets the
- * offset after the colon. */
-static size_t
-field_name(const char *l, size_t len, size_t *value)
-{
-	size_t i = 0, n;
-
-	while (i < len && l[i] >= 33 && l[i] <= 126 && l[i] != ':')
-		i++;
-	n = i;
-	while (i < len && (l[i] == ' ' || l[i] == '\t'))
-		i++;
-	if (n == 0 || i == len || l[i] != ':')
-		return 0;
-	*value = i + 1;
-	return n;
-}
-
-static int
-name_is(const char *name, size_t n, const char *want)
-{
-	return strlen(want) == n && strncasecmp(name, want, n) == 0;
 }
 
 /* The value of field f (len bytes with its final CRLF) from offset v,
@@ -254,9 +261,11 @@ list_bound(const char *v)
 	return n;
 }
 
-/* With extract: the mailboxes of a To, Cc or Bcc field go to rcpt. */
+/* With extract: the mailboxes of a To, Cc or Bcc field (or a Resent-
+ * one) go to the list to. */
 static void
-collect(struct reader *r, const char *f, size_t len, size_t nlen, size_t v)
+collect(struct reader *r, const char *f, size_t len, size_t nlen, size_t v,
+    struct addr_list *to)
 {
 	char *val, name[64];
 	struct err e;
@@ -271,7 +280,7 @@ collect(struct reader *r, const char *f, size_t len, size_t nlen, size_t v)
 		    "header field %s at line %lld: over %d addresses in To, "
 		    "Cc and Bcc",
 		    name, r->fline, LIST_MAX);
-	else if (addr_parse_list(val, &r->m->rcpt, &e) == -1)
+	else if (addr_parse_list(val, to, &e) == -1)
 		fail(r, e.class, e.code, "header field %s at line %lld: %s",
 		    name, r->fline, e.text);
 	free(val);
@@ -303,138 +312,167 @@ from_field(struct reader *r, const char *f, size_t len, size_t v)
 	free(val);
 }
 
-/* Message-ID: m->msgid is the text between "<" and ">", else the whole
- * value without surrounding white space. */
+/* Message-ID: the first one gives m->msgid. */
 static void
 msgid_field(struct reader *r, const char *f, size_t len, size_t v)
 {
-	char *val, *lt, *gt, *end;
+	char *val;
 
 	if (r->have_msgid)
 		return;
 	r->have_msgid = 1;
 	if ((val = unfold(r, f, len, v)) == NULL)
 		return;
-	lt = strchr(val, '<');
-	gt = lt != NULL ? strchr(lt, '>') : NULL;
-	if (gt != NULL) {
-		lt++;
-	} else {
-		lt = val + strspn(val, " \t");
-		gt = lt + strlen(lt);
-		while (gt > lt && (gt[-1] == ' ' || gt[-1] == '\t'))
-			gt--;
-	}
-	end = strndup(lt, (size_t)(gt - lt));
-	if (end == NULL)
+	if ((r->m->msgid = hdr_msgid_value(val)) == NULL)
 		fail(r, ERR_LOCAL, EX_OSERR, "out of memory");
-	r->m->msgid = end;
 	free(val);
 }
 
-/* One complete field, len bytes with its continuation lines and CRLFs:
- * look at it, then write it unchanged or drop it. */
+/* RFC 5322 section 3.6.6: each resend puts a block of Resent- fields on
+ * top, so the newest block is the first run of them. */
 static void
-flush_field(struct reader *r, const char *f, size_t len)
+resent_block(struct reader *r, const char *f, size_t n)
 {
-	size_t v = 0, n;
+	int resent = n > 7 && strncasecmp(f, "Resent-", 7) == 0;
 
-	if (len == 0 || r->failed)
-		return;
-	n = field_name(f, len, &v);
-	/* RFC 5322 section 3.6.3: Bcc recipients are not shown to others. */
-	if (name_is(f, n, "Bcc")) {
-		if (r->opts->extract)
-			collect(r, f, len, n, v);
-		return;
-	}
-	if (name_is(f, n, "Content-Length"))
-		return;
-	if (r->opts->extract && (name_is(f, n, "To") || name_is(f, n, "Cc")))
-		collect(r, f, len, n, v);
-	else if (name_is(f, n, "From"))
-		from_field(r, f, len, v);
-	else if (name_is(f, n, "Date"))
-		r->have_date = 1;
-	else if (name_is(f, n, "Message-ID"))
-		msgid_field(r, f, len, v);
-	spool_write(r, f, len);
+	if (resent && r->resent == 0)
+		r->resent = 1;
+	else if (!resent && r->resent == 1)
+		r->resent = 2;
 }
 
-/* RFC 5322 section 3.3 date-time in local time, without the locale. */
-static void
-format_date(time_t t, char *buf, size_t sz)
-{
-	static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu",
-		"Fri", "Sat" };
-	static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May",
-		"Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	struct tm tm;
-	long off;
-
-	if (localtime_r(&t, &tm) == NULL) {
-		gmtime_r(&t, &tm);
-		tm.tm_gmtoff = 0;
-	}
-	off = tm.tm_gmtoff / 60;
-	snprintf(buf, sz, "%s, %02d %s %04d %02d:%02d:%02d %c%02ld%02ld",
-	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+',
-	    labs(off) / 60, labs(off) % 60);
-}
-
-/* A right-hand side fit for a msg-id (RFC 5322 section 3.6.4): a
- * dot-atom-text in ASCII, or a literal in brackets. */
-static int
-id_domain_ok(const char *d)
-{
-	size_t i, n = d != NULL ? strlen(d) : 0;
-
-	if (n == 0 || d[0] == '.' || d[n - 1] == '.')
-		return 0;
-	for (i = 0; i < n; i++)
-		if (d[i] <= ' ' || d[i] > '~' || strchr("()<>@,;:\\\"", d[i]))
-			return 0;
-	if (d[0] == '[' || d[n - 1] == ']')
-		return d[0] == '[' && d[n - 1] == ']' && n > 2;
-	return strchr(d, '[') == NULL && strstr(d, "..") == NULL;
-}
-
-/* A new unique id: UTC time, 96 random bits, the domain. */
+/* With opts->rewrite: the field with the mailboxes the callback changes
+ * put in (addr_rewrite_list), as a new string of *nlen bytes; NULL when
+ * nothing changed or the field does not parse. */
 static char *
-make_msgid(struct reader *r, time_t now)
+rewrite_field(
+    struct reader *r, const char *f, size_t len, size_t v, size_t *nlen)
 {
-	unsigned char rnd[MSGID_RANDOM];
-	char host[256] = "", hex[2 * MSGID_RANDOM + 1], *id;
-	const char *dom = r->opts->domain;
-	size_t got = 0, i;
-	ssize_t n;
-	struct tm tm;
+	char *val, *out = NULL, *nf = NULL;
+	struct err e;
 
-	while (got < sizeof(rnd)) {
-		n = getrandom(rnd + got, sizeof(rnd) - got, 0);
-		if (n == -1 && errno != EINTR) {
-			fail(r, ERR_LOCAL, EX_OSERR,
-			    "cannot get random bytes for a Message-ID: %s",
-			    strerror(errno));
-			return NULL;
-		}
-		got += n > 0 ? (size_t)n : 0;
-	}
-	for (i = 0; i < sizeof(rnd); i++)
-		snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
-	if (!id_domain_ok(dom) && gethostname(host, sizeof(host) - 1) == 0)
-		dom = host;
-	if (!id_domain_ok(dom))
-		dom = "localhost";
-	gmtime_r(&now, &tm);
-	if (asprintf(&id, "%04d%02d%02d%02d%02d%02d.%s@%s", tm.tm_year + 1900,
-		tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		hex, dom) == -1) {
+	if ((val = strndup(f + v, len - v - 2)) == NULL) {
 		fail(r, ERR_LOCAL, EX_OSERR, "out of memory");
 		return NULL;
 	}
-	return id;
+	err_clear(&e);
+	if (addr_rewrite_list(
+		val, r->opts->rewrite, r->opts->rewrite_arg, &out, &e) == -1 &&
+	    e.class == ERR_LOCAL)
+		fail(r, e.class, e.code, "%s", e.text);
+	free(val);
+	if (out == NULL)
+		return NULL;
+	*nlen = v + strlen(out) + 2;
+	if ((nf = malloc(*nlen + 1)) == NULL)
+		fail(r, ERR_LOCAL, EX_OSERR, "out of memory");
+	else
+		snprintf(nf, *nlen + 1, "%.*s%s\r\n", (int)v, f, out);
+	free(out);
+	return nf;
+}
+
+/* Write a field, folding a line over MSG_LINE_MAX at white space. */
+static void
+write_field(struct reader *r, const char *f, size_t len, size_t n, size_t v)
+{
+	char *folded, name[64];
+	size_t flen, i;
+
+	if (qp_fold(f, len, v, MSG_LINE_MAX, FOLD_SOFT, &folded, &flen) == -1) {
+		err_sanitize(name, sizeof(name), f, n);
+		if (errno == EINVAL)
+			fail(r, ERR_USAGE, EX_DATAERR,
+			    "header field %s at line %lld has a line over %d "
+			    "octets and no white space to fold it at (RFC "
+			    "5322 2.1.1)",
+			    name, r->fline, MSG_LINE_MAX);
+		else
+			fail(r, ERR_LOCAL, EX_OSERR, "out of memory");
+		return;
+	}
+	if (folded != NULL) {
+		f = folded;
+		len = flen;
+	}
+	if (r->cte_off == r->m->size)
+		r->cte_len = len;
+	for (i = 0; i < len && !r->m->utf8_header; i++)
+		r->m->utf8_header = (unsigned char)f[i] >= 0x80;
+	spool_write(r, f, len);
+	free(folded);
+}
+
+/* One complete field, len bytes with its continuation lines and CRLFs:
+ * look at it, then write it (maybe rewritten or folded) or drop it. */
+static void
+flush_field(struct reader *r, const char *f, size_t len)
+{
+	static const char *const rcpt[] = { "To", "Cc", "Bcc", NULL };
+	static const char *const rrcpt[] = { "Resent-To", "Resent-Cc",
+		"Resent-Bcc", NULL };
+	static const char *const rw[] = { "To", "Cc", "From", "Resent-To",
+		"Resent-Cc", "Resent-From", NULL };
+	size_t v = 0, n, nlen = 0;
+	char *nf = NULL;
+
+	if (len == 0 || r->failed)
+		return;
+	n = hdr_field_name(f, len, &v);
+	resent_block(r, f, n);
+	if (r->opts->extract && hdr_name_in(f, n, rcpt))
+		collect(r, f, len, n, v, &r->m->rcpt);
+	else if (r->opts->extract && r->resent == 1 && hdr_name_in(f, n, rrcpt))
+		collect(r, f, len, n, v, &r->resent_rcpt);
+	/* RFC 5322 section 3.6.3: Bcc recipients are not shown to others;
+	 * Content-Length is meaningless once line ends change. */
+	if (hdr_name_in(f, n,
+		(const char *const[]){
+		    "Bcc", "Resent-Bcc", "Content-Length", NULL }))
+		return;
+	if (r->opts->rewrite != NULL && hdr_name_in(f, n, rw) &&
+	    (nf = rewrite_field(r, f, len, v, &nlen)) != NULL) {
+		f = nf;
+		len = nlen;
+	}
+	if (hdr_name_is(f, n, "From"))
+		from_field(r, f, len, v);
+	else if (hdr_name_is(f, n, "Date"))
+		r->have_date = 1;
+	else if (hdr_name_is(f, n, "Message-ID"))
+		msgid_field(r, f, len, v);
+	else if (hdr_mime_field(&r->mime, f, len, n, v))
+		r->cte_off = r->m->size;
+	if (!r->failed)
+		write_field(r, f, len, n, v);
+	free(nf);
+}
+
+/* A From field when the message has none: from the sender and -F. */
+static void
+add_from(struct reader *r, const char *from)
+{
+	char *f, *name = NULL;
+	size_t len;
+
+	if (strpbrk(from, "\r\n") != NULL) {
+		fail(r, ERR_USAGE, EX_DATAERR,
+		    "the sender address contains a line break");
+		return;
+	}
+	if (r->failed)
+		return;
+	f = hdr_from(from, r->opts->fullname, &len, &name, r->rec);
+	if (f == NULL) {
+		r->failed = 1;
+		return;
+	}
+	spool_write(r, f, len);
+	if (addr_list_add(&r->m->from, name, from) == -1)
+		fail(r, ERR_LOCAL, EX_OSERR, "out of memory");
+	r->m->from_added = !r->failed;
+	free(name);
+	free(f);
 }
 
 /* Date, Message-ID and From when missing, at the end of the header
@@ -448,28 +486,22 @@ add_fields(struct reader *r)
 	char date[64];
 
 	if (!r->have_date) {
-		format_date(now, date, sizeof(date));
+		hdr_date(now, date, sizeof(date));
 		spool_puts(r, "Date: ");
 		spool_puts(r, date);
 		spool_puts(r, "\r\n");
 	}
-	if (!r->have_msgid && (r->m->msgid = make_msgid(r, now)) != NULL) {
+	if (!r->have_msgid && !r->failed &&
+	    (r->m->msgid = hdr_make_msgid(r->opts->domain, now, r->rec)) ==
+		NULL)
+		r->failed = 1;
+	if (!r->have_msgid && r->m->msgid != NULL) {
 		spool_puts(r, "Message-ID: <");
 		spool_puts(r, r->m->msgid);
 		spool_puts(r, ">\r\n");
 	}
-	if (r->have_from || from == NULL || from[0] == '\0')
-		return;
-	if (strpbrk(from, "\r\n") != NULL) {
-		fail(r, ERR_USAGE, EX_DATAERR,
-		    "the sender address contains a line break");
-		return;
-	}
-	spool_puts(r, "From: ");
-	spool_puts(r, from);
-	spool_puts(r, "\r\n");
-	if (addr_list_add(&r->m->from, NULL, from) == -1)
-		fail(r, ERR_LOCAL, EX_OSERR, "out of memory");
+	if (!r->have_from && from != NULL && from[0] != '\0')
+		add_from(r, from);
 }
 
 /* The header is complete: its last field, the added ones, and the empty
@@ -477,18 +509,21 @@ add_fields(struct reader *r)
 static void
 end_header(struct reader *r)
 {
+	struct addr_list l;
+
 	flush_field(r, r->fb, r->lstart);
 	add_fields(r);
 	spool_puts(r, "\r\n");
+	r->body_off = r->m->size;
 	r->phase = P_BODY;
 	r->flen = r->lstart = r->funf = 0;
-}
-
-static int
-is_mbox_from(const char *l, size_t len)
-{
-	return (len >= 5 && memcmp(l, "From ", 5) == 0) ||
-	    (len >= 6 && memcmp(l, ">From ", 6) == 0);
+	/* With Resent- fields, -t means the newest block's recipients. */
+	r->m->resent = r->resent != 0;
+	if (r->resent != 0 && r->opts->extract) {
+		l = r->m->rcpt;
+		r->m->rcpt = r->resent_rcpt;
+		r->resent_rcpt = l;
+	}
 }
 
 /* A continuation line of the open field; the field may not grow past
@@ -501,8 +536,8 @@ continuation(struct reader *r, size_t len)
 
 	r->funf += len;
 	if (r->funf > FIELD_MAX) {
-		err_sanitize(
-		    name, sizeof(name), r->fb, field_name(r->fb, r->flen, &v));
+		err_sanitize(name, sizeof(name), r->fb,
+		    hdr_field_name(r->fb, r->flen, &v));
 		fail(r, ERR_USAGE, EX_DATAERR,
 		    "header field %s at line %lld is over %d octets unfolded",
 		    name, r->fline, FIELD_MAX);
@@ -527,20 +562,21 @@ head_line(struct reader *r)
 		end_header(r);
 	} else if ((l[0] == ' ' || l[0] == '\t') && at > 0) {
 		continuation(r, len);
-	} else if (field_name(l, len, &v) > 0) {
+	} else if (hdr_field_name(l, len, &v) > 0) {
 		flush_field(r, r->fb, at);
 		memmove(r->fb, l, len + 2);
 		r->flen = r->lstart = len + 2;
 		r->funf = len;
 		r->fline = lineno;
-	} else if (lineno == 1 && is_mbox_from(l, len)) {
+	} else if (lineno == 1 && hdr_is_mbox_from(l, len)) {
 		/* RFC 4155: a mbox From_ line is not part of the message. */
 		r->flen = r->lstart = 0;
 	} else {
 		/* Not a field: the body starts here, after an empty line. */
 		r->flen = r->lstart;
 		end_header(r);
-		spool_write(r, r->fb + at, len + 2);
+		body_write(r, r->fb + at, len + 2);
+		body_line(r, lineno, len);
 	}
 }
 
@@ -566,8 +602,8 @@ fb_append(struct reader *r, const char *p, size_t n)
 	return 0;
 }
 
-/* Header: take one piece of a line into fb.  A line past MSG_LINE_MAX is
- * only counted, since it will be refused at its end. */
+/* Header: take one piece of a line into fb; a line may not grow past
+ * FIELD_MAX. */
 static size_t
 head_feed(struct reader *r, const char *p, size_t n)
 {
@@ -575,7 +611,13 @@ head_feed(struct reader *r, const char *p, size_t n)
 	size_t seg = lf != NULL ? (size_t)(lf - p) + 1 : n;
 
 	scan_piece(r, p, seg, lf != NULL);
-	if (r->linelen <= MSG_LINE_MAX && fb_append(r, p, seg) == -1)
+	if (r->linelen > FIELD_MAX) {
+		fail(r, ERR_USAGE, EX_DATAERR,
+		    "line %lld is over %d octets, too long for a header field",
+		    r->line, FIELD_MAX);
+		return n;
+	}
+	if (fb_append(r, p, seg) == -1)
 		return n;
 	if (lf != NULL && !r->failed)
 		head_line(r);
@@ -590,9 +632,11 @@ body_feed(struct reader *r, const char *p, size_t n)
 	size_t seg = lf != NULL ? (size_t)(lf - p) + 1 : n;
 
 	scan_piece(r, p, seg, lf != NULL);
-	spool_write(r, p, seg);
-	if (lf != NULL)
+	body_write(r, p, seg);
+	if (lf != NULL) {
+		body_line(r, r->line, r->linelen);
 		line_done(r);
+	}
 	return seg;
 }
 
@@ -649,6 +693,85 @@ read_all(struct reader *r, int infd)
 	}
 }
 
+/* Copy the bytes [from, to) of the spool file fd to the new one; with
+ * qp, quoted-printable. */
+static void
+copy_range(struct reader *r, int fd, long long from, long long to, int qp)
+{
+	struct qp_enc st = { 0 };
+	ssize_t k;
+
+	while (from < to && !r->failed) {
+		k = pread(fd, r->in,
+		    to - from < QP_CHUNK ? to - from : QP_CHUNK, from);
+		if (k == -1 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			errno = k == 0 ? EIO : errno;
+			fail_errno(
+			    r, EX_IOERR, "cannot read the spool file in");
+			return;
+		}
+		if (qp)
+			spool_write(r, r->cvt,
+			    qp_encode(&st, r->in, (size_t)k, r->cvt));
+		else
+			spool_write(r, r->in, (size_t)k);
+		from += k;
+	}
+	if (qp)
+		spool_write(r, r->cvt, qp_finish(&st, r->cvt));
+}
+
+/* The second pass: a new spool file with the header as it was, but for
+ * Content-Transfer-Encoding, plus the MIME fields that say what the body
+ * is now, then the body as quoted-printable (RFC 2045 sections 4, 5, 6). */
+static void
+reencode(struct reader *r)
+{
+	const struct hdr_mime *mi = &r->mime;
+	long long hdr_end = r->body_off - 2, end = r->m->size;
+	long long cut = r->cte_off >= 0 ? r->cte_off : hdr_end;
+	int old = r->m->fd;
+
+	spool_open(r);
+	r->m->size = 0;
+	r->m->eightbit = 0;
+	copy_range(r, old, 0, cut, 0);
+	copy_range(r, old, cut + (r->cte_off >= 0 ? (long long)r->cte_len : 0),
+	    hdr_end, 0);
+	if (!mi->version)
+		spool_puts(r, "MIME-Version: 1.0\r\n");
+	/* RFC 2045 section 5.2: the default is text/plain; us-ascii. */
+	if (mi->ntype == 0 && r->body8)
+		spool_puts(r, "Content-Type: text/plain; charset=utf-8\r\n");
+	else if (mi->ntype == 0)
+		spool_puts(r, "Content-Type: text/plain; charset=us-ascii\r\n");
+	spool_puts(r, "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+	copy_range(r, old, r->body_off, end, 1);
+	spool_flush(r);
+	close(old);
+	r->m->qp = !r->failed;
+}
+
+/* A body line is over MSG_LINE_MAX: re-encode, or refuse naming it. */
+static void
+long_body(struct reader *r)
+{
+	char buf[128];
+	const char *why =
+	    hdr_qp_refusal(&r->mime, qp_utf8_ok(&r->utf8), buf, sizeof(buf));
+
+	if (why == NULL) {
+		reencode(r);
+		return;
+	}
+	fail(r, ERR_USAGE, EX_DATAERR,
+	    "line %lld is %zu octets, over the %d limit of RFC 5321, and "
+	    "cannot be re-encoded: %s",
+	    r->long_line, r->long_len, MSG_LINE_MAX, why);
+}
+
 /* At EOF: end a last line that has no line end, and a header that has no
  * body. */
 static void
@@ -663,6 +786,8 @@ finish(struct reader *r)
 	if (r->from_bad)
 		addr_list_free(&r->m->from);
 	spool_flush(r);
+	if (r->long_line != 0 && !r->failed)
+		long_body(r);
 }
 
 int
@@ -677,6 +802,7 @@ msg_read(int infd, const struct msg_opts *opts, struct msg *m, struct err *rec)
 	r.m = m;
 	r.rec = rec;
 	r.line = 1;
+	r.cte_off = -1;
 	r.in = malloc(READ_CHUNK);
 	r.cvt = malloc(2 * READ_CHUNK);
 	r.out = malloc(OUT_CHUNK);
@@ -690,6 +816,7 @@ msg_read(int infd, const struct msg_opts *opts, struct msg *m, struct err *rec)
 	free(r.cvt);
 	free(r.out);
 	free(r.fb);
+	addr_list_free(&r.resent_rcpt);
 	if (r.failed)
 		msg_free(m);
 	return r.failed ? -1 : 0;
@@ -708,5 +835,6 @@ msg_free(struct msg *m)
 	free(m->msgid);
 	m->msgid = NULL;
 	m->size = 0;
-	m->eightbit = 0;
+	m->eightbit = m->from_added = m->resent = 0;
+	m->utf8_header = m->qp = 0;
 }

@@ -161,8 +161,9 @@ def test_no_recipients(servers, mailhop):
 
 @pytest.mark.parametrize("data,words", [
     (b"Subject: nul\n\nbody\0byte\n", ("NUL", "line 3")),
-    (b"Subject: long\n\nshort\n" + b"x" * 999 + b"\nend\n", ("line 4",)),
-    (b"Subject: long header " + b"y" * 990 + b"\n\nbody\n", ("line 1",)),
+    (b"Content-Transfer-Encoding: base64\n\nshort\n" + b"x" * 999
+     + b"\nend\n", ("line 4",)),
+    (b"Subject: long-header-" + b"y" * 990 + b"\n\nbody\n", ("line 1",)),
 ], ids=["nul", "long-body-line", "long-header-line"])
 def test_malformed_message(servers, mailhop, rcpt, data, words):
     """Refused before anything is sent: 65, the line named."""

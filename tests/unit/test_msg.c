@@ -47,6 +47,8 @@ struct mcase {
 	int nrcpt, nmfrom;
 	char msgid[256]; /* "" = generated */
 	int eightbit;
+	char fullname[512];
+	int rewrite, flags, from_added, resent, utf8_header, qp;
 	int code; /* expected error code, 0 = success */
 	char errtext[ERR_TEXT_MAX];
 };
@@ -175,6 +177,8 @@ set_opts(struct mcase *c, char *words)
 			c->nofrom = 1;
 		else if (strcmp(w, "offset") == 0)
 			c->offset = 1;
+		else if (strcmp(w, "rewrite") == 0)
+			c->rewrite = 1;
 		else if (strncmp(w, "chunk=", 6) == 0)
 			c->chunk = atoi(w + 6);
 		else if (strncmp(w, "from=", 5) == 0)
@@ -188,14 +192,41 @@ set_opts(struct mcase *c, char *words)
 	tzset();
 }
 
+/* "flags WORDS": the struct msg flags expected set, the others clear. */
+static void
+set_flags(struct mcase *c, const char *words)
+{
+	c->flags = 1;
+	c->from_added = strstr(words, "from_added") != NULL;
+	c->resent = strstr(words, "resent") != NULL;
+	c->utf8_header = strstr(words, "utf8_header") != NULL;
+	c->qp = strstr(words, "qp") != NULL;
+}
+
+static void
+set_fullname(struct mcase *c, const char *arg)
+{
+	struct buf b = { 0 };
+
+	buf_unescape(&b, arg);
+	buf_adds(&b, "");
+	copy(c->fullname, sizeof(c->fullname), b.p);
+	free(b.p);
+}
+
+/* "N C": N copies of the character C, which may be an escape. */
 static void
 rep(struct buf *b, const char *arg)
 {
+	struct buf c = { 0 };
 	char *end;
 	long n = strtol(arg, &end, 10);
 
+	buf_unescape(&c, end + 1);
+	assert_int_equal(c.len, 1);
 	for (; n > 0; n--)
-		buf_add(b, end + 1, 1);
+		buf_add(b, c.p, 1);
+	free(c.p);
 }
 
 /* One keyword line of a case. */
@@ -226,6 +257,10 @@ case_line(struct mcase *c, char *kw, char *arg)
 		copy(c->msgid, sizeof(c->msgid), arg);
 	else if (strcmp(kw, "eightbit") == 0)
 		c->eightbit = atoi(arg);
+	else if (strcmp(kw, "flags") == 0)
+		set_flags(c, arg);
+	else if (strcmp(kw, "fullname") == 0)
+		set_fullname(c, arg);
 	else if (strcmp(kw, "error") == 0) {
 		c->code = atoi(arg);
 		copy(c->errtext, sizeof(c->errtext),
@@ -401,6 +436,14 @@ check_result(const struct mcase *c, const struct msg *m)
 		print_error("case %s: eightbit %d\n", c->name, m->eightbit);
 		bad = 1;
 	}
+	if (c->flags &&
+	    (m->from_added != c->from_added || m->resent != c->resent ||
+		m->utf8_header != c->utf8_header || m->qp != c->qp)) {
+		print_error("case %s: flags from_added %d resent %d "
+			    "utf8_header %d qp %d\n",
+		    c->name, m->from_added, m->resent, m->utf8_header, m->qp);
+		bad = 1;
+	}
 	return bad;
 }
 
@@ -418,6 +461,24 @@ check_error(
 	return 1;
 }
 
+/* The fake rewrite callback: a mailbox without "@" gets "@example.com";
+ * "old@x" becomes "new@example.org"; "crlf@x" gets a line break. */
+static char *
+fake_rewrite(void *arg, const char *mailbox)
+{
+	char *out = NULL;
+
+	assert_non_null(arg);
+	if (strcmp(mailbox, "old@x") == 0)
+		return strdup("new@example.org");
+	if (strcmp(mailbox, "crlf@x") == 0)
+		return strdup("x@y\r\nBcc: victim@example.net");
+	if (strchr(mailbox, '@') != NULL)
+		return NULL;
+	assert_true(asprintf(&out, "%s@example.com", mailbox) != -1);
+	return out;
+}
+
 static int
 run_case(struct mcase *c)
 {
@@ -431,6 +492,11 @@ run_case(struct mcase *c)
 	o.from = c->nofrom ? NULL : c->from;
 	o.domain = DOMAIN;
 	o.now = NOW;
+	o.fullname = c->fullname[0] != '\0' ? c->fullname : NULL;
+	if (c->rewrite) {
+		o.rewrite = fake_rewrite;
+		o.rewrite_arg = c;
+	}
 	if (c->chunk > 0)
 		fd = pipe_writer(c->in.p, c->in.len, (size_t)c->chunk, &pid);
 	else
