@@ -2,7 +2,8 @@
 /* Unit tests for msg.c: the cases of tests/data/msg_cases.txt (input
  * bytes, expected spool bytes, recipients, From, Message-ID, errors), the
  * line-end normaliser at every split point, and the large inputs that a
- * table cannot hold (a 2 MiB field, a 50 MB body through a pipe). */
+ * table cannot hold (a 2 MiB field, a 50 MB body through a pipe, 20 MB of
+ * long lines re-encoded). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -742,6 +743,48 @@ test_big_body(void **state)
 	msg_free(&m);
 }
 
+/* 20 MB of 2000-octet lines: the body becomes quoted-printable in a
+ * second pass over the spool file, still in bounded memory. */
+static void
+test_big_body_qp(void **state)
+{
+	static const char hdr[] = "To: a@x\nSubject: big\n\n";
+	char line[2000], tail[64];
+	struct msg_opts o = { 0 };
+	struct msg m;
+	struct err rec;
+	int fds[2], st;
+	long i, lines = 20L * 1000 * 1000 / sizeof(line), before;
+	pid_t pid;
+
+	(void)state;
+	memset(line, 'q', sizeof(line));
+	line[sizeof(line) - 2] = '=';
+	line[sizeof(line) - 1] = '\n';
+	assert_int_equal(pipe(fds), 0);
+	if ((pid = fork()) == 0) {
+		close(fds[0]);
+		if (write(fds[1], hdr, strlen(hdr)) == -1)
+			_exit(1);
+		for (i = 0; i < lines; i++)
+			if (write(fds[1], line, sizeof(line)) == -1)
+				_exit(1);
+		_exit(0);
+	}
+	close(fds[1]);
+	before = max_rss_kb();
+	assert_int_equal(read_with(fds[0], &o, &m, &rec), 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(m.qp);
+	/* Each line: 26 soft breaks of 3 octets, "=3D", CRLF. */
+	assert_true(m.size > lines * (long)(sizeof(line) + 26 * 3 + 3));
+	assert_true(max_rss_kb() - before < 16 * 1024);
+	assert_int_equal(pread(m.fd, tail, 8, m.size - 8), 8);
+	assert_memory_equal(tail, "qqq=3D\r\n", 8);
+	close(fds[0]);
+	msg_free(&m);
+}
+
 /* An unreadable input is EX_NOINPUT. */
 static void
 test_read_error(void **state)
@@ -827,6 +870,7 @@ main(void)
 		cmocka_unit_test(test_big_field),
 		cmocka_unit_test(test_many_addresses),
 		cmocka_unit_test(test_big_body),
+		cmocka_unit_test(test_big_body_qp),
 		cmocka_unit_test(test_read_error),
 		cmocka_unit_test(test_spool_dir),
 		cmocka_unit_test(test_spool_private),
