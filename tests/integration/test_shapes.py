@@ -359,6 +359,41 @@ def test_B24_8bit_body_without_mime_unchanged(servers, mailhop, rcpt):
         (b"mime-version", b"content-"))]
 
 
+# R21: other odd shapes real callers send pass unharmed.
+
+SHAPES = {
+    # name: (input, -t?), {to} and {bcc} filled in
+    "lower-case-names": (b"from: alice@example.org\nto: {to}\nbcc: {bcc}\n"
+                         b"subject: lower\ncontent-length: 3\n\nbody\n",
+                         True),
+    "no-header": (b"just a body line\nand another\n", False),
+    "no-blank-line": (b"From: alice@example.org\nTo: {to}\n"
+                      b"The job said: nothing to do\n", True),
+    "last-line-no-newline": (b"Subject: s\n\nfirst\nlast", False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SHAPES))
+def test_R21_odd_shapes(servers, mailhop, rcpt, case):
+    text, extract = SHAPES[case]
+    to, bcc = rcpt("to"), rcpt("bcc")
+    data = text.replace(b"{to}", to.encode()).replace(b"{bcc}",
+                                                       bcc.encode())
+    if extract:
+        send_ok(servers, mailhop, data, args=["-t"])
+    else:
+        send_ok(servers, mailhop, data, [to])
+    got = [to, bcc] if b"{bcc}" in text else [to]
+    for r in got:
+        raw = arrived(servers, r)
+        check_arrival(raw, data, SENDER, r)
+        head, _ = header_and_body(raw)
+        assert not [ln for ln in head if ln.lower().startswith(
+            (b"bcc", b"content-length"))]
+    if b"{bcc}" not in text:
+        servers.assert_nothing_delivered(bcc)
+
+
 # -F: only when the message has no From (R9); a phrase, never a new line.
 
 NEEDS_F = pytest.mark.xfail(
