@@ -2,9 +2,12 @@
 /*
  * The message: standard input read to EOF into a private, unlinked spool
  * file with CRLF line ends.  The header is scanned one field at a time
- * (Bcc and Content-Length removed, To, Cc, Bcc and From parsed) and Date,
- * Message-ID and From are added when missing; the body is copied through
- * in chunks, so memory stays bounded whatever the message size.
+ * (Bcc, Resent-Bcc and Content-Length removed, recipients and From parsed,
+ * addresses rewritten, long lines folded) and Date, Message-ID and From
+ * are added when missing; the body is copied through in chunks, so memory
+ * stays bounded whatever the message size.  A body line over 998 octets
+ * makes a second pass that copies the spool into a new one, the body as
+ * quoted-printable.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -413,6 +416,8 @@ flush_field(struct reader *r, const char *f, size_t len)
 		"Resent-Bcc", NULL };
 	static const char *const rw[] = { "To", "Cc", "From", "Resent-To",
 		"Resent-Cc", "Resent-From", NULL };
+	static const char *const dropped[] = { "Bcc", "Resent-Bcc",
+		"Content-Length", NULL };
 	size_t v = 0, n, nlen = 0;
 	char *nf = NULL;
 
@@ -426,9 +431,7 @@ flush_field(struct reader *r, const char *f, size_t len)
 		collect(r, f, len, n, v, &r->resent_rcpt);
 	/* RFC 5322 section 3.6.3: Bcc recipients are not shown to others;
 	 * Content-Length is meaningless once line ends change. */
-	if (hdr_name_in(f, n,
-		(const char *const[]){
-		    "Bcc", "Resent-Bcc", "Content-Length", NULL }))
+	if (hdr_name_in(f, n, dropped))
 		return;
 	if (r->opts->rewrite != NULL && hdr_name_in(f, n, rw) &&
 	    (nf = rewrite_field(r, f, len, v, &nlen)) != NULL) {
