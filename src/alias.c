@@ -49,7 +49,8 @@ struct expansion {
 	const char *domain;
 	struct addr_list *out;
 	struct err *rec;
-	long steps; /* targets looked at: a diamond of lists is finite */
+	long steps;  /* targets looked at: a diamond of lists is finite */
+	int lenient; /* an entry with only skipped targets gives nothing */
 	const struct alias_entry *path[ALIAS_DEPTH_MAX + 1];
 };
 
@@ -434,22 +435,6 @@ alias_load(const char *path, struct err *rec)
 	return m;
 }
 
-int
-alias_check_file(const char *path, struct alias_info *info, struct err *rec)
-{
-	struct alias_map *m = alias_load(path, rec);
-
-	if (m == NULL)
-		return -1;
-	if (info != NULL) {
-		info->entries = m->n;
-		info->skipped = m->skipped;
-		snprintf(info->note, sizeof(info->note), "%s", m->note);
-	}
-	alias_free(m);
-	return 0;
-}
-
 /* ---------------------------------------------------------- expansion */
 
 static int
@@ -554,7 +539,7 @@ expand_entry(struct expansion *x, const struct alias_entry *e, int depth)
 	size_t i;
 
 	x->path[depth] = e;
-	if (e->ntargets == 0)
+	if (e->ntargets == 0 && !x->lenient)
 		return fail_at(x->map, e->line, x->rec,
 		    "%s: every target is a program, file or :include: list, which mailhop cannot deliver to (add an address)",
 		    show(name, sizeof(name), e->name));
@@ -634,4 +619,44 @@ alias_header_rewrite(void *ctx, const char *mailbox)
 	if ((s = qualify(mailbox, c->local_domain)) == NULL)
 		c->oom = 1;
 	return s;
+}
+
+/* Expand every entry, as newaliases should find a loop before mail does.
+ * An entry with only programs and files is no error here: the note says
+ * so, and /etc/aliases often has one ("decode: /dev/null"). */
+static int
+check_entries(const struct alias_map *m, struct err *rec)
+{
+	struct expansion x = {
+		.map = m, .domain = "localhost", .rec = rec, .lenient = 1
+	};
+	struct addr_list l = { 0 };
+	size_t i;
+	int rc = 0;
+
+	x.out = &l;
+	for (i = 0; rc == 0 && i < m->n; i++) {
+		x.steps = 0;
+		rc = expand_entry(&x, &m->v[i], 0);
+		addr_list_free(&l);
+	}
+	return rc;
+}
+
+int
+alias_check_file(const char *path, struct alias_info *info, struct err *rec)
+{
+	struct alias_map *m = alias_load(path, rec);
+	int rc;
+
+	if (m == NULL)
+		return -1;
+	rc = check_entries(m, rec);
+	if (rc == 0 && info != NULL) {
+		info->entries = m->n;
+		info->skipped = m->skipped;
+		snprintf(info->note, sizeof(info->note), "%s", m->note);
+	}
+	alias_free(m);
+	return rc;
 }

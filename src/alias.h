@@ -42,9 +42,11 @@ struct alias_map *alias_load(const char *path, struct err *rec);
 void alias_free(struct alias_map *map);
 
 /*
- * newaliases (-bi, -I): parse path as alias_load does and report.
- * Returns 0 with info filled (info may be NULL), or -1 with rec filled as
- * alias_load does.  Skipped targets are not an error: main.c may print
+ * newaliases (-bi, -I): parse path as alias_load does, then expand every
+ * entry to find loops and chains too deep before mail does.  Returns 0
+ * with info filled (info may be NULL), or -1 with rec filled as alias_load
+ * or alias_expand do (the first error in file order).  Skipped targets
+ * are not an error, nor an entry that has only those: main.c may print
  * info->note and still exit 0.
  */
 int alias_check_file(

@@ -187,3 +187,22 @@ def test_local_keys_checked(servers, mailhop, rcpt, key, value, words):
         line = 1 + [ln.split("=")[0].strip() for ln in f].index(key)
     res = mailhop.send(conf, [rcpt()], b"Subject: x\n\nbody\n")
     check_error_line(res, 78, "%s:%d: " % (conf, line), *words)
+
+
+def test_B17_loop_found_by_newaliases(servers, mailhop):
+    """newaliases (-bi) expands every entry, so it finds the loop before
+    mail does: 78 with the file and line; sends nothing."""
+    aliases = write_aliases(servers, "root: a\na: b\nb: a\n"
+                            "decode: /dev/null\n", "aliases-loop-bi")
+    conf = config(servers, aliases, "example.com")
+    res = mailhop.run(["-C", conf, "-bi"])
+    check_error_line(res, 78, "%s:3: b: alias loop root -> a -> b -> a"
+                     % aliases)
+    with open(aliases, "w") as f:
+        f.write("root: a\na: b@example.org\ndecode: /dev/null\n")
+    res = mailhop.run(["-C", conf, "-bi"])
+    assert res.rc == 0, res
+    assert res.stderr == ("mailhop: %s:3: decode: /dev/null: ignored "
+                          "(mailhop sends mail; it cannot run programs, "
+                          "write files or read :include: lists)\n"
+                          % aliases), res.stderr

@@ -186,6 +186,12 @@ row_check(const struct tcase *tc, const char *row, const char *want)
 	struct err rec;
 
 	err_clear(&rec);
+	if (strncmp(want, "ERROR ", 6) == 0) {
+		if (alias_check_file(path, &info, &rec) != -1)
+			fail_msg("%s:%d: %s: no error", CASES, tc->line, row);
+		check_error(tc, row, &rec, want);
+		return;
+	}
 	if (alias_check_file(path, &info, &rec) == -1)
 		fail_msg("%s:%d: %s: %s", CASES, tc->line, row, rec.text);
 	snprintf(got, sizeof(got), "%zu %zu%s%s", info.entries, info.skipped,
