@@ -76,8 +76,9 @@ struct msg {
  * A body line over MSG_LINE_MAX (RFC 5321 4.5.3.1.6) makes the body
  * quoted-printable (RFC 2045 6.7) when that loses nothing: the body is not
  * multipart or message/..., its Content-Transfer-Encoding is absent,
- * 7bit, 8bit, or binary with a text/... type, and without a Content-Type an
- * 8-bit body is valid UTF-8.  The Content-Transfer-Encoding field is then
+ * 7bit, 8bit, or binary with a text/... type or none, and without a
+ * Content-Type an 8-bit body is valid UTF-8.  The Content-Transfer-Encoding
+ * field is then
  * replaced, and MIME-Version and Content-Type ("text/plain;
  * charset=us-ascii", or "charset=utf-8" for an 8-bit body) are added when
  * missing.  This takes a second pass over the spool file, never the
@@ -86,9 +87,10 @@ struct msg {
  * rec filled: unreadable input ERR_LOCAL/EX_NOINPUT (read error) or
  * EX_IOERR (spool), a NUL byte, a body line over MSG_LINE_MAX that cannot
  * be re-encoded, or a header line that cannot be folded ERR_USAGE/
- * EX_DATAERR naming the line or field, an address-list syntax error in
- * To, Cc or Bcc (or the Resent- ones) with extract ERR_USAGE/EX_DATAERR
- * naming the field, a fullname that is not UTF-8 ERR_USAGE/EX_USAGE.
+ * EX_DATAERR naming the line or field (also a line of over 1 MiB before
+ * the body starts), an address-list syntax error in To, Cc or Bcc (or the
+ * Resent- ones) with extract ERR_USAGE/EX_DATAERR naming the field, a
+ * fullname that is not UTF-8 ERR_USAGE/EX_USAGE.
  * Reads everything before returning, also on a data error. */
 int msg_read(
     int infd, const struct msg_opts *opts, struct msg *m, struct err *rec);
