@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <cmocka.h>
 
 #include <errno.h>
@@ -785,6 +786,103 @@ test_big_body_qp(void **state)
 	msg_free(&m);
 }
 
+/* Pieces of random messages: fields, folds, long runs, 8-bit bytes. */
+static const char *const pieces[] = { "To: a@x, root\n", "Bcc: b@y\n",
+	"bcc: c@z,\n d@w\n", "Resent-To: r@x\n", "RESENT-BCC: s@x\n",
+	"Resent-From: root\n", "From: Ivy <ivy\n", "From: root (Cron)\n",
+	"Content-Type: multipart/mixed; boundary=b\n",
+	"Content-Type: text/plain; charset=utf-8\n",
+	"Content-Transfer-Encoding: 8bit\n",
+	"Content-Transfer-Encoding: base64\n", "MIME-Version: 1.0\n",
+	"Content-Length: 9\n", "X-A: a b c\n", " folded\n", "\n", "\r\n", "\r",
+	".\n", "From x\n",
+	"Gr\xc3\xbc\xc3\x9f"
+	"e ",
+	"\xe9", "= ", "\t", " ", "x", "old@x" };
+
+static void
+random_message(struct buf *b)
+{
+	size_t i, k, n = (size_t)rand() % 40;
+
+	for (i = 0; i < n; i++) {
+		k = (size_t)rand() % (sizeof(pieces) / sizeof(pieces[0]) + 2);
+		if (k < sizeof(pieces) / sizeof(pieces[0]))
+			buf_adds(b, pieces[k]);
+		else
+			for (k = (size_t)rand() % 1500; k > 0; k--)
+				buf_add(b, k % 97 == 0 ? " " : "y", 1);
+	}
+}
+
+/* A spool as SMTP needs it: CRLF only as a pair, no line over
+ * MSG_LINE_MAX, no Bcc or Resent-Bcc in the header. */
+static void
+check_wire(const struct msg *m)
+{
+	char *p = malloc((size_t)m->size + 1), *l, *e;
+	size_t len;
+	int head = 1;
+
+	assert_non_null(p);
+	assert_int_equal(pread(m->fd, p, (size_t)m->size, 0), m->size);
+	p[m->size] = '\0';
+	for (l = p; l < p + m->size; l = e + 2) {
+		e = strstr(l, "\r\n");
+		assert_non_null(e);
+		len = (size_t)(e - l);
+		assert_true(len <= MSG_LINE_MAX);
+		assert_null(memchr(l, '\r', len));
+		assert_null(memchr(l, '\n', len));
+		head = head && len > 0;
+		assert_false(head &&
+		    (strncasecmp(l, "bcc", 3) == 0 ||
+			strncasecmp(l, "resent-bcc", 10) == 0));
+	}
+	free(p);
+}
+
+/* Random messages, options and rewriting: no crash or leak (ASan), and
+ * what is sent is always fit for the wire; a refusal is a data error. */
+static void
+test_random_messages(void **state)
+{
+	struct msg_opts o = { 0 };
+	struct mcase c = { 0 };
+	struct msg m;
+	struct err rec;
+	int i, fd, rc, sent = 0, qp = 0, refused = 0;
+
+	(void)state;
+	srand(5322);
+	for (i = 0; i < 400; i++) {
+		struct buf in = { 0 };
+
+		random_message(&in);
+		buf_adds(&in, "");
+		memset(&o, 0, sizeof(o));
+		o.extract = rand() % 2;
+		o.fullname = rand() % 2 ? "J\xc3\xb6rg, \"x\"" : NULL;
+		o.rewrite = rand() % 2 ? fake_rewrite : NULL;
+		o.rewrite_arg = &c;
+		fd = file_input(in.p, in.len, 0);
+		rc = read_with(fd, &o, &m, &rec);
+		close(fd);
+		if (rc == 0)
+			check_wire(&m);
+		else
+			assert_true(rec.code == EX_DATAERR && m.fd == -1);
+		sent += rc == 0;
+		qp += rc == 0 && m.qp;
+		refused += rc != 0;
+		msg_free(&m);
+		free(in.p);
+	}
+	print_message("random: %d sent (%d quoted-printable), %d refused\n",
+	    sent, qp, refused);
+	assert_true(sent > 100 && qp > 20 && refused > 20);
+}
+
 /* An unreadable input is EX_NOINPUT. */
 static void
 test_read_error(void **state)
@@ -871,6 +969,7 @@ main(void)
 		cmocka_unit_test(test_many_addresses),
 		cmocka_unit_test(test_big_body),
 		cmocka_unit_test(test_big_body_qp),
+		cmocka_unit_test(test_random_messages),
 		cmocka_unit_test(test_read_error),
 		cmocka_unit_test(test_spool_dir),
 		cmocka_unit_test(test_spool_private),
