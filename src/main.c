@@ -21,6 +21,7 @@
 #include "msg.h"
 #include "options.h"
 #include "secret.h"
+#include "server.h"
 #include "smtp.h"
 
 /* Everything one run knows about its message, for the log line. */
@@ -126,7 +127,7 @@ set_sender(struct run *r)
 
 /* Read the configuration, then the message; fill the envelope. */
 static int
-prepare(struct run *r, int stdin_closed)
+prepare(struct run *r, int infd, int stdin_closed)
 {
 	struct msg_opts mo = { 0 };
 
@@ -146,7 +147,7 @@ prepare(struct run *r, int stdin_closed)
 	mo.extract = r->opt.extract;
 	mo.from = r->sender[0] != '\0' ? r->sender : r->acct.from;
 	mo.domain = addr_domain(r->acct.from);
-	if (msg_read(0, &mo, &r->msg, &r->err) == -1)
+	if (msg_read(infd, &mo, &r->msg, &r->err) == -1)
 		return -1;
 	r->have_msg = 1;
 	return collect_rcpts(r);
@@ -330,6 +331,73 @@ cleanup(struct run *r)
 	opt_free(&r->opt);
 }
 
+/* Send the message on infd as r->opt says; log it.  Returns the exit
+ * code, with r->err filled on failure. */
+static int
+send_one(struct run *r, int infd, int stdin_closed)
+{
+	int code;
+
+	if (prepare(r, infd, stdin_closed) == 0 && deliver(r) == 0)
+		err_clear(&r->err);
+	code = r->err.class == ERR_NONE ? EX_OK : r->err.code;
+	if (r->err.class == ERR_TEMP)
+		code = EX_TEMPFAIL;
+	report(r, code);
+	return code;
+}
+
+/* -bs: relay one message of the dialogue as a send run would, with the
+ * command line's options and the dialogue's envelope. */
+static int
+bs_relay(void *arg, const struct server_msg *m, struct err *rec)
+{
+	const struct options *o = arg;
+	struct run r;
+	int code;
+
+	memset(&r, 0, sizeof(r));
+	err_clear(&r.err);
+	r.opt = *o;
+	r.opt.sender = m->from;
+	r.opt.sender_buf = NULL;
+	r.opt.extract = 0;
+	r.opt.rcpt = calloc(m->nrcpt + 1, sizeof(*r.opt.rcpt));
+	if (r.opt.rcpt == NULL)
+		return err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
+	memcpy(r.opt.rcpt, m->rcpt, m->nrcpt * sizeof(*r.opt.rcpt));
+	r.opt.nrcpt = m->nrcpt;
+	code = send_one(&r, m->fd, 0);
+	*rec = r.err;
+	cleanup(&r);
+	return code == EX_OK ? 0 : -1;
+}
+
+/* -bs: SMTP on standard input and output, until QUIT. */
+static int
+run_smtp(const struct options *o)
+{
+	struct server_params p = { 0 };
+	char host[256];
+	struct err e;
+
+	err_clear(&e);
+	if (gethostname(host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	p.hostname = host;
+	/* RFC 5321 4.5.3.2.7: a server waits 5 minutes for a command. */
+	p.timeout_ms = 5 * 60 * 1000;
+	if (o->verbose)
+		log_trace_enable(STDERR_FILENO);
+	if (server_run(STDIN_FILENO, STDOUT_FILENO, &p, bs_relay, (void *)o,
+		&e) == -1) {
+		fprintf(stderr, "mailhop: %s\n", e.text);
+		return e.code;
+	}
+	return EX_OK;
+}
+
 /* newaliases, -bi, -I: check the chosen account's aliases file.  A
  * missing or broken configuration is only a warning, since package scripts
  * run newaliases on machines that do not send yet (R12); a broken aliases
@@ -388,9 +456,7 @@ run_mode(const struct options *o)
 		/* XXX: there is no queue yet (issue 6): nothing to flush. */
 		return EX_OK;
 	case OPT_MODE_SMTP:
-		fprintf(stderr,
-		    "mailhop: -bs (SMTP on standard input) is not supported yet; have the program run mailhop with the recipients as arguments, or with -t\n");
-		return EX_USAGE;
+		return run_smtp(o);
 	case OPT_MODE_SEND:
 		break;
 	}
@@ -420,12 +486,7 @@ main(int argc, char *argv[])
 	}
 	if (r.opt.verbose)
 		log_trace_enable(STDERR_FILENO);
-	if (prepare(&r, stdin_closed) == 0 && deliver(&r) == 0)
-		err_clear(&r.err);
-	code = r.err.class == ERR_NONE ? EX_OK : r.err.code;
-	if (r.err.class == ERR_TEMP)
-		code = EX_TEMPFAIL;
-	report(&r, code);
+	code = send_one(&r, STDIN_FILENO, stdin_closed);
 	cleanup(&r);
 	return code;
 }

@@ -490,18 +490,77 @@ def test_script_t_with_argument(servers, rcpt, tmp_path):
 # --------------------------------------------------------------- modes
 
 
-def test_alpine_bs_fails_at_once(servers, tmp_path):
-    """Alpine's -bs: a clear usage error at once, never a wait on stdin
-    (which stays open here)."""
-    c = Caller(servers, tmp_path)
-    t0 = time.monotonic()
+def smtp_replies(out):
+    """The server's replies, one string per line, CRLF checked."""
+    assert out.endswith(b"\r\n"), out
+    lines = out[:-2].split(b"\r\n")
+    assert all(b"\n" not in ln and b"\r" not in ln for ln in lines), out
+    return [ln.decode() for ln in lines]
+
+
+def test_alpine_bs(servers, rcpt, tmp_path):
+    """Alpine's -bs: an SMTP dialogue on stdin and stdout.  Each message
+    goes through the account (aliases too), and the reply to its dot is
+    the relay's outcome: a refused recipient gets 554 and nothing is
+    sent; the next message in the same session still goes."""
+    to, root = rcpt("to"), rcpt("root")
+    c = Caller(servers, tmp_path, aliases={"root": root})
+    msg1 = ("From: Me <me@example.org>\r\nTo: %s\r\nCc: root\r\n"
+            "Subject: alpine\r\nDate: Thu, 3 Dec 2026 17:00:00 +0000\r\n"
+            "Message-ID: <alpine.1@example.org>\r\n\r\n"
+            ".leading dot\r\n.\r\nlast\r\n" % to).encode()
+    stuffed = msg1.replace(b"\r\n.", b"\r\n..")
+    dialogue = (b"EHLO client.example.org\r\n"
+                b"MAIL FROM:<me@example.org>\r\n"
+                b"RCPT TO:<" + to.encode() + b">\r\nRCPT TO:<root>\r\n"
+                b"DATA\r\n" + stuffed + b".\r\n"
+                b"MAIL FROM:<me@example.org>\r\n"
+                b"RCPT TO:<reject@example.org>\r\nDATA\r\n"
+                b"Subject: refused\r\n\r\nx\r\n.\r\nQUIT\r\n")
     rc, out, err = c.run(["/usr/sbin/sendmail", "-bs", "-odb", "-oem"],
-                         stdin="open", timeout=10)
-    assert time.monotonic() - t0 < 5
-    assert rc == 64 and out == b""
-    assert err.startswith("mailhop: -bs (SMTP on standard input) is not "
-                          "supported yet"), err
-    assert err.count("\n") == 1
+                         dialogue)
+    assert rc == 0, err
+    r = smtp_replies(out)
+    assert r[0].startswith("220 ") and r[0].endswith(" ESMTP mailhop")
+    assert r[1:] == [r[1], "250 8BITMIME", "250 2.1.0 Ok", "250 2.1.5 Ok",
+                     "250 2.1.5 Ok", "354 End data with <CR><LF>.<CR><LF>",
+                     "250 2.0.0 Ok: sent through the account's server",
+                     "250 2.1.0 Ok", "250 2.1.5 Ok",
+                     "354 End data with <CR><LF>.<CR><LF>", r[11],
+                     "221 2.0.0 Bye"], r
+    assert r[11].startswith("554 5.0.0 ") and "reject@example.org" in r[11]
+    # The refusal is also the one stderr line a person would see.
+    assert err.count("\n") == 1 and "reject@example.org" in err, err
+    arrived(servers, [to, root], msg1.replace(b"\r\n", b"\n"),
+            "me@example.org")
+    servers.assert_nothing_delivered("reject@example.org")
+
+
+def test_bs_does_not_wait_for_a_quiet_client(servers, tmp_path):
+    """-bs greets at once, with stdin open and silent."""
+    c = Caller(servers, tmp_path)
+    name = os.path.join(str(tmp_path), "greeting")
+    r, w = os.pipe()
+    with open(name, "wb") as out:
+        p = subprocess.Popen([c.path("/usr/sbin/sendmail"), "-bs"],
+                             stdin=r, stdout=out, env=c.env())
+    try:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 5:
+            with open(name, "rb") as f:
+                if f.read().endswith(b"ESMTP mailhop\r\n"):
+                    break
+            time.sleep(0.02)
+        else:
+            pytest.fail("no greeting within 5 s")
+        os.write(w, b"QUIT\r\n")
+        assert p.wait(timeout=10) == 0
+    finally:
+        os.close(r)
+        os.close(w)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 @pytest.mark.parametrize("argv", [
