@@ -646,6 +646,8 @@ on_rcpt(struct session *s, struct err *rec)
 	if (cls != 2 && cls != 4 && cls != 5)
 		return fail_reply(
 		    s, rec, EX_PROTOCOL, "server %s answered RCPT", s->p->host);
+	if (s->env->rcpt_codes != NULL)
+		s->env->rcpt_codes[s->rcpt_i] = s->reply.code;
 	if (cls != 2 && !s->txn_failed)
 		rcpt_refused(s);
 	if (++s->rcpt_i < s->env->nrcpt)
@@ -984,6 +986,8 @@ smtp_send(const struct smtp_params *params, const struct smtp_envelope *env,
 	snprintf(res->tls, sizeof(res->tls), "none");
 	snprintf(res->mech, sizeof(res->mech), "none");
 	res->reply[0] = '\0';
+	if (env->rcpt_codes != NULL)
+		memset(env->rcpt_codes, 0, env->nrcpt * sizeof(int));
 	if ((s = session_new(params, env, msgfd, res, rec)) == NULL)
 		return -1;
 	if (session_open(s, rec) == 0)

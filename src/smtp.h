@@ -55,6 +55,11 @@ struct smtp_envelope {
 	const char *ret;    /* "FULL" or "HDRS": RET= on MAIL */
 	const char *envid;  /* printable ASCII, raw (xtext-encoded here,
 			     * at most 100 bytes encoded): ENVID= on MAIL */
+	/* NULL, or the caller's array of nrcpt ints that smtp_send fills
+	 * with each recipient's RCPT reply code (0: no reply read); with
+	 * partial delivery it tells the refused (4xx to retry, 5xx) from
+	 * the delivered ones. */
+	int *rcpt_codes;
 };
 
 /* What the session learned, for the log line; filled as far as the

@@ -372,7 +372,7 @@ static int
 client_row(const char *row)
 {
 	static const char *const kw[] = { "case", "params", "msg", "expect",
-		"result", "reply", "trace", "notrace", "outcome" };
+		"result", "reply", "trace", "notrace", "outcome", "codes" };
 	size_t i;
 
 	for (i = 0; i < sizeof(kw) / sizeof(kw[0]); i++)
@@ -479,6 +479,7 @@ struct client {
 	char buf[16][512];
 	char rcptbuf[512];
 	const char *rcpt[8];
+	int codes[8];
 };
 
 /* Unescape a param value into buf (512 bytes or more). */
@@ -511,6 +512,7 @@ client_extensions(const struct scase *c, struct client *cl)
 	cl->env.ret = dsn_param(c, "ret", cl->buf[12]);
 	cl->env.envid = dsn_param(c, "envid", cl->buf[13]);
 	cl->p.partial = atoi(param(c, "partial", "0", cl->buf[14], 512));
+	cl->env.rcpt_codes = cl->codes;
 }
 
 static void
@@ -581,6 +583,25 @@ check_trace(const struct scase *c, const struct client *cl, FILE *tr)
 	}
 }
 
+/* codes A,B,...: env.rcpt_codes, one per recipient. */
+static void
+check_codes(const struct scase *c, const struct client *cl)
+{
+	char got[128] = "";
+	const char *a;
+	size_t i, n;
+
+	for (i = 0; i < cl->env.nrcpt; i++) {
+		n = strlen(got);
+		snprintf(got + n, sizeof(got) - n, "%s%d", i > 0 ? "," : "",
+		    cl->codes[i]);
+	}
+	for (i = 0; i < c->n; i++)
+		if ((a = row_arg(c->row[i], "codes")) != NULL &&
+		    strcmp(got, a) != 0)
+			bad(c->rowno[i], "rcpt codes %s, want %s", got, a);
+}
+
 /* expect RC CODE TEXT: smtp_send's return, rec.code (0 on success) and a
  * part of rec.text (of res.reply on success). */
 static void
@@ -647,6 +668,7 @@ run_session(const struct scase *c)
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		bad(c->lineno, "the server's script failed (status %d)", st);
 	check_result(c, rc, &rec, &res);
+	check_codes(c, &cl);
 	check_trace(c, &cl, tr);
 	close(msgfd);
 	fclose(tr);
