@@ -48,6 +48,7 @@ struct expansion {
 	const struct alias_map *map;
 	const char *domain;
 	struct addr_list *out;
+	size_t base; /* out->n before: the cap is per name, not per list */
 	struct err *rec;
 	long steps;  /* targets looked at: a diamond of lists is finite */
 	int lenient; /* an entry with only skipped targets gives nothing */
@@ -457,7 +458,7 @@ qualify(const char *name, const char *domain)
 static int
 add(struct expansion *x, const char *mailbox)
 {
-	if (x->out->n >= ALIAS_EXPAND_MAX)
+	if (x->out->n - x->base >= ALIAS_EXPAND_MAX)
 		return err_set(x->rec, ERR_CONFIG, EX_CONFIG,
 		    "%s: a name expands to more than %d addresses (shorten the lists)",
 		    x->map->path, ALIAS_EXPAND_MAX);
@@ -553,9 +554,11 @@ int
 alias_expand(const struct alias_map *map, const char *local_domain,
     const char *mailbox, struct addr_list *out, struct err *rec)
 {
-	struct expansion x = {
-		.map = map, .domain = local_domain, .out = out, .rec = rec
-	};
+	struct expansion x = { .map = map,
+		.domain = local_domain,
+		.out = out,
+		.base = out->n,
+		.rec = rec };
 	const struct alias_entry *e;
 
 	if (mailbox[0] == '\0')

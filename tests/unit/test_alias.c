@@ -320,7 +320,8 @@ test_no_map(void **state)
 	struct alias_ctx ctx = { .local_domain = DOMAIN };
 	struct addr_list l = { 0 };
 	struct err rec;
-	char *s;
+	char *s, buf[32];
+	int i;
 
 	(void)state;
 	assert_int_equal(alias_expand(NULL, DOMAIN, "root", &l, &rec), 0);
@@ -331,6 +332,13 @@ test_no_map(void **state)
 	assert_int_equal(l.n, 2);
 	assert_string_equal(l.v[0].mailbox, "root@example.com");
 	addr_list_free(&l);
+	/* The cap counts what one name adds, not the list it is added to. */
+	for (i = 0; i < ALIAS_EXPAND_MAX + 5; i++) {
+		snprintf(buf, sizeof(buf), "u%d", i);
+		assert_int_equal(alias_expand(NULL, DOMAIN, buf, &l, &rec), 0);
+	}
+	assert_int_equal(l.n, ALIAS_EXPAND_MAX + 5);
+	addr_list_free(&l);
 	s = alias_header_rewrite(&ctx, "root");
 	assert_string_equal(s, "root@example.com");
 	free(s);
@@ -340,6 +348,44 @@ test_no_map(void **state)
 	assert_null(alias_header_rewrite(&ctx, ""));
 	assert_null(alias_to_rewrite(&ctx, ""));
 	alias_free(NULL);
+}
+
+/* One name expanding to too many addresses, and a diamond of lists that
+ * would take too long: both stop with an error. */
+static void
+test_caps(void **state)
+{
+	struct addr_list l = { 0 };
+	struct alias_map *m;
+	char *text = NULL, item[32];
+	struct err rec;
+	int i;
+
+	(void)state;
+	append(&text, "big:");
+	for (i = 0; i <= ALIAS_EXPAND_MAX; i++) {
+		snprintf(
+		    item, sizeof(item), "%s a%d@example.org", i ? "," : "", i);
+		append(&text, item);
+	}
+	append(&text, "\n");
+	for (i = 0; i < ALIAS_DEPTH_MAX - 1; i++) {
+		snprintf(
+		    item, sizeof(item), "d%d: d%d, d%d\n", i, i + 1, i + 1);
+		append(&text, item);
+	}
+	write_file(text, strlen(text));
+	m = alias_load(path, &rec);
+	assert_non_null(m);
+	assert_int_equal(alias_expand(m, DOMAIN, "big", &l, &rec), -1);
+	assert_non_null(strstr(rec.text, "expands to more than 1000"));
+	addr_list_free(&l);
+	assert_int_equal(alias_expand(m, DOMAIN, "d0", &l, &rec), -1);
+	assert_non_null(strstr(rec.text, "expands through more than"));
+	addr_list_free(&l);
+	alias_free(m);
+	unlink(path);
+	free(text);
 }
 
 static int
@@ -362,7 +408,7 @@ main(void)
 	int i, n, rc;
 
 	n = load_cases();
-	tests = calloc((size_t)n + 2, sizeof(*tests));
+	tests = calloc((size_t)n + 3, sizeof(*tests));
 	assert_non_null(tests);
 	for (i = 0; i < n; i++) {
 		tests[i].name = cases[i].name;
@@ -373,8 +419,10 @@ main(void)
 	tests[n].test_func = test_files;
 	tests[n + 1].name = "no aliases file";
 	tests[n + 1].test_func = test_no_map;
+	tests[n + 2].name = "caps on one expansion";
+	tests[n + 2].test_func = test_caps;
 	rc = _cmocka_run_group_tests(
-	    "alias", tests, (size_t)n + 2, NULL, free_cases);
+	    "alias", tests, (size_t)n + 3, NULL, free_cases);
 	free(tests);
 	return rc;
 }
