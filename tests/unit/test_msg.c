@@ -49,7 +49,7 @@ struct mcase {
 	int nrcpt, nmfrom;
 	char msgid[256]; /* "" = generated */
 	int eightbit;
-	char fullname[512];
+	char fullname[2048];
 	int rewrite, flags, from_added, resent, utf8_header, qp;
 	int code; /* expected error code, 0 = success */
 	char errtext[ERR_TEXT_MAX];
