@@ -1,0 +1,820 @@
+# SPDX-License-Identifier: ISC
+"""A scriptable, fault-injecting SMTP server for mailhop's security tests
+(security.md note N8; the knobs mirror the NO STARTTLS study's EAST).
+
+It runs an asyncio loop in a background thread, listens on 127.0.0.1 (or
+::1) on an ephemeral port, and does TLS itself over memory BIOs (ssl's
+SSLObject), so every byte is under the scenario's control: what the client
+sent is recorded raw, split into before TLS and after TLS, and the server
+can inject bytes behind a reply, drip, stall, close without close_notify
+or reset the connection at any point.  It always stops by itself: every
+read has a timeout, every connection a time cap and the server a lifetime.
+
+Writing a scenario
+------------------
+A Scenario is plain data; everything has a sane default, so a scenario
+names only what it changes:
+
+    Scenario(
+        greeting="220 mx ESMTP",            # reply spec, see below
+        ehlo=["PIPELINING", "STARTTLS"],    # keywords before TLS
+        ehlo_tls=["AUTH PLAIN LOGIN"],      # keywords after TLS
+        starttls=b"220 Go\\r\\n250 injected\\r\\n",  # the 220, with extras
+        starttls_switch=True,               # really start TLS after a 220
+        replies={"MAIL": "550 5.7.1 no",    # per-command overrides
+                 "EHLO@tls": "502 no",      # only inside TLS (@plain too)
+                 "DOT": [Sleep(3), "250 ok"]},  # reply to the final dot
+        ignore_tls=["EHLO"],                # first EHLO in TLS: no reply
+        tls="starttls",                     # or "implicit" or "none"
+        handshake=None,                     # or actions instead of TLS
+        cert=(certfile, keyfile),
+        user="alice", password="pw")        # checked by AUTH if set
+
+Reply specs (for greeting, starttls and every replies[] value):
+  str      reply lines; each "\\n"-separated line gets CRLF
+           ("250-a\\n250 b" is a multi-line reply); latin-1, so any byte
+  bytes    sent exactly as given, in one write
+  action   Send(b), Sleep(s), Drip(b, interval), Close(notify=False),
+           Reset(), Stall(), ReadSome()
+  list     the above, in order (one write each)
+  Seq(a, b, ...)  first use a, then b, ...; the last one repeats
+  callable fn(session, line) -> a spec
+Keys of replies: the command verb in capitals (EHLO, HELO, STARTTLS,
+AUTH, MAIL, RCPT, DATA, RSET, NOOP, QUIT, or any other word), "GREETING",
+"DOT" (the reply to the end of the message) and "AUTH_RESPONSE" (the
+reply to each line the client sends inside an AUTH exchange that an AUTH
+override began with 334).  "VERB@tls" and "VERB@plain" apply in one phase
+only and win over "VERB".  Without an override the server behaves like a
+plain submission server: EHLO lists the phase's keywords, STARTTLS says
+220 and starts TLS, AUTH runs PLAIN, LOGIN, SCRAM-SHA-1 or SCRAM-SHA-256
+for real, DATA reads the message up to the dot, QUIT says 221 and closes
+with close_notify.
+
+What is recorded (FaultServer.sessions, one Session per connection):
+pre and post (bytes the client sent before and after the TLS start;
+ClientHello and other TLS records are in neither), commands ((phase,
+line, more) with more=True when further client bytes were already there,
+that is, the client pipelined), sni, tls_version, tls_error, messages,
+auth (mechanism and decoded responses).  FaultServer.connections counts
+TCP connections.
+
+    with FaultServer(Scenario(...)) as srv:
+        run the client against srv.port
+        srv.wait_idle()
+        srv.sessions[0].pre
+"""
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import os
+import socket
+import ssl
+import struct
+import threading
+import time
+
+CRLF = b"\r\n"
+
+
+# ------------------------------------------------------------ actions
+
+class Action:
+    pass
+
+
+class Send(Action):
+    def __init__(self, data):
+        self.data = data if isinstance(data, bytes) else data.encode("latin-1")
+
+
+class Sleep(Action):
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+
+class Drip(Action):
+    """Send data one byte at a time, interval seconds apart."""
+
+    def __init__(self, data, interval):
+        self.data = data if isinstance(data, bytes) else data.encode("latin-1")
+        self.interval = interval
+
+
+class Close(Action):
+    """Close the TCP connection; inside TLS, with a close_notify alert only
+    if notify."""
+
+    def __init__(self, notify=False):
+        self.notify = notify
+
+
+class Reset(Action):
+    """Close with a TCP RST (SO_LINGER 0)."""
+
+
+class Stall(Action):
+    """Say nothing until the client closes (or the session's time cap)."""
+
+
+class ReadSome(Action):
+    """Wait (up to 2 s) for raw bytes from the client and drop them (say,
+    a ClientHello the scenario will not answer)."""
+
+
+class Seq:
+    """Successive uses give successive specs; the last one repeats."""
+
+    def __init__(self, *specs):
+        self.specs = list(specs)
+        self.used = 0
+
+    def next(self):
+        spec = self.specs[min(self.used, len(self.specs) - 1)]
+        self.used += 1
+        return spec
+
+
+DEFAULT_EHLO = ["PIPELINING", "SIZE 10240000", "STARTTLS",
+                "ENHANCEDSTATUSCODES", "8BITMIME"]
+DEFAULT_EHLO_TLS = ["PIPELINING", "SIZE 10240000",
+                    "AUTH PLAIN LOGIN SCRAM-SHA-1 SCRAM-SHA-256",
+                    "ENHANCEDSTATUSCODES", "8BITMIME"]
+
+
+class Scenario:
+    def __init__(self, greeting="220 fault.example.org ESMTP fault server",
+                 ehlo=None, ehlo_tls=None, starttls="220 2.0.0 Ready to "
+                 "start TLS", starttls_switch=True, replies=None,
+                 ignore_tls=(), tls="starttls", handshake=None, cert=None,
+                 user=None, password=None, name="fault.example.org",
+                 read_timeout=10.0, session_timeout=30.0, scram_iter=4096):
+        self.greeting = greeting
+        self.ehlo = list(DEFAULT_EHLO if ehlo is None else ehlo)
+        self.ehlo_tls = list(DEFAULT_EHLO_TLS if ehlo_tls is None
+                             else ehlo_tls)
+        self.starttls = starttls
+        self.starttls_switch = starttls_switch
+        self.replies = dict(replies or {})
+        self.ignore_tls = list(ignore_tls)
+        self.tls = tls
+        self.handshake = handshake
+        self.cert = cert
+        self.user = user
+        self.password = password
+        self.name = name
+        self.read_timeout = read_timeout
+        self.session_timeout = session_timeout
+        self.scram_iter = scram_iter
+
+
+class Session:
+    def __init__(self, n):
+        self.n = n
+        self.pre = bytearray()
+        self.post = bytearray()
+        self.commands = []      # (phase, line without CRLF, more)
+        self.sni = None
+        self.sni_seen = False   # the ClientHello was parsed
+        self.sni_hello = None   # server_name read from it by hand
+        self.tls_version = None
+        self.tls_error = None
+        self.messages = []
+        self.auth = []          # (mechanism, [decoded client responses])
+        self.auth_raw = []      # the client's AUTH lines as sent (base64)
+        self.challenges = []    # our 334 texts as sent (base64)
+        self.raw = bytearray()  # bytes ReadSome() took (no TLS parsing)
+        self.auth_ok = False
+        self.events = []        # what the server did, for failure messages
+        self.closed = False
+        self.error = None
+
+    @property
+    def phase(self):
+        return "tls" if self.tls_version else "plain"
+
+    def verbs(self, phase=None):
+        return [c[1].split(b" ", 1)[0].upper().decode("latin-1")
+                for c in self.commands if phase in (None, c[0])]
+
+    def __repr__(self):
+        return ("<Session %d pre=%r post=%r sni=%r tls=%r err=%r events=%r>"
+                % (self.n, bytes(self.pre)[:300], bytes(self.post)[:300],
+                   self.sni, self.tls_version, self.tls_error,
+                   self.events[-8:]))
+
+
+class Closed(Exception):
+    """The connection is gone (either side)."""
+
+
+# ------------------------------------------------------------ SCRAM
+
+def _scram_attrs(s):
+    out = {}
+    for part in s.split(","):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k] = v
+    return out
+
+
+class ScramServer:
+    def __init__(self, hashname, password, iterations):
+        self.h = hashname
+        self.password = password
+        self.iter = iterations
+        self.salt = os.urandom(16)
+        self.snonce = base64.b64encode(os.urandom(18)).decode()
+
+    def _hmac(self, key, msg):
+        return hmac.new(key, msg, self.h).digest()
+
+    def first(self, client_first):
+        gs2, _, bare = client_first.partition(",")
+        authz, _, bare = bare.partition(",")
+        self.gs2 = gs2 + "," + authz + ","
+        self.client_bare = bare
+        a = _scram_attrs(bare)
+        self.user = a.get("n")
+        self.nonce = a.get("r", "") + self.snonce
+        self.server_first = "r=%s,s=%s,i=%d" % (
+            self.nonce, base64.b64encode(self.salt).decode(), self.iter)
+        return self.server_first
+
+    def final(self, client_final):
+        """server-final-message, or None when the proof is wrong."""
+        without, _, proof = client_final.rpartition(",p=")
+        a = _scram_attrs(without)
+        if a.get("r") != self.nonce:
+            return None
+        salted = hashlib.pbkdf2_hmac(self.h, self.password.encode(),
+                                     self.salt, self.iter)
+        ckey = self._hmac(salted, b"Client Key")
+        stored = hashlib.new(self.h, ckey).digest()
+        auth_msg = ",".join([self.client_bare, self.server_first,
+                             without]).encode()
+        csig = self._hmac(stored, auth_msg)
+        want = bytes(x ^ y for x, y in zip(ckey, csig))
+        if base64.b64decode(proof) != want:
+            return None
+        ssig = self._hmac(self._hmac(salted, b"Server Key"), auth_msg)
+        return "v=" + base64.b64encode(ssig).decode()
+
+
+# ------------------------------------------------------------ connection
+
+def _sni_from_client_hello(data):
+    """The server_name of the first ClientHello in raw TLS bytes; None
+    when absent; ... when the record is incomplete or not a ClientHello."""
+    try:
+        if len(data) < 5 or data[0] != 0x16:
+            return ...
+        rlen = struct.unpack(">H", data[3:5])[0]
+        rec = data[5:5 + rlen]
+        if len(rec) < rlen or rec[0] != 1:
+            return ...
+        p = 4 + 2 + 32
+        p += 1 + rec[p]                                   # session id
+        p += 2 + struct.unpack(">H", rec[p:p + 2])[0]     # cipher suites
+        p += 1 + rec[p]                                   # compression
+        if p + 2 > len(rec):
+            return None
+        end = p + 2 + struct.unpack(">H", rec[p:p + 2])[0]
+        p += 2
+        while p + 4 <= end:
+            typ, ln = struct.unpack(">HH", rec[p:p + 4])
+            body = rec[p + 4:p + 4 + ln]
+            if typ == 0:
+                q = 2
+                while q + 3 <= len(body):
+                    nt, nl = body[q], struct.unpack(">H", body[q + 1:q + 3])[0]
+                    if nt == 0:
+                        return body[q + 3:q + 3 + nl].decode("latin-1")
+                    q += 3 + nl
+                return None
+            p += 4 + ln
+        return None
+    except (IndexError, struct.error):
+        return ...
+
+
+class Conn:
+    def __init__(self, server, reader, writer, sess):
+        self.srv = server
+        self.sc = server.scenario
+        self.reader = reader
+        self.writer = writer
+        self.s = sess
+        self.buf = bytearray()      # plaintext received, not yet consumed
+        self.tls = None
+        self.inbio = self.outbio = None
+
+    # -- raw I/O
+
+    async def _raw_read(self, timeout=None):
+        try:
+            data = await asyncio.wait_for(
+                self.reader.read(65536),
+                self.sc.read_timeout if timeout is None else timeout)
+        except asyncio.TimeoutError:
+            self.s.events.append("read timeout")
+            raise Closed("read timeout")
+        except (ConnectionError, OSError) as e:
+            raise Closed(str(e))
+        if not data:
+            raise Closed("client closed")
+        return data
+
+    async def _raw_write(self, data):
+        if self.writer.is_closing():
+            raise Closed("closed")
+        self.writer.write(data)
+        try:
+            await asyncio.wait_for(self.writer.drain(), self.sc.read_timeout)
+        except (ConnectionError, OSError, asyncio.TimeoutError) as e:
+            raise Closed(str(e) or "write failed")
+
+    async def _flush_tls(self):
+        data = self.outbio.read()
+        if data:
+            await self._raw_write(data)
+
+    async def write(self, data):
+        if self.tls is None:
+            await self._raw_write(data)
+            return
+        try:
+            self.tls.write(data)
+        except ssl.SSLError as e:
+            raise Closed("TLS write: %s" % e)
+        await self._flush_tls()
+
+    async def fill(self):
+        """Read more plaintext from the client into buf."""
+        if self.tls is None:
+            data = await self._raw_read()
+            self.s.pre += data
+            self.buf += data
+            return
+        while True:
+            try:
+                data = self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                await self._flush_tls()
+                self.inbio.write(await self._raw_read())
+                continue
+            except ssl.SSLZeroReturnError:
+                raise Closed("client sent close_notify")
+            except ssl.SSLError as e:
+                raise Closed("TLS read: %s" % e)
+            if not data:
+                raise Closed("client closed")
+            self.s.post += data
+            self.buf += data
+            return
+
+    async def readline(self):
+        while b"\n" not in self.buf:
+            if len(self.buf) > 1 << 20:
+                raise Closed("client line over 1 MiB")
+            await self.fill()
+        i = self.buf.index(b"\n") + 1
+        line = bytes(self.buf[:i])
+        del self.buf[:i]
+        return line.rstrip(b"\r\n"), bool(self.buf)
+
+    # -- TLS
+
+    def _context(self):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        cert, key = self.sc.cert or self.srv.default_cert
+        ctx.load_cert_chain(cert, key)
+
+        def sni(obj, name, c):
+            self.s.sni = name
+        ctx.sni_callback = sni
+        return ctx
+
+    async def handshake(self):
+        """Start TLS.  Plaintext the client sent after STARTTLS and before
+        the handshake (buf) goes into it, as TCP would have it."""
+        self.inbio, self.outbio = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self._context().wrap_bio(self.inbio, self.outbio,
+                                       server_side=True)
+        if self.buf:
+            self.s.events.append("plaintext after STARTTLS: %r"
+                                 % bytes(self.buf[:100]))
+            self.inbio.write(bytes(self.buf))
+            self.buf.clear()
+        hello = bytearray()
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                try:
+                    await self._flush_out(tls)
+                    data = await self._raw_read()
+                except Closed as e:
+                    self.s.tls_error = "handshake: %s" % e
+                    raise
+                if not self.s.sni_seen:
+                    hello += data
+                    got = _sni_from_client_hello(bytes(hello))
+                    if got is not ...:
+                        self.s.sni_seen = True
+                        self.s.sni_hello = got
+                self.inbio.write(data)
+            except ssl.SSLError as e:
+                self.s.tls_error = "handshake: %s" % e
+                try:
+                    await self._flush_out(tls)   # our alert, if any
+                except Closed:
+                    pass
+                raise Closed(self.s.tls_error)
+        await self._flush_out(tls)
+        self.tls = tls
+        self.s.tls_version = tls.version()
+        self.s.events.append("TLS %s" % tls.version())
+
+    async def _flush_out(self, tls):
+        data = self.outbio.read()
+        if data:
+            await self._raw_write(data)
+
+    # -- actions
+
+    async def act(self, spec, line=b""):
+        """Carry out a reply spec; returns the first reply code it sends
+        (str, "" if none)."""
+        if spec is None:
+            return ""
+        if isinstance(spec, Seq):
+            return await self.act(spec.next(), line)
+        if callable(spec) and not isinstance(spec, Action):
+            return await self.act(spec(self.s, line), line)
+        if isinstance(spec, (list, tuple)):
+            code = ""
+            for x in spec:
+                c = await self.act(x, line)
+                code = code or c
+            return code
+        if isinstance(spec, str):
+            data = b"".join(ln.encode("latin-1") + CRLF
+                            for ln in spec.split("\n"))
+            spec = Send(data)
+        elif isinstance(spec, (bytes, bytearray)):
+            spec = Send(bytes(spec))
+        if isinstance(spec, Send):
+            self.s.events.append("send %r" % spec.data[:80])
+            await self.write(spec.data)
+            return spec.data[:3].decode("latin-1")
+        if isinstance(spec, Sleep):
+            await asyncio.sleep(spec.seconds)
+            return ""
+        if isinstance(spec, Drip):
+            self.s.events.append("drip %r" % spec.data[:80])
+            for i in range(len(spec.data)):
+                await self.write(spec.data[i:i + 1])
+                await asyncio.sleep(spec.interval)
+            return spec.data[:3].decode("latin-1")
+        if isinstance(spec, Close):
+            self.s.events.append("close notify=%s" % spec.notify)
+            await self.close(spec.notify)
+            raise Closed("closed by scenario")
+        if isinstance(spec, Reset):
+            self.s.events.append("reset")
+            self.reset()
+            raise Closed("reset by scenario")
+        if isinstance(spec, Stall):
+            self.s.events.append("stall")
+            while True:
+                await self._raw_read(self.sc.session_timeout)
+        if isinstance(spec, ReadSome):
+            try:
+                self.s.raw += await self._raw_read(2.0)
+            except Closed:
+                pass
+            return ""
+        raise TypeError("not a reply spec: %r" % (spec,))
+
+    async def close(self, notify=False):
+        if self.tls is not None and notify:
+            try:
+                self.tls.unwrap()
+            except ssl.SSLError:
+                pass
+            try:
+                await self._flush_tls()
+            except Closed:
+                pass
+        if not self.writer.is_closing():
+            self.writer.close()
+
+    def reset(self):
+        sock = self.writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                            struct.pack("ii", 1, 0))
+        self.writer.transport.abort()
+
+    # -- the dialogue
+
+    def override(self, verb):
+        for key in ("%s@%s" % (verb, self.s.phase), verb):
+            if key in self.sc.replies:
+                return True, self.sc.replies[key]
+        return False, None
+
+    async def reply(self, verb, default, line=b""):
+        has, spec = self.override(verb)
+        return await self.act(spec if has else default, line)
+
+    def ehlo_reply(self):
+        kws = self.sc.ehlo_tls if self.tls else self.sc.ehlo
+        lines = [self.sc.name] + kws
+        return "\n".join("250%s%s" % ("-" if i < len(lines) - 1 else " ", ln)
+                         for i, ln in enumerate(lines))
+
+    async def run(self):
+        if self.sc.tls == "implicit":
+            if self.sc.handshake is not None:
+                await self.act(self.sc.handshake)
+                raise Closed("handshake replaced by the scenario")
+            await self.handshake()
+        await self.reply("GREETING", self.sc.greeting)
+        ignore = list(self.sc.ignore_tls)
+        while True:
+            line, more = await self.readline()
+            self.s.commands.append((self.s.phase, line, more))
+            verb = line.split(b" ", 1)[0].upper().decode("latin-1")
+            if self.tls is not None and verb in ignore:
+                ignore.remove(verb)
+                self.s.events.append("ignored %s" % verb)
+                continue
+            await self.command(verb, line)
+
+    async def command(self, verb, line):
+        if verb in ("EHLO", "HELO"):
+            await self.reply(verb, self.ehlo_reply() if verb == "EHLO"
+                             else "250 " + self.sc.name, line)
+        elif verb == "STARTTLS":
+            if self.tls is not None:
+                await self.reply(verb, "503 5.5.1 TLS already active", line)
+                return
+            code = await self.reply(verb, self.sc.starttls, line)
+            if code == "220" and self.sc.starttls_switch:
+                if self.sc.handshake is not None:
+                    await self.act(self.sc.handshake)
+                    raise Closed("handshake replaced by the scenario")
+                await self.handshake()
+        elif verb == "AUTH":
+            has, spec = self.override("AUTH")
+            if has:
+                await self.auth_override(spec, line)
+            else:
+                await self.auth(line)
+        elif verb == "MAIL":
+            await self.reply(verb, "250 2.1.0 Ok", line)
+        elif verb == "RCPT":
+            await self.reply(verb, "250 2.1.5 Ok", line)
+        elif verb == "DATA":
+            code = await self.reply(verb, "354 End data with <CR><LF>.<CR>"
+                                    "<LF>", line)
+            if code == "354":
+                msg = bytearray()
+                while True:
+                    ln, _ = await self.readline()
+                    if ln == b".":
+                        break
+                    msg += ln + CRLF
+                self.s.messages.append(bytes(msg))
+                self.s.commands.append((self.s.phase, b".", bool(self.buf)))
+                await self.reply("DOT", "250 2.0.0 Ok: queued as FAULT")
+        elif verb in ("RSET", "NOOP"):
+            await self.reply(verb, "250 2.0.0 Ok", line)
+        elif verb == "QUIT":
+            await self.reply(verb, "221 2.0.0 Bye", line)
+            await self.close(notify=True)
+            raise Closed("QUIT")
+        else:
+            await self.reply(verb, "502 5.5.2 Error: command not "
+                             "recognized", line)
+
+    async def auth_override(self, spec, line):
+        code = await self.act(spec, line)
+        while code == "334":
+            resp, _ = await self.readline()
+            self.s.commands.append((self.s.phase, b"<auth>", False))
+            self.s.auth.append(("override", [resp]))
+            self.s.auth_raw.append(resp)
+            if resp == b"*":
+                await self.write(b"501 5.7.0 Authentication aborted" + CRLF)
+                return
+            code = await self.reply("AUTH_RESPONSE",
+                                    "235 2.7.0 Authentication successful",
+                                    resp)
+
+    async def challenge(self, data):
+        """Send 334 with data (bytes, base64-encoded here); return the
+        decoded answer, or None when the client cancelled."""
+        self.s.challenges.append(base64.b64encode(data))
+        await self.write(b"334 " + base64.b64encode(data) + CRLF)
+        resp, _ = await self.readline()
+        self.s.commands.append((self.s.phase, b"<auth>", False))
+        self.s.auth_raw.append(resp)
+        if resp == b"*":
+            await self.write(b"501 5.7.0 Authentication aborted" + CRLF)
+            return None
+        return base64.b64decode(resp)
+
+    async def auth(self, line):
+        parts = line.decode("latin-1").split()
+        mech = parts[1].upper() if len(parts) > 1 else ""
+        ir = parts[2] if len(parts) > 2 else None
+        got = []
+        self.s.auth.append((mech, got))
+        if ir is not None:
+            self.s.auth_raw.append(ir.encode("latin-1"))
+        ok_reply = b"235 2.7.0 Authentication successful" + CRLF
+        bad_reply = b"535 5.7.8 Error: authentication failed" + CRLF
+        if mech == "PLAIN":
+            if ir is None:
+                d = await self.challenge(b"")
+            else:
+                d = b"" if ir == "=" else base64.b64decode(ir)
+            if d is None:
+                return
+            got.append(d)
+            _, user, pw = (d.split(b"\0") + [b"", b""])[:3]
+            good = self.check(user, pw)
+        elif mech == "LOGIN":
+            u = await self.challenge(b"Username:")
+            if u is None:
+                return
+            got.append(u)
+            p = await self.challenge(b"Password:")
+            if p is None:
+                return
+            got.append(p)
+            good = self.check(u, p)
+        elif mech in ("SCRAM-SHA-1", "SCRAM-SHA-256"):
+            if self.sc.password is None:
+                await self.write(b"454 4.7.0 fault server: no password "
+                                 b"set for SCRAM" + CRLF)
+                return
+            scram = ScramServer("sha1" if mech == "SCRAM-SHA-1" else
+                                "sha256", self.sc.password, self.sc.scram_iter)
+            if ir is None:
+                first = await self.challenge(b"")
+            else:
+                first = base64.b64decode(ir)
+            if first is None:
+                return
+            got.append(first)
+            final = await self.challenge(
+                scram.first(first.decode()).encode())
+            if final is None:
+                return
+            got.append(final)
+            sfinal = scram.final(final.decode())
+            good = sfinal is not None and self.check(
+                (scram.user or "").encode(), self.sc.password.encode())
+            if good:
+                last = await self.challenge(sfinal.encode())
+                if last is None:
+                    return
+                got.append(last)
+        else:
+            await self.write(b"504 5.5.4 Unrecognized authentication "
+                             b"type" + CRLF)
+            return
+        self.s.auth_ok = good
+        await self.write(ok_reply if good else bad_reply)
+
+    def check(self, user, pw):
+        if self.sc.user is not None and user != self.sc.user.encode():
+            return False
+        if self.sc.password is not None and pw != self.sc.password.encode():
+            return False
+        return True
+
+
+# ------------------------------------------------------------ server
+
+class FaultServer:
+    """FaultServer(scenario).start(); .port; .stop().  Also a context
+    manager.  lifetime caps the whole server (it stops by itself)."""
+
+    def __init__(self, scenario=None, default_cert=None, host="127.0.0.1",
+                 lifetime=90.0):
+        self.scenario = scenario or Scenario()
+        self.default_cert = default_cert
+        self.host = host
+        self.lifetime = lifetime
+        self.sessions = []
+        self.connections = 0
+        self.port = None
+        self._loop = None
+        self._thread = None
+        self._server = None
+        self._active = 0
+        self._tasks = set()
+        self._ready = threading.Event()
+        self._stopped = threading.Event()
+        self._error = None
+
+    def start(self):
+        self._thread = threading.Thread(target=self._main, daemon=True,
+                                        name="faultserver")
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("fault server did not start")
+        if self._error:
+            raise self._error
+        return self
+
+    def _main(self):
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._loop.run_until_complete(self._serve())
+        finally:
+            self._loop.close()
+            self._stopped.set()
+
+    async def _serve(self):
+        self._stop_ev = asyncio.Event()
+        try:
+            self._server = await asyncio.start_server(
+                self._handle, self.host, 0)
+        except OSError as e:
+            self._error = e
+            self._ready.set()
+            return
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        try:
+            await asyncio.wait_for(self._stop_ev.wait(), self.lifetime)
+        except asyncio.TimeoutError:
+            pass
+        self._server.close()
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2)
+
+    async def _handle(self, reader, writer):
+        self.connections += 1
+        sess = Session(self.connections)
+        self.sessions.append(sess)
+        self._active += 1
+        conn = Conn(self, reader, writer, sess)
+        task = asyncio.current_task()
+        self._tasks.add(task)
+        try:
+            await asyncio.wait_for(conn.run(), self.scenario.session_timeout)
+        except Closed as e:
+            sess.events.append("end: %s" % e)
+        except asyncio.TimeoutError:
+            sess.events.append("end: session time cap")
+        except asyncio.CancelledError:
+            sess.events.append("end: server stopped")
+        except Exception as e:  # a scenario bug: keep it for the test
+            sess.error = e
+            sess.events.append("end: error %r" % e)
+        finally:
+            try:
+                if not writer.is_closing():
+                    writer.close()
+            except Exception:
+                pass
+            sess.closed = True
+            self._active -= 1
+            self._tasks.discard(task)
+
+    def wait_idle(self, timeout=5.0, connections=1):
+        """Wait until at least `connections` connections came and every
+        one has ended; True if so."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if (self.connections >= connections
+                    and all(s.closed for s in self.sessions)):
+                return True
+            time.sleep(0.01)
+        return False
+
+    def stop(self):
+        if self._loop is not None and not self._stopped.is_set():
+            try:
+                self._loop.call_soon_threadsafe(self._stop_ev.set)
+            except RuntimeError:
+                pass
+            self._stopped.wait(10)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -1,0 +1,187 @@
+# SPDX-License-Identifier: ISC
+"""Fixtures for tests that use the fault server (tests/faultserver.py).
+Import them into a test module: `from conftest_fault import *`.
+
+fault_pki:  certificates made once per session with certtool templates:
+            leaves signed by the harness's test CA for odd names, IP SANs
+            and dates, one signed by the harness's unrelated CA, one
+            self-signed.  fault_pki.cert(name) -> (certfile, keyfile).
+fault:      fault(scenario) starts a FaultServer (on 127.0.0.1, or
+            host="::1") and stops it when the test ends.
+fault_conf: fault_conf(srv, **kw) writes a mailhop config for a fault
+            server (the harness's write_config with host, port and tls
+            from the server; short timeout).
+mailhop_hosts: a mailhop runner that sees an /etc/hosts of its own
+            (bind-mounted in a private mount namespace) where
+            mail.example.org and a.b.example.org are 127.0.0.1, for the
+            host name cases (S13).
+"""
+
+import os
+import subprocess
+
+import pytest
+
+import harness
+from conftest import Mailhop, MAILHOP
+from faultserver import FaultServer, Scenario
+
+__all__ = ["fault_pki", "fault", "fault_conf", "mailhop_hosts",
+           "FAULT_HOSTS"]
+
+# Names the mailhop_hosts runner resolves to 127.0.0.1.
+FAULT_HOSTS = ("mail.example.org", "a.b.example.org")
+
+# name: (signer, template lines).  signer: "ca" (the harness's test CA),
+# "other-ca" (its unrelated CA) or "self".
+LEAVES = {
+    "self-signed": ("self", ['cn = "localhost"', 'dns_name = "localhost"',
+                             'ip_address = "127.0.0.1"']),
+    "unknown-ca": ("other-ca", ['cn = "localhost"',
+                                'dns_name = "localhost"',
+                                'ip_address = "127.0.0.1"']),
+    "expired": ("ca", ['cn = "localhost"', 'dns_name = "localhost"',
+                       'activation_date = "2020-01-01 00:00:00 UTC"',
+                       'expiration_date = "2021-01-01 00:00:00 UTC"']),
+    "not-yet-valid": ("ca", ['cn = "localhost"', 'dns_name = "localhost"',
+                             'activation_date = "2098-01-01 00:00:00 UTC"',
+                             'expiration_date = "2099-01-01 00:00:00 UTC"']),
+    # S13, for host mail.example.org (a.b.example.org for the last)
+    "other-name": ("ca", ['cn = "other.example.org"',
+                          'dns_name = "other.example.org"']),
+    "m-star-l": ("ca", ['cn = "m*l.example.org"',
+                        'dns_name = "m*l.example.org"']),
+    "star-org": ("ca", ['cn = "*.org"', 'dns_name = "*.org"']),
+    "san-x-cn-mail": ("ca", ['cn = "mail.example.org"',
+                             'dns_name = "x.example.org"']),
+    "suffix-evil": ("ca", ['cn = "mail.example.org.evil.test"',
+                           'dns_name = "mail.example.org.evil.test"']),
+    "ail": ("ca", ['cn = "ail.example.org"', 'dns_name = "ail.example.org"']),
+    "star-example": ("ca", ['cn = "*.example.org"',
+                            'dns_name = "*.example.org"']),
+    "upper": ("ca", ['cn = "MAIL.EXAMPLE.ORG"',
+                     'dns_name = "MAIL.EXAMPLE.ORG"']),
+    "star-ail": ("ca", ['cn = "*ail.example.org"',
+                        'dns_name = "*ail.example.org"']),
+    "cn-only": ("ca", ['cn = "mail.example.org"']),
+    # S14
+    "ip-only": ("ca", ['cn = "fault ip test"', 'ip_address = "127.0.0.1"',
+                       'ip_address = "::1"']),
+    "dns-localhost-only": ("ca", ['cn = "localhost"',
+                                  'dns_name = "localhost"']),
+}
+
+
+class FaultPKI:
+    def __init__(self, servers):
+        self.servers = servers
+        self.dir = servers.path("fault-pki")
+        self.key = os.path.join(self.dir, "leaf-key.pem")
+        self.ca_file = servers.ca_file
+        self.default = (os.path.join(servers.pki, "server.pem"),
+                        os.path.join(servers.pki, "server-key.pem"))
+
+    def _certtool(self, *args):
+        r = subprocess.run(["certtool"] + list(args), capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            raise RuntimeError("certtool %s: %s%s" % (
+                " ".join(args), r.stdout, r.stderr))
+
+    def make(self):
+        os.makedirs(self.dir)
+        self._certtool("--generate-privkey", "--key-type=ecdsa",
+                       "--curve=secp256r1", "--outfile", self.key)
+        pki = self.servers.pki
+        for serial, (name, (signer, lines)) in enumerate(
+                sorted(LEAVES.items()), start=100):
+            tmpl = os.path.join(self.dir, name + ".tmpl")
+            body = list(lines) + ["serial = %d" % serial,
+                                  'organization = "mailhop fault tests"',
+                                  "tls_www_server", "signing_key"]
+            if not any(x.startswith("expiration_date") for x in lines):
+                body.append("expiration_days = 30")
+            with open(tmpl, "w") as f:
+                f.write("\n".join(body) + "\n")
+            out = os.path.join(self.dir, name + ".pem")
+            if signer == "self":
+                self._certtool("--generate-self-signed", "--load-privkey",
+                               self.key, "--template", tmpl,
+                               "--outfile", out)
+            else:
+                self._certtool("--generate-certificate", "--load-privkey",
+                               self.key, "--load-ca-certificate",
+                               os.path.join(pki, signer + ".pem"),
+                               "--load-ca-privkey",
+                               os.path.join(pki, signer + "-key.pem"),
+                               "--template", tmpl, "--outfile", out)
+        os.chmod(self.key, 0o600)
+        return self
+
+    def cert(self, name):
+        if name == "default":
+            return self.default
+        return os.path.join(self.dir, name + ".pem"), self.key
+
+
+# One per harness: test modules import the fixture separately, and each
+# import is a fixture of its own to pytest.
+_PKI = {}
+
+
+@pytest.fixture(scope="session")
+def fault_pki(servers):
+    if servers.base not in _PKI:
+        _PKI[servers.base] = FaultPKI(servers).make()
+    return _PKI[servers.base]
+
+
+@pytest.fixture
+def fault(servers):
+    started = []
+    default_cert = (os.path.join(servers.pki, "server.pem"),
+                    os.path.join(servers.pki, "server-key.pem"))
+
+    def start(scenario=None, host="127.0.0.1", lifetime=60.0):
+        srv = FaultServer(scenario or Scenario(), default_cert=default_cert,
+                          host=host, lifetime=lifetime)
+        started.append(srv)
+        return srv.start()
+    yield start
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture
+def fault_conf(servers):
+    def write(srv, **kw):
+        kw.setdefault("host", "localhost")
+        kw.setdefault("port", srv.port)
+        kw.setdefault("tls", {"none": "off"}.get(srv.scenario.tls,
+                                                  srv.scenario.tls))
+        kw.setdefault("timeout", 5)
+        if kw["tls"] == "off":
+            kw.setdefault("auth", "off")
+            kw.setdefault("user", None)
+        return servers.write_config(**kw)
+    return write
+
+
+@pytest.fixture(scope="session")
+def mailhop_hosts(servers):
+    """A Mailhop whose binary is a wrapper: a private mount namespace
+    with FAULT_HOSTS in /etc/hosts, then exec mailhop (same pid)."""
+    d = servers.path("fault-hosts")
+    os.makedirs(d, exist_ok=True)
+    hosts = os.path.join(d, "hosts")
+    with open(hosts, "w") as f:
+        f.write("127.0.0.1 localhost %s\n::1 localhost ip6-localhost\n"
+                % " ".join(FAULT_HOSTS))
+    wrapper = os.path.join(d, "mailhop")
+    with open(wrapper, "w") as f:
+        f.write("#!/bin/sh\n"
+                "exec unshare --mount sh -c 'mount --bind \"$0\" /etc/hosts "
+                "&& exec \"$@\"' %s %s \"$@\"\n"
+                % (harness.shlex.quote(hosts), harness.shlex.quote(MAILHOP)))
+    os.chmod(wrapper, 0o755)
+    return Mailhop(servers, wrapper)
