@@ -125,12 +125,34 @@ set_sender(struct run *r)
 	return 0;
 }
 
+/* Read the message on infd: -t, -F, and bare names in To, Cc and From
+ * qualified (R16); then fill the envelope. */
+static int
+read_message(struct run *r, int infd)
+{
+	struct alias_ctx ctx = { 0 };
+	struct msg_opts mo = { 0 };
+
+	ctx.map = r->aliases;
+	ctx.local_domain = r->acct.local_domain;
+	mo.extract = r->opt.extract;
+	mo.from = r->sender[0] != '\0' ? r->sender : r->acct.from;
+	mo.fullname = r->opt.fullname;
+	mo.domain = addr_domain(r->acct.from);
+	mo.rewrite = alias_header_rewrite;
+	mo.rewrite_arg = &ctx;
+	if (msg_read(infd, &mo, &r->msg, &r->err) == -1)
+		return -1;
+	r->have_msg = 1;
+	if (ctx.oom)
+		return err_set(&r->err, ERR_LOCAL, EX_OSERR, "out of memory");
+	return collect_rcpts(r);
+}
+
 /* Read the configuration, then the message; fill the envelope. */
 static int
 prepare(struct run *r, int infd, int stdin_closed)
 {
-	struct msg_opts mo = { 0 };
-
 	if (conf_load(r->opt.config, r->opt.account, &r->acct, &r->err) == -1)
 		return -1;
 	r->have_acct = 1;
@@ -144,13 +166,7 @@ prepare(struct run *r, int infd, int stdin_closed)
 	if (stdin_closed)
 		return err_set(&r->err, ERR_LOCAL, EX_NOINPUT,
 		    "standard input is closed: nothing to send");
-	mo.extract = r->opt.extract;
-	mo.from = r->sender[0] != '\0' ? r->sender : r->acct.from;
-	mo.domain = addr_domain(r->acct.from);
-	if (msg_read(infd, &mo, &r->msg, &r->err) == -1)
-		return -1;
-	r->have_msg = 1;
-	return collect_rcpts(r);
+	return read_message(r, infd);
 }
 
 static void
@@ -180,6 +196,20 @@ fill_params(const struct conf_account *a, struct smtp_params *p, char *port,
 	p->password = a->password;
 	p->helo = a->helo;
 	p->timeout_ms = a->timeout * 1000;
+}
+
+/* Does an envelope address need SMTPUTF8 (RFC 6531)? */
+static int
+needs_utf8(const struct run *r)
+{
+	size_t i;
+
+	if (addr_needs_utf8(r->sender))
+		return 1;
+	for (i = 0; i < r->rcpt.n; i++)
+		if (addr_needs_utf8(r->rcpt.v[i].mailbox))
+			return 1;
+	return 0;
 }
 
 /* -N as the NOTIFY value of RFC 3461 section 4.1, in buf. */
@@ -239,6 +269,7 @@ deliver(struct run *r)
 	env.rcpt = (const char *const *)r->wire;
 	env.nrcpt = r->rcpt.n;
 	env.eightbit = r->msg.eightbit;
+	env.smtputf8 = needs_utf8(r);
 	fill_dsn(&r->opt, &env, notify, sizeof(notify));
 	p.partial = r->acct.partial_delivery;
 	rc = smtp_send(&p, &env, r->msg.fd, &r->res, &r->err);
@@ -280,14 +311,19 @@ status_name(const struct err *e)
 /* The one stderr line of a failure: what, the server's words, and for a
  * temporary failure that nothing was sent (there is no queue yet). */
 static void
-print_error(const struct err *e)
+print_error(const struct err *e, size_t delivered)
 {
-	const char *said = "", *reply = "", *end = "";
+	const char *said = "", *reply = "", *end = "", *outcome = "";
 
 	if (e->reply[0] != '\0' && strstr(e->text, e->reply) == NULL)
 		said = " (server said: ", reply = e->reply, end = ")";
+	/* With partial_delivery, the accepted recipients have it. */
+	if (delivered > 0)
+		outcome = "; the other recipients got the message";
+	else if (e->class == ERR_TEMP)
+		outcome = "; the message was not sent";
 	fprintf(stderr, "mailhop: %s%s%s%s%s\n", e->text, said, reply, end,
-	    e->class == ERR_TEMP ? "; the message was not sent" : "");
+	    outcome);
 }
 
 static void
@@ -310,7 +346,7 @@ report(struct run *r, int code)
 	log_message(&lr);
 	free(rcpts);
 	if (code != 0)
-		print_error(&r->err);
+		print_error(&r->err, r->res.delivered);
 }
 
 static void

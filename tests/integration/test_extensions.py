@@ -210,6 +210,19 @@ def test_B24_8bit_body_without_mime_headers(servers, mailhop, fake):
     assert b"\r\n\r\nGr\xc3\xbc\xc3\x9fe\r\n" in srv.data
 
 
+def test_B24_8bit_without_8bitmime_sent_unchanged(servers, mailhop, fake):
+    """No 8BITMIME offered: no BODY parameter, the bytes unchanged (never
+    re-encoded, no MIME headers added)."""
+    srv = fake("PIPELINING")
+    data = message("8bit", b"Gr\xc3\xbc\xc3\x9fe\n")
+    res = mailhop.send(fake_config(servers, srv), ["bob@example.org"], data)
+    assert res.rc == 0, res
+    srv.close()
+    assert mail_line(srv.lines) == "MAIL FROM:<alice@example.org>"
+    assert srv.data.endswith(b"\r\n\r\nGr\xc3\xbc\xc3\x9fe\r\n")
+    assert b"Content-Transfer-Encoding" not in srv.data
+
+
 def test_B24_8bit_through_postfix(servers, mailhop, rcpt):
     to = rcpt()
     data = message("8bit", b"Gr\xc3\xbc\xc3\x9fe\n")
@@ -234,7 +247,17 @@ def test_B23_case_A_ascii_envelope_no_smtputf8(servers, mailhop, fake):
     assert "SMTPUTF8" not in mail_line(srv.lines).upper()
 
 
-@NEEDS_MAIN
+def test_B23_case_C_idn_domain_as_a_label(servers, mailhop, fake):
+    """An IDN domain goes as its A-label, without SMTPUTF8."""
+    srv = fake("PIPELINING", "8BITMIME", "SMTPUTF8")
+    res = mailhop.send(fake_config(servers, srv),
+                       ["user@b\u00fccher.example"], message("idn"))
+    assert res.rc == 0, res
+    srv.close()
+    assert mail_line(srv.lines) == "MAIL FROM:<alice@example.org>"
+    assert "RCPT TO:<user@xn--bcher-kva.example>" in srv.lines
+
+
 def test_B23_case_B_smtputf8_offered(servers, mailhop, fake):
     srv = fake("PIPELINING", "8BITMIME", "SMTPUTF8")
     res = mailhop.send(fake_config(servers, srv), ["j\u00f6rg@example.org"],
@@ -245,7 +268,6 @@ def test_B23_case_B_smtputf8_offered(servers, mailhop, fake):
     assert "RCPT TO:<j\u00f6rg@example.org>" in srv.lines
 
 
-@NEEDS_MAIN
 def test_B23_case_B_smtputf8_not_offered(servers, mailhop, fake):
     srv = fake("PIPELINING", "8BITMIME")
     res = mailhop.send(fake_config(servers, srv), ["j\u00f6rg@example.org"],
@@ -330,3 +352,43 @@ def test_B27_partial_delivery_on(servers, mailhop, rcpt):
     servers.wait_queue_empty()
     for r in (a, c):
         assert len(servers.maildir_messages(r)) == 1, r
+
+
+def test_B27_partial_delivery_4xx_only(servers, mailhop, rcpt):
+    """Only a 4xx refusal: exit 75 naming it, the accepted recipient has
+    the message, and stderr must not claim that nothing was sent."""
+    good = rcpt()
+    conf = servers.write_config(extra={"partial_delivery": "on"})
+    data = message("partial 4xx")
+    res = mailhop.send(conf, [good, "tempfail@example.org"], data)
+    line = check_error_line(res, 75, "tempfail@example.org")
+    check_arrival(servers.wait_for_delivery(good)[0], data,
+                  "alice@example.org", good)
+    assert "not sent" not in line, line
+
+
+def bounce_notice_sent(servers, mailhop, conf, args):
+    """Send to an address Postfix accepts and then bounces (no mailbox);
+    returns whether Postfix sent the sender a non-delivery notice."""
+    to = "nobody-%s@example.org" % uuid.uuid4().hex[:12]
+    res = mailhop.send(conf, [to], message("bounce"), args)
+    assert res.rc == 0, res
+    m = re.search(r"queued as ([0-9A-F]+)",
+                  servers.mailhop_syslog(res.pid))
+    assert m, res
+    qid = m.group(1)
+    deadline = time.time() + 20
+    while not any("status=bounced" in ln for ln in servers.postfix_log(qid)):
+        assert time.time() < deadline, servers.postfix_log(qid)
+        time.sleep(0.1)
+    servers.wait_queue_empty()
+    return any("sender non-delivery notification" in ln
+               for ln in servers.postfix_log(qid))
+
+
+def test_B25_notify_never_through_postfix(servers, mailhop):
+    """-N never reaches Postfix as NOTIFY=NEVER: a later bounce sends the
+    sender nothing; without -N the same bounce does."""
+    conf = servers.write_config()
+    assert bounce_notice_sent(servers, mailhop, conf, [])
+    assert not bounce_notice_sent(servers, mailhop, conf, ["-N", "never"])

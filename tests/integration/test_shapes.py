@@ -396,11 +396,6 @@ def test_R21_odd_shapes(servers, mailhop, rcpt, case):
 
 # -F: only when the message has no From (R9); a phrase, never a new line.
 
-NEEDS_F = pytest.mark.xfail(
-    strict=True, reason="needs -F passed from main.c into msg_opts")
-
-
-@NEEDS_F
 @pytest.mark.parametrize("name,shown", [
     ("CronDaemon", b"CronDaemon"),
     ("Evil, <admin@bank.example>", b'"Evil, <admin@bank.example>"'),
