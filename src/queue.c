@@ -1,0 +1,697 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The on-disk queue: messages the account's server could not take yet
+ * (retried on a growing schedule) and messages it refused (kept in
+ * failed/ for inspection).  Writing, locking, listing and the schedule;
+ * main.c decides what to queue and does the sending.
+ *
+ * Format.  The queue directory holds tmp/, msg/ and failed/.  Each message
+ * is a directory named by its id (creation time, pid, a per-process
+ * counter and random bits, in hex) holding two files:
+ *   data  the message exactly as smtp_send sends it (CRLF lines, read
+ *         with pread from 0 to EOF); never changed once written.
+ *   env   the envelope, UTF-8 text, one "key value" line each, in this
+ *         order (an empty value leaves "key" alone on its line):
+ *           mailhop-queue 1        format version
+ *           account NAME
+ *           sender ADDR            empty for the null sender
+ *           created SECONDS        since the epoch
+ *           attempts N             failed attempts so far
+ *           next-try SECONDS
+ *           size BYTES             of data
+ *           last-error TEXT        sanitised (err_sanitize)
+ *           msgid TEXT
+ *           params TEXT            opaque to the queue (main.c's)
+ *           rcpt ADDR              once per recipient, at least one
+ *           end
+ *         No value holds a control byte.  Anything else is corrupt.
+ * A message is in the queue exactly when msg/ID (or failed/ID) exists; it
+ * is taken by flock(LOCK_EX | LOCK_NB) on the directory msg/ID, and is
+ * still ours only if msg/ID is still that directory after the lock.
+ *
+ * Crash safety (kill -9 or power loss at any point).
+ * - queue_put builds tmp/ID/data and tmp/ID/env, fsyncs both and tmp/ID,
+ *   then renames tmp/ID to msg/ID (one atomic step: no reader ever sees
+ *   a message without both files whole) and fsyncs msg/.  Only then does
+ *   it return 0: that is the durability point.  Before it, a crash leaves
+ *   at most a directory in tmp/, which no reader looks at and queue_open
+ *   removes once it is QUEUE_TMP_AGE old; the caller was not told
+ *   success, and main.c exits non-zero.
+ * - env is changed by writing env.new, fsync, rename over env, fsync of
+ *   the message directory: a crash leaves the old or the new envelope,
+ *   whole (and maybe a stale env.new, which is ignored and overwritten).
+ * - queue_done renames msg/ID out to tmp/ (atomic), fsyncs msg/, then
+ *   removes the files.  It is called only after the server's 250, so a
+ *   crash before the rename sends the message again (at least once,
+ *   never zero times).
+ * - Moving to failed/ is one rename of the directory, then fsyncs.
+ * - A lock is an flock on an open file description: it dies with its
+ *   process, so a crashed flusher never blocks the message.
+ * - data's size is also in env, and env must end with "end": a file cut
+ *   short by something outside our control is reported, never sent.
+ * Every fsync and rename result is checked; a failure before the
+ * durability point removes what was made and reports EX_IOERR.  (The
+ * unit tests cannot observe an fsync; they check the states a crash can
+ * leave: half-built directories in tmp/, cut or missing files in msg/.)
+ *
+ * Locking.  A flusher reads a message's envelope without a lock (it is
+ * replaced whole, so always readable) and locks only messages it wants;
+ * it then reads the envelope again under the lock.  Listing takes no
+ * lock, so mailq never makes a flusher skip a message.
+ *
+ * queue_dir.c has the directory helpers, queue_text.c the envelope text
+ * and the listing.
+ */
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "queue.h"
+#include "queue_dir.h"
+
+#define COPY_CHUNK 65536
+
+struct queue_msg {
+	struct queue *q;
+	int where; /* q->msg or q->failed: the directory that holds it */
+	int dfd;   /* the message's directory; its flock is the lock */
+	int fd;	   /* data */
+	char id[QUEUE_ID_SIZE];
+	int locked;
+	struct queue_text env;
+	char last_error[ERR_TEXT_MAX];
+};
+
+/* Writing a message. */
+
+/* Copy msgfd from offset 0 to EOF into a new file "data" in dfd, fsynced;
+ * its size in *size. */
+static int
+write_data(
+    struct queue *q, int dfd, int msgfd, long long *size, struct err *rec)
+{
+	char buf[COPY_CHUNK];
+	off_t off = 0;
+	ssize_t n = 0;
+	int fd, ret = -1;
+
+	fd = openat(dfd, "data",
+	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, q->fmode);
+	if (fd == -1)
+		return queue_dir_err(
+		    rec, EX_CANTCREAT, "create a message file in", q->path);
+	while ((n = pread(msgfd, buf, sizeof(buf), off)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 || queue_dir_write_all(fd, buf, (size_t)n) == -1)
+			break;
+		off += n;
+	}
+	if (n == 0 && fchmod(fd, q->fmode) == 0 && fsync(fd) == 0)
+		ret = 0;
+	if (close(fd) == -1)
+		ret = -1;
+	*size = (long long)off;
+	if (ret == -1)
+		return queue_dir_err(
+		    rec, EX_IOERR, "write a message file in", q->path);
+	return 0;
+}
+
+/* Fill the new message directory dfd: data, env, then the directory
+ * itself, each fsynced. */
+static int
+fill_dir(
+    struct queue *q, int dfd, struct queue_entry *e, int msgfd, struct err *rec)
+{
+	char *text;
+	size_t len;
+	int ret;
+
+	if (write_data(q, dfd, msgfd, &e->size, rec) == -1)
+		return -1;
+	if (queue_text_format(e, &text, &len) == -1)
+		return err_set(
+		    rec, ERR_LOCAL, EX_OSERR, "queue: out of memory");
+	if (len > QUEUE_ENV_MAX) {
+		free(text);
+		return err_set(rec, ERR_USAGE, EX_SOFTWARE,
+		    "queue: the envelope is over %d bytes", QUEUE_ENV_MAX);
+	}
+	ret = queue_dir_write_file(dfd, "env", text, len, q->fmode);
+	free(text);
+	if (ret == -1 || fsync(dfd) == -1)
+		return queue_dir_err(
+		    rec, EX_IOERR, "write an envelope in", q->path);
+	return 0;
+}
+
+/* A new empty message directory tmp/ID, open on *dfd. */
+static int
+make_tmp(struct queue *q, long long now, char id[QUEUE_ID_SIZE], int *dfd,
+    struct err *rec)
+{
+	int tries;
+
+	for (tries = 0; tries < 8; tries++) {
+		queue_dir_new_id(id, now);
+		if (mkdirat(q->tmp, id, 0700) == 0)
+			break;
+		if (errno != EEXIST || tries == 7) {
+			id[0] = '\0'; /* not ours: nothing to remove */
+			return queue_dir_err(
+			    rec, EX_CANTCREAT, "create a file in", q->path);
+		}
+	}
+	*dfd =
+	    openat(q->tmp, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*dfd == -1 || fchmod(*dfd, q->dmode) == -1)
+		return queue_dir_err(
+		    rec, EX_CANTCREAT, "create a file in", q->path);
+	return 0;
+}
+
+/* Rename tmp/ID to target/ID (a new id if one is there already) and
+ * fsync target.  On failure, tmp/ID is where it was. */
+static int
+publish(struct queue *q, int target, char id[QUEUE_ID_SIZE], long long now,
+    struct err *rec)
+{
+	char old[QUEUE_ID_SIZE];
+	int tries;
+
+	for (tries = 0;; tries++) {
+		if (renameat2(q->tmp, id, target, id, RENAME_NOREPLACE) == 0)
+			break;
+		if (errno == EINVAL && renameat(q->tmp, id, target, id) == 0)
+			break; /* no RENAME_NOREPLACE here; ids are unique */
+		if ((errno != EEXIST && errno != ENOTEMPTY) || tries == 7)
+			return queue_dir_err(
+			    rec, EX_IOERR, "queue a message in", q->path);
+		memcpy(old, id, QUEUE_ID_SIZE);
+		queue_dir_new_id(id, now);
+		if (renameat2(q->tmp, old, q->tmp, id, RENAME_NOREPLACE) ==
+		    -1) {
+			memcpy(id, old, QUEUE_ID_SIZE);
+			return queue_dir_err(
+			    rec, EX_IOERR, "queue a message in", q->path);
+		}
+	}
+	if (fsync(target) == -1) {
+		queue_dir_err(rec, EX_IOERR, "sync", q->path);
+		renameat(target, id, q->tmp, id);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+put_in(struct queue *q, int target, const struct queue_env *env, int msgfd,
+    const char *reason, long long now, char id[QUEUE_ID_SIZE], struct err *rec)
+{
+	struct queue_entry e;
+	char last[ERR_TEXT_MAX];
+	int dfd = -1, ret = -1;
+
+	if (queue_text_check(env, &e, rec) == -1)
+		return -1;
+	e.created = now;
+	e.attempts = reason != NULL;
+	e.next_try = now + queue_backoff(e.attempts, queue_dir_random());
+	err_sanitize(last, sizeof(last), reason != NULL ? reason : "",
+	    reason != NULL ? strlen(reason) : 0);
+	e.last_error = last;
+	if (make_tmp(q, now, id, &dfd, rec) == -1)
+		goto out;
+	if (fill_dir(q, dfd, &e, msgfd, rec) == -1 ||
+	    publish(q, target, id, now, rec) == -1)
+		goto out;
+	/* DURABILITY POINT: the message is whole in msg/ID (or failed/ID)
+	 * and every step there is fsynced; only now may the caller be told
+	 * that it is queued. */
+	ret = 0;
+out:
+	if (ret == -1 && id[0] != '\0')
+		queue_dir_remove(q->tmp, id);
+	if (dfd >= 0)
+		close(dfd);
+	return ret;
+}
+
+int
+queue_put(struct queue *q, const struct queue_env *env, int msgfd,
+    const char *reason, long long now, char id[QUEUE_ID_SIZE], struct err *rec)
+{
+	id[0] = '\0';
+	return put_in(q, q->msg, env, msgfd, reason, now, id, rec);
+}
+
+int
+queue_put_failed(struct queue *q, const struct queue_env *env, int msgfd,
+    const char *reason, long long now, char id[QUEUE_ID_SIZE], struct err *rec)
+{
+	id[0] = '\0';
+	return put_in(q, q->failed, env, msgfd, reason != NULL ? reason : "",
+	    now, id, rec);
+}
+
+/* Reading and taking a message. */
+
+static int why(struct queue_text *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+why(struct queue_text *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(t->why, sizeof(t->why), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* data must be as long as the envelope says: a message cut short is never
+ * sent.  Left open on *fdp when fdp is not NULL. */
+static int
+check_data(int dfd, struct queue_text *t, int *fdp)
+{
+	struct stat st;
+	int fd;
+
+	fd = openat(dfd, "data", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 || fstat(fd, &st) == -1) {
+		why(t, "cannot open its message file: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if ((long long)st.st_size != t->e.size) {
+		close(fd);
+		return why(t, "its message file has %lld bytes, not %lld",
+		    (long long)st.st_size, t->e.size);
+	}
+	t->e.size = (long long)st.st_size;
+	if (fdp != NULL)
+		*fdp = fd;
+	else
+		close(fd);
+	return 0;
+}
+
+/* Read the envelope of message directory dfd into t and check data.
+ * Returns 0, or -1 with t->why set. */
+static int
+load(int dfd, struct queue_text *t, int *fdp)
+{
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	int fd;
+
+	memset(t, 0, sizeof(*t));
+	fd = openat(dfd, "env", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return why(t, "cannot open its envelope: %s", strerror(errno));
+	if (fstat(fd, &st) == -1 || st.st_size > QUEUE_ENV_MAX ||
+	    (buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		close(fd);
+		return why(t, "cannot read its envelope (over %d bytes?)",
+		    QUEUE_ENV_MAX);
+	}
+	n = pread(fd, buf, (size_t)st.st_size, 0);
+	close(fd);
+	if (n != st.st_size) {
+		free(buf);
+		return why(t, "cannot read its envelope");
+	}
+	if (queue_text_parse(t, buf, (size_t)n) == -1)
+		return -1;
+	return check_data(dfd, t, fdp);
+}
+
+enum take { TAKEN, SKIPPED, LOCKED, GONE, BAD };
+
+static void
+msg_init(struct queue_msg *m, struct queue *q, int where, const char *id)
+{
+	memset(m, 0, sizeof(*m));
+	m->q = q;
+	m->where = where;
+	m->dfd = m->fd = -1;
+	snprintf(m->id, sizeof(m->id), "%s", id);
+}
+
+static void
+msg_release(struct queue_msg *m)
+{
+	queue_dir_close(&m->fd);
+	queue_dir_close(&m->dfd); /* and with it the lock */
+	queue_text_free(&m->env);
+}
+
+static int
+wanted(const struct queue_entry *e, const char *account, long long now)
+{
+	return e->next_try <= now &&
+	    (account == NULL || strcmp(account, e->account) == 0);
+}
+
+/* Lock message id of where into m, if it is due at now for account
+ * (account NULL and now LLONG_MAX: any).  The envelope is read first
+ * without the lock (it is replaced whole, so always readable) so that
+ * messages not wanted are not locked at all; then again under it. */
+static enum take
+take(struct queue *q, int where, const char *id, const char *account,
+    long long now, struct queue_msg *m)
+{
+	msg_init(m, q, where, id);
+	m->dfd =
+	    openat(where, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (m->dfd == -1 && errno == ENOENT)
+		return GONE;
+	if (m->dfd == -1) {
+		why(&m->env, "cannot open it: %s", strerror(errno));
+		return BAD;
+	}
+	if (account != NULL || now != LLONG_MAX) {
+		if (load(m->dfd, &m->env, NULL) == -1)
+			return queue_dir_same(where, id, m->dfd) ? BAD : GONE;
+		if (!wanted(&m->env.e, account, now))
+			return SKIPPED;
+		queue_text_free(&m->env);
+	}
+	if (flock(m->dfd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EWOULDBLOCK)
+			return LOCKED;
+		why(&m->env, "cannot lock it: %s", strerror(errno));
+		return BAD;
+	}
+	if (!queue_dir_same(where, id, m->dfd))
+		return GONE; /* sent, failed or removed meanwhile */
+	m->locked = 1;
+	if (load(m->dfd, &m->env, &m->fd) == -1)
+		return BAD;
+	m->env.e.id = m->id;
+	m->env.e.failed = where == q->failed;
+	return wanted(&m->env.e, account, now) ? TAKEN : SKIPPED;
+}
+
+/* Listing and flushing. */
+
+static void
+blank(struct queue_entry *e)
+{
+	static const char *const none[1] = { "" };
+
+	memset(e, 0, sizeof(*e));
+	e->account = e->sender = e->msgid = e->params = e->last_error = "";
+	e->rcpt = none;
+}
+
+/* Read message id of where and call fn with it; returns what fn
+ * returned, or 0 when the message vanished while we read it. */
+static int
+list_one(int where, const char *id, int failed, queue_list_fn *fn, void *arg)
+{
+	struct queue_text t;
+	struct queue_entry e;
+	int dfd, stop = 0;
+
+	memset(&t, 0, sizeof(t));
+	dfd =
+	    openat(where, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd == -1 && errno == ENOENT)
+		return 0;
+	if (dfd == -1)
+		why(&t, "cannot open it: %s", strerror(errno));
+	if (dfd >= 0 && load(dfd, &t, NULL) == 0)
+		e = t.e;
+	else
+		blank(&e);
+	e.id = id;
+	e.failed = failed;
+	e.bad = t.why[0] != '\0' ? t.why : NULL;
+	if (dfd == -1 || e.bad == NULL || queue_dir_same(where, id, dfd))
+		stop = fn(&e, arg);
+	queue_text_free(&t);
+	if (dfd >= 0)
+		close(dfd);
+	return stop;
+}
+
+/* Call fn for each message of where; 1 when fn asked to stop. */
+static int
+list_dir(int where, int failed, queue_list_fn *fn, void *arg)
+{
+	char **names;
+	long n, i;
+	int stop = 0;
+
+	if ((n = queue_dir_names(where, 1, &names)) == -1)
+		return -1;
+	for (i = 0; i < n && !stop; i++)
+		stop = list_one(where, names[i], failed, fn, arg) != 0;
+	queue_dir_free_names(names, n);
+	return stop;
+}
+
+int
+queue_list(struct queue *q, queue_list_fn *fn, void *arg, struct err *rec)
+{
+	int r = list_dir(q->msg, 0, fn, arg);
+
+	if (r == 0)
+		r = list_dir(q->failed, 1, fn, arg);
+	if (r == -1)
+		return queue_dir_err(rec, EX_IOERR, "read the queue", q->path);
+	return 0;
+}
+
+int
+queue_due(struct queue *q, const char *account, long long now, queue_due_fn *fn,
+    void *arg, struct queue_stats *stats, struct err *rec)
+{
+	struct queue_stats local;
+	struct queue_msg m;
+	char **names;
+	long n, i;
+	int stop = 0;
+
+	if (stats == NULL)
+		stats = &local;
+	memset(stats, 0, sizeof(*stats));
+	if ((n = queue_dir_names(q->msg, 1, &names)) == -1)
+		return queue_dir_err(rec, EX_IOERR, "read the queue", q->path);
+	for (i = 0; i < n && !stop; i++) {
+		switch (take(q, q->msg, names[i], account, now, &m)) {
+		case TAKEN:
+			stats->taken++;
+			stop = fn(&m, &m.env.e, arg) != 0;
+			break;
+		case LOCKED:
+			stats->locked++;
+			break;
+		case BAD:
+			stats->bad++;
+			snprintf(stats->bad_id, sizeof(stats->bad_id), "%s",
+			    names[i]);
+			snprintf(stats->bad_why, sizeof(stats->bad_why), "%s",
+			    m.env.why);
+			break;
+		case SKIPPED:
+		case GONE:
+			break;
+		}
+		msg_release(&m);
+	}
+	queue_dir_free_names(names, n);
+	return 0;
+}
+
+int
+queue_msg_fd(const struct queue_msg *m)
+{
+	return m->fd;
+}
+
+/* Take m out of the queue: one rename out of its directory (durable once
+ * that directory is fsynced), then the files go. */
+static int
+remove_msg(struct queue_msg *m, struct err *rec)
+{
+	char gone[QUEUE_ID_SIZE + 8];
+
+	if (m->where == -1)
+		return err_set(rec, ERR_LOCAL, EX_SOFTWARE,
+		    "queue: message %s is no longer queued", m->id);
+	snprintf(gone, sizeof(gone), "%s.gone", m->id);
+	if (renameat(m->where, m->id, m->q->tmp, gone) == -1)
+		return queue_dir_err(rec, EX_IOERR, "remove message", m->id);
+	if (fsync(m->where) == -1) {
+		m->where = -1;
+		return queue_dir_err(
+		    rec, EX_IOERR, "sync the removal of", m->id);
+	}
+	m->where = -1;
+	queue_dir_remove(m->q->tmp, gone);
+	return 0;
+}
+
+int
+queue_done(struct queue_msg *m, struct err *rec)
+{
+	return remove_msg(m, rec);
+}
+
+/* Replace env with the fields of m->env.e: write env.new, fsync, rename
+ * over env, fsync the message directory. */
+static int
+rewrite_env(struct queue_msg *m, struct err *rec)
+{
+	char *text;
+	size_t len;
+	int ret;
+
+	if (m->where == -1)
+		return err_set(rec, ERR_LOCAL, EX_SOFTWARE,
+		    "queue: message %s is no longer queued", m->id);
+	if (queue_text_format(&m->env.e, &text, &len) == -1)
+		return err_set(
+		    rec, ERR_LOCAL, EX_OSERR, "queue: out of memory");
+	ret = queue_dir_write_file(m->dfd, "env.new", text, len, m->q->fmode);
+	free(text);
+	if (ret == -1 || renameat(m->dfd, "env.new", m->dfd, "env") == -1 ||
+	    fsync(m->dfd) == -1)
+		return queue_dir_err(rec, EX_IOERR, "update message", m->id);
+	return 0;
+}
+
+static int
+move_failed(struct queue_msg *m, struct err *rec)
+{
+	struct queue *q = m->q;
+
+	if (m->where == q->failed)
+		return 0;
+	if (renameat(m->where, m->id, q->failed, m->id) == -1)
+		return queue_dir_err(
+		    rec, EX_IOERR, "move to failed/ message", m->id);
+	if (fsync(q->failed) == -1 || fsync(m->where) == -1) {
+		m->where = q->failed;
+		return queue_dir_err(rec, EX_IOERR, "sync the move of", m->id);
+	}
+	m->where = q->failed;
+	return 0;
+}
+
+static void
+set_error(struct queue_msg *m, const char *reason)
+{
+	if (reason == NULL)
+		reason = "";
+	err_sanitize(
+	    m->last_error, sizeof(m->last_error), reason, strlen(reason));
+	m->env.e.last_error = m->last_error;
+}
+
+int
+queue_retry_later(struct queue_msg *m, const char *reason, long long now,
+    int *expired, struct err *rec)
+{
+	struct queue_entry *e = &m->env.e;
+
+	*expired = 0;
+	set_error(m, reason);
+	if (e->attempts < UINT_MAX)
+		e->attempts++;
+	e->next_try = now + queue_backoff(e->attempts, queue_dir_random());
+	if (now - e->created >= m->q->lifetime)
+		*expired = 1;
+	if (rewrite_env(m, rec) == -1)
+		return -1;
+	return *expired ? move_failed(m, rec) : 0;
+}
+
+int
+queue_fail(struct queue_msg *m, const char *reason, struct err *rec)
+{
+	set_error(m, reason);
+	if (rewrite_env(m, rec) == -1)
+		return -1;
+	return move_failed(m, rec);
+}
+
+/* Lock message id for mailq, in msg/ or (with failed_too) failed/. */
+static int
+take_by_id(struct queue *q, const char *id, int failed_too, struct queue_msg *m,
+    struct err *rec)
+{
+	enum take r = GONE;
+
+	if (queue_dir_valid_id(id))
+		r = take(q, q->msg, id, NULL, LLONG_MAX, m);
+	if (r == GONE && queue_dir_valid_id(id) && failed_too) {
+		msg_release(m);
+		r = take(q, q->failed, id, NULL, LLONG_MAX, m);
+	}
+	if (r == TAKEN || (r == BAD && m->locked))
+		return 0;
+	if (r == LOCKED)
+		return err_set(rec, ERR_TEMP, EX_TEMPFAIL,
+		    "queue: message %s is being sent right now; try again in a minute",
+		    id);
+	if (r == BAD)
+		return err_set(rec, ERR_LOCAL, EX_IOERR,
+		    "queue: message %s: %s", id, m->env.why);
+	return err_set(rec, ERR_USAGE, EX_NOINPUT,
+	    "queue: there is no message %.40s in the queue (mailq lists them)",
+	    id);
+}
+
+int
+queue_retry_now(struct queue *q, const char *id, struct err *rec)
+{
+	struct queue_msg m;
+	int ret = -1;
+
+	msg_init(&m, q, q->msg, id);
+	if (take_by_id(q, id, 0, &m, rec) == 0) {
+		if (m.env.why[0] != '\0')
+			err_set(rec, ERR_LOCAL, EX_DATAERR,
+			    "queue: message %s cannot be sent: %s", id,
+			    m.env.why);
+		else {
+			m.env.e.next_try = 0;
+			ret = rewrite_env(&m, rec);
+		}
+	}
+	msg_release(&m);
+	return ret;
+}
+
+int
+queue_delete(struct queue *q, const char *id, struct err *rec)
+{
+	struct queue_msg m;
+	int ret = -1;
+
+	msg_init(&m, q, q->msg, id);
+	if (take_by_id(q, id, 1, &m, rec) == 0)
+		ret = remove_msg(&m, rec);
+	msg_release(&m);
+	return ret;
+}

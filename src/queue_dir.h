@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: ISC */
+/* Private to the queue module (queue.c, queue_dir.c): the open queue and
+ * the directory helpers.  Everything else uses queue.h. */
+#ifndef MAILHOP_QUEUE_DIR_H
+#define MAILHOP_QUEUE_DIR_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "queue.h"
+
+struct queue {
+	char *path;
+	int dir, tmp, msg, failed; /* directory fds */
+	mode_t dmode, fmode;	   /* exact modes of what we create */
+	long long lifetime;
+};
+
+/* Fill rec (ERR_LOCAL, code) with "queue: cannot WHAT PATH: strerror";
+ * returns -1. */
+int queue_dir_err(
+    struct err *rec, int code, const char *what, const char *path);
+
+/* Close *fd if open and set it to -1. */
+void queue_dir_close(int *fd);
+
+/* write(2) all of buf, retrying on EINTR.  Returns 0, or -1 (errno). */
+int queue_dir_write_all(int fd, const char *buf, size_t len);
+
+/* Create or truncate name in dfd with exactly mode, write text, fsync,
+ * close.  Returns 0, or -1 (errno). */
+int queue_dir_write_file(
+    int dfd, const char *name, const char *text, size_t len, mode_t mode);
+
+/* Whether id has the shape of a queue id: a hex digit, then hex digits
+ * and dots (so never "..", a path, or a temporary name). */
+int queue_dir_valid_id(const char *id);
+
+/* 32 random bits (getrandom; the clock and pid if it fails). */
+uint32_t queue_dir_random(void);
+
+/* A new id for a message created at now. */
+void queue_dir_new_id(char id[QUEUE_ID_SIZE], long long now);
+
+/* Remove name in dirfd, a file or a directory of files; best effort. */
+void queue_dir_remove(int dirfd, const char *name);
+
+/* The names in dirfd, sorted (only ids with ids_only; never "." or "..").
+ * Returns the count with *names set (queue_dir_free_names), or -1. */
+long queue_dir_names(int dirfd, int ids_only, char ***names);
+void queue_dir_free_names(char **names, long n);
+
+/* Whether id in where is still the directory open on dfd. */
+int queue_dir_same(int where, const char *id, int dfd);
+
+#endif
