@@ -84,7 +84,8 @@ struct session {
 	struct reply_caps caps;
 	int sane;      /* the dialogue is in step: QUIT may be sent */
 	int winddown;  /* sending RSET or QUIT after the outcome */
-	int pipelined; /* MAIL, every RCPT and DATA have left */
+	int pipelined; /* MAIL and every RCPT have left as one group */
+	int data_sent; /* DATA went with them */
 	int rset;      /* end the transaction with RSET before QUIT */
 	size_t rcpt_i; /* recipient whose reply comes next */
 	int txn_failed;
@@ -514,8 +515,11 @@ put_rcpt(struct session *s, size_t i, struct err *rec)
 	return put_cmd(s, rec, "RCPT TO:<%s>%s", to, params);
 }
 
-/* RFC 2920 3.1: MAIL, every RCPT and DATA leave as one group, in one
- * write; the replies are read afterwards, in order. */
+/* RFC 2920 3.1: MAIL and every RCPT leave as one group, in one write;
+ * the replies are read afterwards, in order.  DATA joins the group only
+ * when a refused recipient cannot leave the others a message to abort:
+ * with one recipient (the server then refuses DATA) or with partial
+ * delivery.  Else DATA waits for the RCPT replies (field-bugs B27). */
 static int
 send_group(struct session *s, struct err *rec)
 {
@@ -526,9 +530,10 @@ send_group(struct session *s, struct err *rec)
 	for (i = 0; i < s->env->nrcpt; i++)
 		if (put_rcpt(s, i, rec) == -1)
 			return -1;
-	if (put_cmd(s, rec, "DATA") == -1)
-		return -1;
 	s->pipelined = 1;
+	s->data_sent = s->env->nrcpt == 1 || s->p->partial;
+	if (s->data_sent && put_cmd(s, rec, "DATA") == -1)
+		return -1;
 	return flush(s, rec);
 }
 
@@ -630,7 +635,7 @@ rcpt_done(struct session *s, struct err *rec)
 	}
 	/* All or nothing (DESIGN.md): one recipient refused, none get it;
 	 * RSET instead of DATA. */
-	if (s->txn_failed && !s->pipelined) {
+	if (s->txn_failed && !s->data_sent) {
 		s->rset = 1;
 		*rec = s->txn;
 		return -1;
@@ -782,7 +787,7 @@ send_state(struct session *s, struct err *rec)
 			return -1;
 		return flush(s, rec);
 	case ST_DATA:
-		return s->pipelined ? 0 : send_cmd(s, rec, "DATA");
+		return s->data_sent ? 0 : send_cmd(s, rec, "DATA");
 	case ST_BODY:
 		return send_body(s, rec);
 	case ST_RSET:

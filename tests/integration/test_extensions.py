@@ -331,10 +331,16 @@ def test_B25_dsn_dropped_without_dsn(servers, mailhop, fake):
 # Partial delivery (field-bugs B27)
 
 def test_B27_default_all_or_nothing(servers, mailhop, rcpt):
+    """Postfix offers PIPELINING, yet with several recipients DATA waits
+    for their replies: one refused, and Postfix never sees DATA."""
     good = rcpt()
+    since = maillog_size(servers)
     res = mailhop.send(servers.write_config(), [good, "reject@example.org"],
                        message("all or nothing"))
     check_error_line(res, 67, "reject@example.org")
+    stats = postfix_disconnect_after(servers, since)
+    assert "rcpt=1/2" in stats and "data=" not in stats, stats
+    assert "rset=1" in stats and "quit=1" in stats, stats
     servers.assert_nothing_delivered(good)
 
 
