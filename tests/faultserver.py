@@ -34,8 +34,8 @@ Reply specs (for greeting, starttls and every replies[] value):
   str      reply lines; each "\\n"-separated line gets CRLF
            ("250-a\\n250 b" is a multi-line reply); latin-1, so any byte
   bytes    sent exactly as given, in one write
-  action   Send(b), Sleep(s), Drip(b, interval), Close(notify=False),
-           Reset(), Stall(), ReadSome()
+  action   Send(b), Sleep(s), Drip(b, interval, raw=False),
+           Close(notify=False), Reset(), Stall(), ReadSome()
   list     the above, in order (one write each)
   Seq(a, b, ...)  first use a, then b, ...; the last one repeats
   callable fn(session, line) -> a spec
@@ -95,11 +95,14 @@ class Sleep(Action):
 
 
 class Drip(Action):
-    """Send data one byte at a time, interval seconds apart."""
+    """Send data one byte at a time, interval seconds apart.  Inside TLS
+    each byte is a TLS record of its own; with raw=True the data is
+    encrypted as one record whose bytes are dripped instead."""
 
-    def __init__(self, data, interval):
+    def __init__(self, data, interval, raw=False):
         self.data = data if isinstance(data, bytes) else data.encode("latin-1")
         self.interval = interval
+        self.raw = raw
 
 
 class Close(Action):
@@ -476,8 +479,12 @@ class Conn:
             return ""
         if isinstance(spec, Drip):
             self.s.events.append("drip %r" % spec.data[:80])
-            for i in range(len(spec.data)):
-                await self.write(spec.data[i:i + 1])
+            data, write = spec.data, self.write
+            if spec.raw and self.tls is not None:
+                self.tls.write(data)
+                data, write = self.outbio.read(), self._raw_write
+            for i in range(len(data)):
+                await write(data[i:i + 1])
                 await asyncio.sleep(spec.interval)
             return spec.data[:3].decode("latin-1")
         if isinstance(spec, Close):

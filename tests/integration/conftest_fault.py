@@ -32,8 +32,19 @@ __all__ = ["fault_pki", "fault", "fault_conf", "mailhop_hosts",
 # Names the mailhop_hosts runner resolves to 127.0.0.1.
 FAULT_HOSTS = ("mail.example.org", "a.b.example.org")
 
+# Signers made before the leaves (own key, ca-key.pem style names):
+# name: (signer, template lines).  "inter-notca" may sign certificates but
+# is no CA (no CA:TRUE).
+INTERMEDIATES = {
+    "inter-ca": ("ca", ['cn = "mailhop fault intermediate CA"', "ca",
+                        "cert_signing_key"]),
+    "inter-notca": ("ca", ['cn = "mailhop fault not a CA"',
+                           "cert_signing_key", "signing_key"]),
+}
+
 # name: (signer, template lines).  signer: "ca" (the harness's test CA),
-# "other-ca" (its unrelated CA) or "self".
+# "other-ca" (its unrelated CA), "server" (the harness's server
+# certificate, a leaf), one of INTERMEDIATES, or "self".
 LEAVES = {
     "self-signed": ("self", ['cn = "localhost"', 'dns_name = "localhost"',
                              'ip_address = "127.0.0.1"']),
@@ -69,6 +80,18 @@ LEAVES = {
                        'ip_address = "::1"']),
     "dns-localhost-only": ("ca", ['cn = "localhost"',
                                   'dns_name = "localhost"']),
+    # S12 chains (CHAINS adds the certificates the server sends along)
+    "via-inter": ("inter-ca", ['cn = "localhost"', 'dns_name = "localhost"']),
+    "via-notca": ("inter-notca", ['cn = "localhost"',
+                                  'dns_name = "localhost"']),
+    "via-leaf": ("server", ['cn = "localhost"', 'dns_name = "localhost"']),
+}
+
+# Certificate files that are a leaf plus the chain the server sends.
+CHAINS = {
+    "via-inter-chain": ("via-inter", "inter-ca"),
+    "via-notca-chain": ("via-notca", "inter-notca"),
+    "via-leaf-chain": ("via-leaf", "server"),
 }
 
 
@@ -88,34 +111,58 @@ class FaultPKI:
             raise RuntimeError("certtool %s: %s%s" % (
                 " ".join(args), r.stdout, r.stderr))
 
+    def _signer(self, name):
+        """(certfile, keyfile) of a signer."""
+        if name in INTERMEDIATES:
+            return (os.path.join(self.dir, name + ".pem"),
+                    os.path.join(self.dir, "inter-key.pem"))
+        pki = self.servers.pki
+        return (os.path.join(pki, name + ".pem"),
+                os.path.join(pki, name + "-key.pem"))
+
+    def _make(self, serial, name, signer, lines, key, leaf=True):
+        tmpl = os.path.join(self.dir, name + ".tmpl")
+        body = list(lines) + ["serial = %d" % serial,
+                              'organization = "mailhop fault tests"']
+        if leaf:
+            body += ["tls_www_server", "signing_key"]
+        if not any(x.startswith("expiration_date") for x in lines):
+            body.append("expiration_days = 30")
+        with open(tmpl, "w") as f:
+            f.write("\n".join(body) + "\n")
+        out = os.path.join(self.dir, name + ".pem")
+        if signer == "self":
+            self._certtool("--generate-self-signed", "--load-privkey", key,
+                           "--template", tmpl, "--outfile", out)
+        else:
+            cert, ckey = self._signer(signer)
+            self._certtool("--generate-certificate", "--load-privkey", key,
+                           "--load-ca-certificate", cert,
+                           "--load-ca-privkey", ckey,
+                           "--template", tmpl, "--outfile", out)
+
     def make(self):
         os.makedirs(self.dir)
-        self._certtool("--generate-privkey", "--key-type=ecdsa",
-                       "--curve=secp256r1", "--outfile", self.key)
-        pki = self.servers.pki
-        for serial, (name, (signer, lines)) in enumerate(
-                sorted(LEAVES.items()), start=100):
-            tmpl = os.path.join(self.dir, name + ".tmpl")
-            body = list(lines) + ["serial = %d" % serial,
-                                  'organization = "mailhop fault tests"',
-                                  "tls_www_server", "signing_key"]
-            if not any(x.startswith("expiration_date") for x in lines):
-                body.append("expiration_days = 30")
-            with open(tmpl, "w") as f:
-                f.write("\n".join(body) + "\n")
-            out = os.path.join(self.dir, name + ".pem")
-            if signer == "self":
-                self._certtool("--generate-self-signed", "--load-privkey",
-                               self.key, "--template", tmpl,
-                               "--outfile", out)
-            else:
-                self._certtool("--generate-certificate", "--load-privkey",
-                               self.key, "--load-ca-certificate",
-                               os.path.join(pki, signer + ".pem"),
-                               "--load-ca-privkey",
-                               os.path.join(pki, signer + "-key.pem"),
-                               "--template", tmpl, "--outfile", out)
-        os.chmod(self.key, 0o600)
+        inter_key = os.path.join(self.dir, "inter-key.pem")
+        for k in (self.key, inter_key):
+            self._certtool("--generate-privkey", "--key-type=ecdsa",
+                           "--curve=secp256r1", "--outfile", k)
+        serial = 100
+        for name, (signer, lines) in sorted(INTERMEDIATES.items()):
+            serial += 1
+            self._make(serial, name, signer, lines, inter_key, leaf=False)
+        for name, (signer, lines) in sorted(LEAVES.items()):
+            serial += 1
+            self._make(serial, name, signer, lines, self.key)
+        for name, parts in CHAINS.items():
+            with open(os.path.join(self.dir, name + ".pem"), "w") as out:
+                for part in parts:
+                    with open(self._signer(part)[0] if part not in LEAVES
+                              else os.path.join(self.dir,
+                                                part + ".pem")) as f:
+                        out.write(f.read())
+        for k in (self.key, inter_key):
+            os.chmod(k, 0o600)
         return self
 
     def cert(self, name):

@@ -289,6 +289,9 @@ def test_S11_no_downgrade_after_tls_failure(mailhop, fault, fault_conf,
     ("unknown-ca", ("not trusted", "issuer is unknown")),
     ("expired", ("not trusted", "expired")),
     ("not-yet-valid", ("not trusted", "not yet valid")),
+    ("via-notca-chain", ("not trusted",)),   # signer without CA:TRUE
+    ("via-leaf-chain", ("not trusted",)),    # leaf signed by a leaf
+    ("via-inter", ("not trusted",)),         # intermediate missing
 ])
 @pytest.mark.parametrize("tls", ["starttls", "implicit"])
 def test_S12_untrusted_certificates(mailhop, fault, fault_conf, fault_pki,
@@ -299,6 +302,62 @@ def test_S12_untrusted_certificates(mailhop, fault, fault_conf, fault_pki,
     s = only(srv)
     assert s.tls_version is None and not s.post, s
     assert_nothing_sent(s)
+
+
+def test_S12_valid_chain_with_intermediate(mailhop, fault, fault_conf,
+                                           fault_pki):
+    """The control for the chain cases: the same leaf with its
+    intermediate sent along is accepted."""
+    srv = fault(sc(cert=fault_pki.cert("via-inter-chain")))
+    res = run(mailhop, fault_conf, srv)
+    assert res.rc == 0, res
+    assert only(srv).messages
+
+
+@pytest.mark.parametrize("cert", ["self-signed", "expired", "default"])
+def test_S15_default_trust_settings(mailhop, fault, fault_conf, fault_pki,
+                                    cert):
+    """No tls_ca_file: the system store, which does not hold the test CA,
+    so even the harness's good certificate is refused."""
+    srv = fault(sc(cert=fault_pki.cert(cert)))
+    res = run(mailhop, fault_conf, srv, ca_file=None)
+    check_error_line(res, 69, "not trusted")
+    s = only(srv)
+    assert s.tls_version is None and not s.post
+    assert_nothing_sent(s)
+
+
+@pytest.mark.parametrize("tls", ["starttls", "implicit"])
+@pytest.mark.parametrize("case", ["a-no-serverhello", "b-drip"])
+def test_S18_tls_waits_end_at_the_timeout(mailhop, fault, fault_conf, tls,
+                                          case):
+    """(a) the ClientHello is never answered; (b) the greeting inside TLS
+    comes one byte of the TLS record at a time."""
+    if case == "a-no-serverhello":
+        s_ = sc(tls=tls, handshake=[ReadSome(), Stall()])
+    elif tls == "implicit":
+        s_ = sc(tls=tls, greeting=Drip(b"220 fault.example.org slow\r\n",
+                                       0.2, raw=True))
+    else:
+        s_ = sc(tls=tls, replies={"EHLO@tls": Drip(
+            b"250 fault.example.org slow\r\n", 0.2, raw=True)})
+    srv = fault(s_)
+    t = time.monotonic()
+    res = run(mailhop, fault_conf, srv, timeout=1)
+    elapsed = time.monotonic() - t
+    check_error_line(res, 75, "timed out")
+    assert 0.9 < elapsed < 4, elapsed
+    assert_nothing_sent(only(srv))
+
+
+def test_S22_no_password_without_tls(mailhop, fault, fault_conf):
+    srv = fault(sc(tls="none", ehlo=["AUTH PLAIN LOGIN", "PIPELINING"]))
+    res = run(mailhop, fault_conf, srv, tls="off", auth="on", user="alice",
+              connections=0)
+    assert res.rc in (69, 78), res
+    check_error_line(res, res.rc, "in clear")
+    for s in srv.sessions:
+        assert_nothing_sent(s)
 
 
 S13_FAIL = [
@@ -386,6 +445,19 @@ def test_S14_sni(mailhop, fault, fault_conf, fault_pki, host, sni):
     assert res.rc == 0, res
     s = only(srv)
     assert s.sni_seen and s.sni == sni and s.sni_hello == sni
+
+
+def test_S14_reference_identity_is_the_configured_name(
+        mailhop_hosts, fault, fault_conf):
+    """mail.example.org resolves (through /etc/hosts) to 127.0.0.1, which
+    the harness's certificate names, with localhost: the name checked is
+    still the configured one."""
+    srv = fault(sc())
+    res = run(mailhop_hosts, fault_conf, srv, host="mail.example.org")
+    check_error_line(res, 69, "not trusted", "does not match")
+    s = only(srv)
+    assert s.sni == "mail.example.org" and not s.post
+    assert_nothing_sent(s)
 
 
 def test_S19_close_after_final_dot_is_not_success(mailhop, fault,
