@@ -131,15 +131,19 @@ def test_S04_response_injection_same_segment(mailhop, fault, fault_conf):
 
 
 def test_S04_response_injection_delayed(mailhop, fault, fault_conf):
-    """The injected bytes come 50 ms after the 220, when mailhop has
-    started the handshake: they break it, and nothing is retried."""
-    srv = fault(sc(starttls=[b"220 2.0.0 Ready\r\n", Sleep(0.05), INJECTED],
+    """The injected bytes come in a second segment, once mailhop has
+    started the handshake (after its ClientHello has arrived, rather than
+    a fixed 50 ms later, so that the case does not depend on timing):
+    they break the handshake, and nothing is retried."""
+    srv = fault(sc(starttls=[b"220 2.0.0 Ready\r\n", ReadSome(), INJECTED],
                    ignore_tls=["EHLO"], ehlo_tls=["AUTH LOGIN"]))
     res = run(mailhop, fault_conf, srv)
     check_error_line(res, 69, "TLS handshake")
     s = only(srv)
     assert bytes(s.pre) == b"EHLO %s\r\nSTARTTLS\r\n" % helo_of(s)
     assert s.tls_version is None and not s.post
+    assert s.raw[:1] == b"\x16"  # the ClientHello came before INJECTED
+    assert srv.connections == 1
     assert_nothing_sent(s)
 
 
