@@ -398,3 +398,20 @@ def test_B25_notify_never_through_postfix(servers, mailhop):
     conf = servers.write_config()
     assert bounce_notice_sent(servers, mailhop, conf, [])
     assert not bounce_notice_sent(servers, mailhop, conf, ["-N", "never"])
+
+
+def test_B23_case_B_through_postfix(servers, mailhop, rcpt):
+    """Postfix offers SMTPUTF8: a UTF-8 local part arrives, with
+    SMTPUTF8 on MAIL (Postfix refuses such an address without it)."""
+    to = rcpt("j\u00f6rg")
+    data = message("utf8 rcpt")
+    res = mailhop.send(servers.write_config(), [to], data, ["-v"])
+    assert res.rc == 0, res
+    raw = servers.wait_for_delivery(to)[0]
+    # Postfix names the protocol UTF8SMTP(SA) when MAIL had SMTPUTF8
+    # (RFC 6531 4.3); check_arrival's model knows only (E)SMTP.
+    assert re.search(rb"\bwith UTF8SMTPSA id [0-9A-F]+\b", raw), raw[:600]
+    assert raw.replace(b"\r\n", b"\n").endswith(b"\n\nHello.\n"), raw
+    assert re.search(r"--> MAIL FROM:<alice@example.org> SIZE=\d+ "
+                     r"SMTPUTF8\n", res.stderr), res.stderr
+    assert "--> RCPT TO:<%s>" % to in res.stderr, res.stderr
