@@ -28,6 +28,8 @@ names only what it changes:
         tls="starttls",                     # or "implicit" or "none"
         handshake=None,                     # or actions instead of TLS
         cert=(certfile, keyfile),
+        tls_versions=(ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2),
+        ciphers="DEFAULT:@SECLEVEL=0",      # OpenSSL cipher string
         user="alice", password="pw")        # checked by AUTH if set
 
 Reply specs (for greeting, starttls and every replies[] value):
@@ -74,6 +76,7 @@ import ssl
 import struct
 import threading
 import time
+import warnings
 
 CRLF = b"\r\n"
 
@@ -152,7 +155,8 @@ class Scenario:
                  "start TLS", starttls_switch=True, replies=None,
                  ignore_tls=(), tls="starttls", handshake=None, cert=None,
                  user=None, password=None, name="fault.example.org",
-                 read_timeout=10.0, session_timeout=30.0, scram_iter=4096):
+                 read_timeout=10.0, session_timeout=30.0, scram_iter=4096,
+                 tls_versions=None, ciphers=None):
         self.greeting = greeting
         self.ehlo = list(DEFAULT_EHLO if ehlo is None else ehlo)
         self.ehlo_tls = list(DEFAULT_EHLO_TLS if ehlo_tls is None
@@ -170,6 +174,8 @@ class Scenario:
         self.read_timeout = read_timeout
         self.session_timeout = session_timeout
         self.scram_iter = scram_iter
+        self.tls_versions = tls_versions
+        self.ciphers = ciphers
 
 
 class Session:
@@ -394,6 +400,13 @@ class Conn:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         cert, key = self.sc.cert or self.srv.default_cert
         ctx.load_cert_chain(cert, key)
+        if self.sc.ciphers:
+            ctx.set_ciphers(self.sc.ciphers)
+        if self.sc.tls_versions:
+            with warnings.catch_warnings():  # TLS 1.0 and 1.1 are, yes
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.minimum_version, ctx.maximum_version = \
+                    self.sc.tls_versions
 
         def sni(obj, name, c):
             self.s.sni = name

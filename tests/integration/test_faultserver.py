@@ -8,6 +8,7 @@ import smtplib
 import socket
 import ssl
 import time
+import warnings
 
 import pytest
 
@@ -196,3 +197,21 @@ def test_connection_count_and_self_stop(fault):
     t = time.monotonic()
     srv._stopped.wait(5)
     assert srv._stopped.is_set() and time.monotonic() - t < 5
+
+
+@pytest.mark.parametrize("version", ["TLSv1", "TLSv1_1"])
+def test_old_tls_versions_really_offered(servers, fault, version):
+    """The S16 servers do speak TLS 1.0 and 1.1 to a client that offers
+    them: a refusal in S16 is the client's."""
+    v = getattr(ssl.TLSVersion, version)
+    srv = fault(Scenario(tls="implicit", tls_versions=(v, v),
+                         ciphers="DEFAULT:@SECLEVEL=0"))
+    ctx = client_ctx(servers)
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ctx.maximum_version = v
+    with smtplib.SMTP_SSL("localhost", srv.port, timeout=5,
+                          context=ctx) as c:
+        assert c.ehlo()[0] == 250
+        assert c.sock.version() == version.replace("_", ".")

@@ -8,6 +8,7 @@ line."""
 
 import base64
 import re
+import ssl
 import time
 
 import pytest
@@ -352,6 +353,28 @@ def test_S18_tls_waits_end_at_the_timeout(mailhop, fault, fault_conf, tls,
     check_error_line(res, 75, "timed out")
     assert 0.9 < elapsed < 4, elapsed
     assert_nothing_sent(only(srv))
+
+
+V = ssl.TLSVersion
+
+
+@pytest.mark.parametrize("versions,ok", [
+    ((V.TLSv1_2, V.TLSv1_2), True),
+    ((V.TLSv1_3, V.TLSv1_3), True),
+    ((V.TLSv1_1, V.TLSv1_1), False),
+    ((V.TLSv1, V.TLSv1), False),
+], ids=["1.2", "1.3", "1.1", "1.0"])
+def test_S16_tls_version_floor(mailhop, fault, fault_conf, versions, ok):
+    srv = fault(sc(tls_versions=versions, ciphers="DEFAULT:@SECLEVEL=0"))
+    res = run(mailhop, fault_conf, srv)
+    s = only(srv)
+    if ok:
+        assert res.rc == 0, res
+        assert s.tls_version == versions[0].name.replace("_", "."), s
+    else:
+        check_error_line(res, 69, "protocol version")
+        assert s.tls_version is None and not s.post
+        assert_nothing_sent(s)
 
 
 def test_S22_no_password_without_tls(mailhop, fault, fault_conf):
