@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * SMTP submission client: one session per message over io (plain,
- * STARTTLS or implicit TLS), AUTH through sasl, MAIL, RCPT and DATA as one
- * pipelined group when offered, the dot-stuffed message, QUIT.  A state
- * machine: enter() changes state, send_state() sends a state's command,
- * handle_reply() acts on its reply.  Replies and EHLO keywords are
- * parsed by reply.c, the MAIL and RCPT parameters built by esmtp.c.
+ * STARTTLS or implicit TLS), AUTH through sasl, MAIL and RCPT as one
+ * pipelined group when offered (DATA too when safe), the dot-stuffed
+ * message, QUIT.  A state machine: enter() changes state, send_state()
+ * sends a state's command, handle_reply() acts on its reply.  Replies
+ * and EHLO keywords are parsed by reply.c, the MAIL and RCPT parameters
+ * built by esmtp.c.
  */
 
 #include <errno.h>

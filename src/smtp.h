@@ -80,8 +80,9 @@ struct smtp_result {
 
 /* Deliver the message in msgfd (the spool file: CRLF lines, read with
  * pread from offset 0 to EOF) to the server in params: greeting, EHLO,
- * STARTTLS or implicit TLS, AUTH, then MAIL, RCPT and DATA (one pipelined
- * group when offered), the dot-stuffed message, QUIT.  Every wait has a
+ * STARTTLS or implicit TLS, AUTH, then MAIL, RCPT and DATA (MAIL and
+ * RCPT pipelined when offered; DATA with them for one recipient or
+ * partial delivery), the dot-stuffed message, QUIT.  Every wait has a
  * deadline.  Returns 0 once the server said 250 to the message; else -1
  * with rec filled: ERR_TEMP for 4xx, timeouts and lost connections,
  * ERR_PERM with the sysexits code of DESIGN.md otherwise.  A message
