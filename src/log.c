@@ -78,6 +78,8 @@ log_format(const struct log_rec *rec, char *buf, size_t sz)
 	put_field(buf, sz, &off, "rcpt", rec->rcpt);
 	snprintf(num, sizeof(num), "%lld", rec->size);
 	put_field(buf, sz, &off, "size", num);
+	if (rec->dsn != NULL)
+		put_field(buf, sz, &off, "dsn", rec->dsn);
 	put_field(buf, sz, &off, "status", rec->status);
 	put_field(buf, sz, &off, "reply", rec->reply);
 	snprintf(num, sizeof(num), "%d", rec->exit);

@@ -15,6 +15,7 @@ struct log_rec {
 	const char *from;   /* envelope sender */
 	const char *rcpt;   /* envelope recipients, comma-separated */
 	long long size;	    /* bytes of the message as sent */
+	const char *dsn;    /* "dropped" when -N/-R/-V went unsent, or NULL */
 	const char *status; /* sent, queued, deferred, refused */
 	const char *reply;  /* the server's last reply, or the error */
 	int exit;	    /* exit code */
@@ -23,7 +24,8 @@ struct log_rec {
 /* Open syslog: ident mailhop, LOG_PID, facility LOG_MAIL. */
 void log_open(void);
 
-/* Format rec as key=value fields in a fixed order into buf (size sz);
+/* Format rec as key=value fields in a fixed order into buf (size sz); the
+ * dsn field appears only when set, between size and status;
  * values with spaces, quotes or '=' are quoted with "" and \-escapes; all
  * values are sanitised.  Returns the length, truncated to sz - 1. */
 size_t log_format(const struct log_rec *rec, char *buf, size_t sz);

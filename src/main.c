@@ -336,6 +336,7 @@ report(struct run *r, int code)
 	lr.from = r->sender != NULL && r->sender[0] == '\0' ? "<>" : r->sender;
 	lr.rcpt = rcpts;
 	lr.size = r->have_msg ? r->msg.size : 0;
+	lr.dsn = r->res.dsn_dropped ? "dropped" : NULL;
 	lr.status = status_name(&r->err);
 	lr.reply = code == 0 ? r->res.reply : r->err.text;
 	lr.exit = code;

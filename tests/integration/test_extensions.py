@@ -16,7 +16,6 @@ import pytest
 
 from mailmodel import check_arrival, check_error_line
 
-NEEDS_MAIN = pytest.mark.xfail(strict=True, reason="needs main.c wiring")
 
 # Postfix's default message_size_limit, which the harness keeps.
 POSTFIX_SIZE_LIMIT = 10240000
@@ -314,7 +313,6 @@ def test_B25_dsn_wire_with_dsn_offered(servers, mailhop, fake):
             "ORCPT=rfc822;bob@example.org") in srv.lines
 
 
-@NEEDS_MAIN
 def test_B25_dsn_dropped_without_dsn(servers, mailhop, fake):
     """No DSN offered: nothing of it on the wire, sent anyway, and the
     syslog line says dsn=dropped."""

@@ -58,20 +58,24 @@ static const struct {
 	const char *want;
 } format_cases[] = {
 	{ { "1.2@x", "work", "mail.example.org", "TLS1.3", "PLAIN",
-	      "me@example.org", "a@x,b@y", 412, "sent",
+	      "me@example.org", "a@x,b@y", 412, NULL, "sent",
 	      "250 2.0.0 Ok: queued as 4Q", 0 },
 	    "msgid=1.2@x account=work host=mail.example.org tls=TLS1.3 "
 	    "auth=PLAIN from=me@example.org rcpt=a@x,b@y size=412 status=sent "
 	    "reply=\"250 2.0.0 Ok: queued as 4Q\" exit=0" },
-	{ { NULL, NULL, NULL, "", NULL, "", NULL, 0, "refused",
+	{ { NULL, NULL, NULL, "", NULL, "", NULL, 0, NULL, "refused",
 	      "bad \"quote\" \\ back", 78 },
 	    "msgid=- account=- host=- tls=- auth=- from=- rcpt=- size=0 "
 	    "status=refused reply=\"bad \\\"quote\\\" \\\\ back\" exit=78" },
-	{ { "m", "a", "h", "none", "none", "f@x", "r@x", 1, "deferred",
+	{ { "m", "a", "h", "none", "none", "f@x", "r@x", 1, NULL, "deferred",
 	      "421 bye\r\nEHLO x=y", 75 },
 	    "msgid=m account=a host=h tls=none auth=none from=f@x rcpt=r@x "
 	    "size=1 status=deferred reply=\"421 bye\\\\x0d\\\\x0aEHLO x=y\" "
 	    "exit=75" },
+	{ { "m", "a", "h", "TLS1.3", "PLAIN", "f@x", "r@x", 9, "dropped",
+	      "sent", "250 ok", 0 },
+	    "msgid=m account=a host=h tls=TLS1.3 auth=PLAIN from=f@x rcpt=r@x "
+	    "size=9 dsn=dropped status=sent reply=\"250 ok\" exit=0" },
 };
 
 static void
