@@ -209,6 +209,26 @@ send_cmd(struct session *s, struct err *rec, const char *fmt, ...)
 	return flush(s, rec);
 }
 
+/* Is the reply being read an AUTH challenge? */
+static int
+is_challenge(const struct session *s)
+{
+	return (s->state == ST_AUTH || s->state == ST_AUTH_NEXT) &&
+	    strncmp(s->line, "334", 3) == 0;
+}
+
+/* Trace one server line.  A SCRAM challenge holds the salt, the iteration
+ * count and the server's proof: with the user name that is enough to test
+ * password guesses offline, so no challenge is shown (S34). */
+static void
+trace_reply_line(struct session *s, size_t len)
+{
+	if (is_challenge(s))
+		log_trace('<', "334 <redacted>", 14);
+	else
+		log_trace('<', s->line, len);
+}
+
 static int
 read_reply(struct session *s, struct err *rec)
 {
@@ -222,13 +242,13 @@ read_reply(struct session *s, struct err *rec)
 	do {
 		if (io_getline(s->io, s->line, sz, &len, rec) == -1)
 			return -1;
-		log_trace('<', s->line, len);
+		trace_reply_line(s, len);
 		rc = reply_line(&s->reply, s->line, len, rec);
 	} while (rc == 0);
 	if (rc == -1)
 		return -1;
 	s->flatlen = reply_flatten(&s->reply, s->flat, sizeof(s->flat));
-	if (!s->winddown)
+	if (!s->winddown && !is_challenge(s))
 		err_sanitize(
 		    s->res->reply, sizeof(s->res->reply), s->flat, s->flatlen);
 	return 0;
