@@ -125,23 +125,27 @@ set_sender(struct run *r)
 	return 0;
 }
 
-/* Read the message on infd (-t, -F); then fill the envelope.
- * XXX: bare names in To, Cc and From stay bare until the tests' model of
- * the message (mailmodel.py) knows the rule; then this sets mo.rewrite =
- * alias_header_rewrite with a struct alias_ctx of the aliases and
- * local_domain, and checks ctx.oom after msg_read. */
+/* Read the message on infd (-t, -F); then fill the envelope.  Bare names
+ * in To, Cc and From get the local domain (R16, alias.h). */
 static int
 read_message(struct run *r, int infd)
 {
+	struct alias_ctx actx = { 0 };
 	struct msg_opts mo = { 0 };
 
 	mo.extract = r->opt.extract;
 	mo.from = r->sender[0] != '\0' ? r->sender : r->acct.from;
 	mo.fullname = r->opt.fullname;
 	mo.domain = addr_domain(r->acct.from);
+	actx.map = r->aliases;
+	actx.local_domain = r->acct.local_domain;
+	mo.rewrite = alias_header_rewrite;
+	mo.rewrite_arg = &actx;
 	if (msg_read(infd, &mo, &r->msg, &r->err) == -1)
 		return -1;
 	r->have_msg = 1;
+	if (actx.oom)
+		return err_set(&r->err, ERR_LOCAL, EX_OSERR, "out of memory");
 	return collect_rcpts(r);
 }
 

@@ -122,19 +122,12 @@ class Caller:
         return p.returncode, o or b"", (e or b"").decode("utf-8", "replace")
 
 
-# XXX: main.c does not set msg_opts.rewrite yet, so header names stay
-# bare; set this to True when it does.
-QUALIFY_HEADERS = False
-
-
 def qualified(data, fields, domain="example.org"):
     """data with the header fields named in fields (lines, without their
     line end) as mailhop sends them: each bare name qualified with the
     local domain, the rest of the field as it was (alias.h).  fields maps
     a header line to the same line with the names given in it qualified;
     every line given must be in the header."""
-    if not QUALIFY_HEADERS:
-        return data
     head, sep, body = data.partition(b"\n\n")
     if not sep:
         head, sep, body = data.partition(b"\r\n\r\n")
