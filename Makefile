@@ -5,6 +5,8 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 DATADIR ?= $(PREFIX)/share
+# zsh looks in vendor-completions for packages, site-functions for /usr/local.
+ZSHDIR ?= $(if $(filter /usr,$(PREFIX)),$(DATADIR)/zsh/vendor-completions,$(DATADIR)/zsh/site-functions)
 DESTDIR ?=
 
 CC ?= cc
@@ -93,7 +95,7 @@ install: mailhop
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(DATADIR)/bash-completion/completions \
-	    $(DESTDIR)$(DATADIR)/zsh/vendor-completions \
+	    $(DESTDIR)$(ZSHDIR) \
 	    $(DESTDIR)$(DATADIR)/fish/vendor_completions.d
 	install -m 0755 mailhop $(DESTDIR)$(BINDIR)/mailhop
 	install -m 0644 man/mailhop.1 $(DESTDIR)$(MANDIR)/man1/mailhop.1
@@ -101,7 +103,7 @@ install: mailhop
 	install -m 0644 completions/mailhop.bash \
 	    $(DESTDIR)$(DATADIR)/bash-completion/completions/mailhop
 	install -m 0644 completions/_mailhop \
-	    $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_mailhop
+	    $(DESTDIR)$(ZSHDIR)/_mailhop
 	install -m 0644 completions/mailhop.fish \
 	    $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/mailhop.fish
 
@@ -109,7 +111,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/mailhop $(DESTDIR)$(MANDIR)/man1/mailhop.1 \
 	    $(DESTDIR)$(MANDIR)/man5/mailhop.conf.5 \
 	    $(DESTDIR)$(DATADIR)/bash-completion/completions/mailhop \
-	    $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_mailhop \
+	    $(DESTDIR)$(ZSHDIR)/_mailhop \
 	    $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/mailhop.fish
 
 clean:

@@ -302,13 +302,21 @@ check_auth(cfg_t *cfg, const char *key, const char *v)
 static int
 check_password(cfg_t *cfg, const char *key, const char *v)
 {
+	const char *p;
+
 	parsing->has_password = 1;
 	parsing->pw_line = cfg->line;
-	if (v[0] != '\0')
-		return 0;
-	return pfail(cfg,
-	    "%s: empty (write the password, or remove the line and set auth = off)",
-	    key);
+	if (v[0] == '\0')
+		return pfail(cfg,
+		    "%s: empty (write the password, or remove the line and set auth = off)",
+		    key);
+	/* SASLprep (RFC 4013) prohibits control characters. */
+	for (p = v; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return pfail(cfg,
+			    "%s: contains a control character (a tab or line break cannot be sent)",
+			    key);
+	return 0;
 }
 
 static int

@@ -184,12 +184,12 @@ spool_open(struct reader *r)
 	if (snprintf(path, sizeof(path), "%s/mailhop.XXXXXX", r->dir) >=
 	    (int)sizeof(path)) {
 		errno = ENAMETOOLONG;
-		fail_errno(r, EX_IOERR, "cannot create a spool file in");
+		fail_errno(r, EX_CANTCREAT, "cannot create a spool file in");
 		return;
 	}
 	r->m->fd = mkostemp(path, O_CLOEXEC);
 	if (r->m->fd == -1 || unlink(path) == -1)
-		fail_errno(r, EX_IOERR, "cannot create a spool file in");
+		fail_errno(r, EX_CANTCREAT, "cannot create a spool file in");
 }
 
 static void

@@ -508,7 +508,9 @@ on_auth(struct session *s, struct err *rec)
 		return fail_reply(s, rec, EX_PROTOCOL,
 		    "server %s refused AUTH as out of sequence", s->p->host);
 	/* 535 and other 5xx: no retry, no other mechanism. */
-	return fail_reply(s, rec, EX_NOPERM, "authentication failed");
+	return fail_reply(s, rec, EX_NOPERM,
+	    "authentication failed for user \"%s\" on %s (check user and password)",
+	    s->p->user, s->p->host);
 }
 
 /* Mail transaction: MAIL, RCPT, DATA */
@@ -865,7 +867,11 @@ read_failed(struct session *s, struct err *rec)
 	if (rec->class != ERR_TEMP)
 		return;
 	snprintf(why, sizeof(why), "%s", rec->text);
-	if (s->state != ST_BODY)
+	if (s->state == ST_GREETING && s->p->tls != SMTP_TLS_IMPLICIT)
+		err_set(rec, ERR_TEMP, EX_TEMPFAIL,
+		    "%s (%s sent no greeting; if it speaks TLS from the start, as on port 465, set tls = implicit)",
+		    why, s->p->host);
+	else if (s->state != ST_BODY)
 		err_set(rec, ERR_TEMP, EX_TEMPFAIL, "%s (%s, at %s)", why,
 		    s->p->host, state_names[s->state]);
 	else

@@ -901,7 +901,7 @@ test_read_error(void **state)
 	msg_free(&m);
 }
 
-/* No spool directory: EX_IOERR naming it, input still read to EOF. */
+/* No spool directory: EX_CANTCREAT naming it, input still read to EOF. */
 static void
 test_spool_dir(void **state)
 {
@@ -915,7 +915,7 @@ test_spool_dir(void **state)
 	o.tmpdir = "/nonexistent/spool";
 	assert_int_equal(read_with(fd, &o, &m, &rec), -1);
 	assert_int_equal(rec.class, ERR_LOCAL);
-	assert_int_equal(rec.code, EX_IOERR);
+	assert_int_equal(rec.code, EX_CANTCREAT);
 	assert_string_equal(rec.text,
 	    "cannot create a spool file in /nonexistent/spool: No such file "
 	    "or directory");
