@@ -33,6 +33,20 @@ class MaillogMark:
         return [ln for ln in self.lines() if "disconnect from" in ln]
 
 
+def refused_before_auth(servers, mailhop, conf, to):
+    """Send to `to` with conf: exit 69, nothing delivered, and Postfix saw
+    no AUTH, MAIL, RCPT, DATA or BDAT in any session."""
+    mark = MaillogMark(servers)
+    res = mailhop.send(conf, [to], MESSAGE)
+    check_error_line(res, 69)
+    servers.assert_nothing_delivered(to)
+    check_log(servers, res, status="refused", exit=69, auth="none")
+    sessions = mark.sessions()
+    assert sessions, mark.lines()
+    for s in sessions:
+        assert not re.search(r"\b(auth|mail|rcpt|data|bdat)=", s), s
+
+
 @pytest.mark.parametrize("user,auth", [("alice", "plain"),
                                        ("alice", "scram-sha-256"),
                                        ("bob", "scram-sha-256"),
@@ -86,15 +100,7 @@ def test_untrusted_certificate(servers, mailhop, rcpt, tls, ca):
     conf = servers.write_config(
         tls=tls, auth="plain",
         ca_file=servers.other_ca_file if ca == "other-ca" else None)
-    mark = MaillogMark(servers)
-    res = mailhop.send(conf, [to], MESSAGE)
-    check_error_line(res, 69)
-    servers.assert_nothing_delivered(to)
-    check_log(servers, res, status="refused", exit=69, auth="none")
-    sessions = mark.sessions()
-    assert sessions, mark.lines()
-    for s in sessions:
-        assert not re.search(r"\b(auth|mail|rcpt|data|bdat)=", s), s
+    refused_before_auth(servers, mailhop, conf, to)
 
 
 def test_starttls_not_offered(servers, mailhop, rcpt):
@@ -194,15 +200,7 @@ def test_certificate_for_another_name(servers, mailhop, rcpt, ca):
                                 port=servers.ports["wrongname"],
                                 auth="plain",
                                 ca_file=True if ca == "test-ca" else None)
-    mark = MaillogMark(servers)
-    res = mailhop.send(conf, [to], MESSAGE)
-    check_error_line(res, 69)
-    servers.assert_nothing_delivered(to)
-    check_log(servers, res, status="refused", exit=69, auth="none")
-    sessions = mark.sessions()
-    assert sessions, mark.lines()
-    for s in sessions:
-        assert not re.search(r"\b(auth|mail|rcpt|data|bdat)=", s), s
+    refused_before_auth(servers, mailhop, conf, to)
 
 
 def test_silent_server_times_out(servers, mailhop, rcpt):
