@@ -509,6 +509,7 @@ fill_account(
 	a->aliases = dup_str(cfg_getstr(sec, "aliases"), &oom);
 	a->local_domain = dup_str(cfg_getstr(sec, "local_domain"), &oom);
 	a->partial_delivery = (int)cfg_getint(sec, "partial_delivery");
+	a->queue = (int)cfg_getint(sec, "queue");
 	set_auth(sec, a, &oom);
 	if (oom)
 		return err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");

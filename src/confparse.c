@@ -36,7 +36,7 @@
  * default has one zero per key of the larger table.
  */
 #define LINES "\001lines"
-#define LINES_DEFAULT "{0,0,0,0,0,0,0,0,0,0,0,0,0,0}"
+#define LINES_DEFAULT "{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}"
 
 enum akey {
 	K_BLOCK,
@@ -53,6 +53,7 @@ enum akey {
 	K_ALIASES,
 	K_LOCAL_DOMAIN,
 	K_PARTIAL,
+	K_QUEUE,
 	K_NKEYS
 };
 
@@ -60,7 +61,7 @@ enum rkey { R_BLOCK, R_DEFAULT, R_NKEYS };
 
 static const char *const akeys[K_NKEYS] = { "", "host", "port", "tls",
 	"tls_ca_file", "auth", "user", "password", "from", "helo", "timeout",
-	"aliases", "local_domain", "partial_delivery" };
+	"aliases", "local_domain", "partial_delivery", "queue" };
 static const char *const rkeys[R_NKEYS] = { "", "default_account" };
 
 static const char *const tls_modes[] = { "starttls", "implicit", "off" };
@@ -440,6 +441,7 @@ static cfg_opt_t account_opts[] = {
 	CFG_STR("aliases", NULL, CFGF_NODEFAULT),
 	CFG_STR("local_domain", NULL, CFGF_NODEFAULT),
 	CFG_INT_CB("partial_delivery", 0, CFGF_NONE, parse_bool),
+	CFG_INT_CB("queue", 1, CFGF_NONE, parse_bool),
 	CFG_INT_LIST(LINES, LINES_DEFAULT, CFGF_NONE),
 	CFG_END(),
 };

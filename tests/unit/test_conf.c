@@ -335,6 +335,8 @@ field(const struct conf_account *a, const char *key, char *buf, size_t n)
 		snprintf(buf, n, "%d", a->timeout);
 	else if (strcmp(key, "partial_delivery") == 0)
 		snprintf(buf, n, "%d", a->partial_delivery);
+	else if (strcmp(key, "queue") == 0)
+		snprintf(buf, n, "%d", a->queue);
 	else if (strcmp(key, "tls") == 0)
 		snprintf(buf, n, "%s", tls[a->tls]);
 	else if (strcmp(key, "auth") == 0)
