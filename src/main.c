@@ -11,12 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "addr.h"
 #include "alias.h"
 #include "conf.h"
 #include "err.h"
+#include "flush.h"
 #include "log.h"
 #include "msg.h"
 #include "options.h"
@@ -36,6 +38,10 @@ struct run {
 	struct addr_list rcpt;	   /* as given, for the log line */
 	char **wire;		   /* the same, in ASCII form for RCPT */
 	struct smtp_result res;
+	int *codes; /* each recipient's RCPT reply (smtp.h rcpt_codes) */
+	int tried;  /* smtp_send ran: a failure may be queued */
+	int queued; /* kept in the queue: exit 0, status=queued */
+	char params[FLUSH_PARAMS_MAX]; /* for the queue: BODY, DSN, ... */
 	struct err err;
 };
 
@@ -169,35 +175,6 @@ prepare(struct run *r, int infd, int stdin_closed)
 	return read_message(r, infd);
 }
 
-static void
-fill_params(const struct conf_account *a, struct smtp_params *p, char *port,
-    size_t portsz)
-{
-	static const enum smtp_tls tls[] = {
-		[CONF_TLS_STARTTLS] = SMTP_TLS_STARTTLS,
-		[CONF_TLS_IMPLICIT] = SMTP_TLS_IMPLICIT,
-		[CONF_TLS_OFF] = SMTP_TLS_OFF,
-	};
-	static const enum smtp_auth auth[] = {
-		[CONF_AUTH_OFF] = SMTP_AUTH_OFF,
-		[CONF_AUTH_ON] = SMTP_AUTH_ANY,
-		[CONF_AUTH_MECH] = SMTP_AUTH_MECH,
-	};
-
-	snprintf(port, portsz, "%d", a->port);
-	memset(p, 0, sizeof(*p));
-	p->host = a->host;
-	p->port = port;
-	p->tls = tls[a->tls];
-	p->ca_file = a->tls_ca_file;
-	p->auth = auth[a->auth];
-	p->mech = a->auth_mech;
-	p->user = a->user;
-	p->password = a->password;
-	p->helo = a->helo;
-	p->timeout_ms = a->timeout * 1000;
-}
-
 /* Does an envelope address need SMTPUTF8 (RFC 6531)? */
 static int
 needs_utf8(const struct run *r)
@@ -262,7 +239,7 @@ deliver(struct run *r)
 	char port[16];
 	int rc;
 
-	fill_params(&r->acct, &p, port, sizeof(port));
+	flush_smtp_params(&r->acct, &p, port, sizeof(port));
 	/* Fields this run does not set stay 0 or NULL (smtp.h). */
 	memset(&env, 0, sizeof(env));
 	env.from = r->sender;
@@ -271,7 +248,12 @@ deliver(struct run *r)
 	env.eightbit = r->msg.eightbit;
 	env.smtputf8 = needs_utf8(r);
 	fill_dsn(&r->opt, &env, notify, sizeof(notify));
-	p.partial = r->acct.partial_delivery;
+	r->codes = calloc(r->rcpt.n, sizeof(*r->codes));
+	if (r->codes == NULL)
+		return err_set(&r->err, ERR_LOCAL, EX_OSERR, "out of memory");
+	env.rcpt_codes = r->codes;
+	flush_params_format(&env, r->params, sizeof(r->params));
+	r->tried = 1;
 	rc = smtp_send(&p, &env, r->msg.fd, &r->res, &r->err);
 	/* The password is not needed past the session. */
 	secret_free(r->acct.password);
@@ -301,8 +283,12 @@ join_rcpts(const struct addr_list *l)
 }
 
 static const char *
-status_name(const struct err *e)
+status_name(const struct run *r)
 {
+	const struct err *e = &r->err;
+
+	if (r->queued)
+		return "queued";
 	if (e->class == ERR_NONE)
 		return "sent";
 	return e->class == ERR_TEMP ? "deferred" : "refused";
@@ -341,13 +327,72 @@ report(struct run *r, int code)
 	lr.rcpt = rcpts;
 	lr.size = r->have_msg ? r->msg.size : 0;
 	lr.dsn = r->res.dsn_dropped ? "dropped" : NULL;
-	lr.status = status_name(&r->err);
-	lr.reply = code == 0 ? r->res.reply : r->err.text;
+	lr.status = status_name(r);
+	lr.reply = code == 0 && !r->queued ? r->res.reply : r->err.text;
 	lr.exit = code;
 	log_message(&lr);
 	free(rcpts);
 	if (code != 0)
 		print_error(&r->err, r->res.delivered);
+	else if (r->queued && (r->opt.verbose || isatty(STDERR_FILENO)))
+		fprintf(stderr, "mailhop: queued: %s\n", r->err.text);
+}
+
+/* The recipients to queue after a temporary failure: after a partial
+ * delivery only those refused with 4xx, else all.  Returns how many. */
+static size_t
+queue_rcpts(const struct run *r, const char **v)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < r->rcpt.n; i++)
+		if (r->res.delivered == 0 || r->codes[i] / 100 == 4)
+			v[n++] = r->wire[i];
+	return n;
+}
+
+/* The attempt failed with the queue on: queue a temporary failure (exit
+ * 0, or the queue's error); keep a permanent one in the failed area
+ * (exit with its code even when the copy cannot be written).  Returns the
+ * exit code. */
+static int
+keep(struct run *r, int code)
+{
+	struct queue_env qe = { 0 };
+	char id[QUEUE_ID_SIZE], why[ERR_TEXT_MAX];
+	int temp = r->err.class == ERR_TEMP;
+	const char **v = calloc(r->rcpt.n, sizeof(*v));
+	struct err qerr;
+
+	if (v == NULL)
+		return code;
+	err_clear(&qerr);
+	qe.account = r->acct.name;
+	qe.sender = r->sender;
+	qe.rcpt = v;
+	if (temp)
+		qe.nrcpt = queue_rcpts(r, v);
+	else {
+		memcpy(v, r->wire, r->rcpt.n * sizeof(*v));
+		qe.nrcpt = r->rcpt.n;
+	}
+	qe.msgid = r->msg.msgid;
+	qe.params = r->params;
+	if (flush_keep(r->opt.config, &qe, r->msg.fd, r->err.text, !temp, id,
+		&qerr) == 0) {
+		r->queued = temp;
+		code = temp ? EX_OK : code;
+	} else if (temp) {
+		snprintf(why, sizeof(why), "%s", r->err.text);
+		err_set(&r->err, qerr.class, qerr.code,
+		    "%s; the message was not sent and could not be queued: %s",
+		    why, qerr.text);
+		code = qerr.code;
+	} else
+		syslog(LOG_ERR, "cannot keep a copy of the refused message: %s",
+		    qerr.text);
+	free(v);
+	return code;
 }
 
 static void
@@ -358,6 +403,7 @@ cleanup(struct run *r)
 	for (i = 0; r->wire != NULL && i < r->rcpt.n; i++)
 		free(r->wire[i]);
 	free(r->wire);
+	free(r->codes);
 	addr_list_free(&r->rcpt);
 	alias_free(r->aliases);
 	free(r->sender);
@@ -380,7 +426,12 @@ send_one(struct run *r, int infd, int stdin_closed)
 	code = r->err.class == ERR_NONE ? EX_OK : r->err.code;
 	if (r->err.class == ERR_TEMP)
 		code = EX_TEMPFAIL;
+	if (r->tried && code != EX_OK && r->acct.queue &&
+	    (r->err.class == ERR_TEMP || r->err.class == ERR_PERM))
+		code = keep(r, code);
 	report(r, code);
+	if (code == EX_OK && !r->queued && r->acct.queue)
+		flush_account(&r->opt, r->acct.name);
 	return code;
 }
 
@@ -479,19 +530,11 @@ run_mode(const struct options *o)
 {
 	switch (o->mode) {
 	case OPT_MODE_LIST:
-		/* XXX: there is no queue yet (issue 6), so it is empty. */
-		if (printf("mail queue is empty\n") < 0 ||
-		    fflush(stdout) != 0) {
-			fprintf(stderr,
-			    "mailhop: cannot write the queue listing to standard output\n");
-			return EX_IOERR;
-		}
-		return EX_OK;
+		return flush_list(o);
 	case OPT_MODE_NEWALIASES:
 		return newaliases(o);
 	case OPT_MODE_FLUSH:
-		/* XXX: there is no queue yet (issue 6): nothing to flush. */
-		return EX_OK;
+		return flush_run(o);
 	case OPT_MODE_SMTP:
 		return run_smtp(o);
 	case OPT_MODE_SEND:

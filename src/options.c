@@ -255,7 +255,8 @@ set_mode(struct options *o, const char *v, struct err *rec)
 }
 
 /* -q, -q30m, -q1h30m: flush the queue (the interval means nothing to a
- * program that is not a daemon); -qR, -qI, -qS select what to flush. */
+ * program that is not a daemon); -qIID makes message ID due at once
+ * first; -qR and -qS are accepted and ignored. */
 static int
 set_flush(struct options *o, const char *v, struct err *rec)
 {
@@ -266,6 +267,8 @@ set_flush(struct options *o, const char *v, struct err *rec)
 		    "unknown option -q%.40s (use -q, or -q with an interval such as -q30m)",
 		    v);
 	o->mode = OPT_MODE_FLUSH;
+	if (v[0] == 'I' && v[1] != '\0')
+		o->queue_id = v + 1;
 	return 0;
 }
 

@@ -46,6 +46,7 @@ struct options {
 	enum opt_body body;   /* -B */
 	const char *account;  /* -a */
 	const char *config;   /* -C */
+	const char *queue_id; /* -qI: the queued message to retry now */
 	char **rcpt;	      /* recipient arguments; the array is owned */
 	size_t nrcpt;
 	char *sender_buf; /* owned copy behind sender when <> was cut */

@@ -915,13 +915,17 @@ smtpd_recipient_restrictions =
     def write_config(self, user="alice", password=None, tls="starttls",
                      auth="on", host="localhost", port=None,
                      ca_file=True, from_addr=None, account="test",
-                     timeout=10, extra=None, mode=0o600, name=None):
+                     timeout=10, extra=None, mode=0o600, name=None,
+                     queue=False):
         """Write a mailhop config with one account and return its path.
 
         password defaults to the user's; ca_file True means the test CA,
         None leaves tls_ca_file out, a string is used as is; port defaults
         to the listener for tls; user None leaves user and password out;
-        extra is a dict of more keys (values written as given)."""
+        extra is a dict of more keys (values written as given); queue
+        False writes `queue = off` (a temporary failure exits 75 and
+        nothing is kept, as the tests written before the queue expect),
+        True leaves the key out (the default, on)."""
         if port is None:
             port = self.port_for(tls)
         if ca_file is True:
@@ -943,6 +947,8 @@ smtpd_recipient_restrictions =
             lines.append('\tpassword = %s' % conf_quote(password))
         lines.append('\tfrom = %s' % conf_quote(from_addr))
         lines.append('\ttimeout = %d' % timeout)
+        if not queue:
+            lines.append('\tqueue = off')
         for k, v in (extra or {}).items():
             lines.append('\t%s = %s' % (k, v))
         lines.append('}')

@@ -207,6 +207,8 @@ def fault_conf(servers):
         kw.setdefault("tls", {"none": "off"}.get(srv.scenario.tls,
                                                   srv.scenario.tls))
         kw.setdefault("timeout", 5)
+        # queue = off unless the test asks for the queue: 75 stays 75.
+        kw.setdefault("queue", False)
         if kw["tls"] == "off":
             kw.setdefault("auth", "off")
             kw.setdefault("user", None)

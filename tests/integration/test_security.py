@@ -3,7 +3,7 @@
 exercise, each played by the fault server (tests/faultserver.py) and named
 after its row id.  Each test asserts what the server saw (bytes before and
 after TLS, commands, connections), mailhop's exit code (DESIGN.md's table;
-there is no queue yet, so a temporary failure exits 75) and its one stderr
+the configs say queue = off, so a temporary failure exits 75) and its one stderr
 line."""
 
 import base64

@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The queue as main.c uses it: which queue a run writes, the params
+ * string of a queued envelope, mailq (-bp) and flushing (-q).  Each
+ * flushed message gets one syslog line, as a sent one does.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "flush.h"
+#include "log.h"
+
+/* What one flush pass carries from message to message. */
+struct flush_ctx {
+	const struct options *o;
+	struct conf_account acct; /* the account of the last message */
+	int have_acct;
+	int code;  /* the exit code of the pass */
+	int quiet; /* errors go to syslog only */
+};
+
+void
+flush_smtp_params(const struct conf_account *a, struct smtp_params *p,
+    char *port, size_t portsz)
+{
+	static const enum smtp_tls tls[] = {
+		[CONF_TLS_STARTTLS] = SMTP_TLS_STARTTLS,
+		[CONF_TLS_IMPLICIT] = SMTP_TLS_IMPLICIT,
+		[CONF_TLS_OFF] = SMTP_TLS_OFF,
+	};
+	static const enum smtp_auth auth[] = {
+		[CONF_AUTH_OFF] = SMTP_AUTH_OFF,
+		[CONF_AUTH_ON] = SMTP_AUTH_ANY,
+		[CONF_AUTH_MECH] = SMTP_AUTH_MECH,
+	};
+
+	snprintf(port, portsz, "%d", a->port);
+	memset(p, 0, sizeof(*p));
+	p->host = a->host;
+	p->port = port;
+	p->tls = tls[a->tls];
+	p->ca_file = a->tls_ca_file;
+	p->auth = auth[a->auth];
+	p->mech = a->auth_mech;
+	p->user = a->user;
+	p->password = a->password;
+	p->helo = a->helo;
+	p->timeout_ms = a->timeout * 1000;
+	p->partial = a->partial_delivery;
+}
+
+void
+flush_params_format(const struct smtp_envelope *env, char *buf, size_t sz)
+{
+	snprintf(buf, sz, "%s%s%s%s%s%s%s%s", env->eightbit ? "8bit " : "",
+	    env->smtputf8 ? "smtputf8 " : "", env->notify ? "notify=" : "",
+	    env->notify ? env->notify : "", env->notify ? " " : "",
+	    env->ret ? "ret=" : "", env->ret ? env->ret : "",
+	    env->ret ? " " : "");
+	if (env->envid != NULL)
+		snprintf(buf + strlen(buf), sz - strlen(buf), "envid=%s",
+		    env->envid);
+}
+
+/* The reverse of flush_params_format: fill env from s, with the values
+ * copied into buf (size sz, at least strlen(s) + 1). */
+static void
+params_parse(const char *s, struct smtp_envelope *env, char *buf, size_t sz)
+{
+	char *w, *save = NULL, *envid;
+
+	snprintf(buf, sz, "%s", s);
+	envid = strstr(buf, "envid=");
+	if (envid != NULL && (envid == buf || envid[-1] == ' ')) {
+		*envid = '\0';
+		env->envid = envid + 6;
+	}
+	for (w = strtok_r(buf, " ", &save); w != NULL;
+	     w = strtok_r(NULL, " ", &save)) {
+		if (strcmp(w, "8bit") == 0)
+			env->eightbit = 1;
+		else if (strcmp(w, "smtputf8") == 0)
+			env->smtputf8 = 1;
+		else if (strncmp(w, "notify=", 7) == 0)
+			env->notify = w + 7;
+		else if (strncmp(w, "ret=", 4) == 0)
+			env->ret = w + 4;
+	}
+}
+
+/* Root with -C naming the system file uses the system queue; everyone
+ * else, root included, a private user queue. */
+static int
+use_system_queue(const char *config)
+{
+	return geteuid() == 0 && config != NULL &&
+	    strcmp(config, SYSCONFDIR "/mailhop.conf") == 0;
+}
+
+int
+flush_open(const char *config, struct queue **q, struct err *rec)
+{
+	struct queue_params qp = { 0 };
+	char dir[4096];
+
+	qp.system = use_system_queue(config);
+	if (queue_default_dir(dir, sizeof(dir), qp.system) == -1)
+		return err_set(rec, ERR_LOCAL, EX_CANTCREAT,
+		    "cannot find the queue directory (set HOME or "
+		    "XDG_STATE_HOME)");
+	return queue_open(dir, &qp, q, rec);
+}
+
+int
+flush_keep(const char *config, const struct queue_env *env, int msgfd,
+    const char *reason, int failed, char id[QUEUE_ID_SIZE], struct err *rec)
+{
+	struct queue *q;
+	int rc;
+
+	if (flush_open(config, &q, rec) == -1)
+		return -1;
+	if (failed)
+		rc = queue_put_failed(
+		    q, env, msgfd, reason, time(NULL), id, rec);
+	else
+		rc = queue_put(q, env, msgfd, reason, time(NULL), id, rec);
+	queue_close(q);
+	return rc;
+}
+
+int
+flush_list(const struct options *o)
+{
+	struct queue *q;
+	struct err e;
+	int rc;
+
+	err_clear(&e);
+	if (flush_open(o->config, &q, &e) == -1) {
+		fprintf(stderr, "mailhop: %s\n", e.text);
+		return e.code;
+	}
+	rc = queue_print(q, stdout, time(NULL), &e);
+	queue_close(q);
+	if (rc == 0 && fflush(stdout) != 0)
+		rc = err_set(&e, ERR_LOCAL, EX_IOERR,
+		    "cannot write the queue listing to standard output");
+	if (rc == -1) {
+		fprintf(stderr, "mailhop: %s\n", e.text);
+		return e.code;
+	}
+	return EX_OK;
+}
+
+/* The comma-joined recipients of e for the log line (malloc'ed). */
+static char *
+join(const struct queue_entry *e)
+{
+	size_t i, len = 1;
+	char *s;
+
+	for (i = 0; i < e->nrcpt; i++)
+		len += strlen(e->rcpt[i]) + 1;
+	s = malloc(len);
+	if (s == NULL)
+		return NULL;
+	s[0] = '\0';
+	for (i = 0; i < e->nrcpt; i++) {
+		if (i > 0)
+			strcat(s, ",");
+		strcat(s, e->rcpt[i]);
+	}
+	return s;
+}
+
+/* The syslog line of one flushed message. */
+static void
+log_entry(const struct flush_ctx *c, const struct queue_entry *e,
+    const struct smtp_result *res, const char *status, const char *reply,
+    int code)
+{
+	struct log_rec lr = { 0 };
+	char *rcpts = join(e);
+
+	lr.msgid = e->msgid;
+	lr.account = e->account;
+	lr.host = c->have_acct ? c->acct.host : NULL;
+	lr.tls = res->tls;
+	lr.auth = res->mech;
+	lr.from = e->sender[0] == '\0' ? "<>" : e->sender;
+	lr.rcpt = rcpts;
+	lr.size = e->size;
+	lr.status = status;
+	lr.reply = reply;
+	lr.exit = code;
+	log_message(&lr);
+	free(rcpts);
+	if (c->o->verbose && !c->quiet)
+		fprintf(stderr, "mailhop: %s: %s: %s\n", e->id, status, reply);
+}
+
+/* Load the account of e unless it is loaded.  Returns 0, or -1 (logged). */
+static int
+load_account(struct flush_ctx *c, const struct queue_entry *e)
+{
+	struct err er;
+
+	if (c->have_acct && strcmp(c->acct.name, e->account) == 0)
+		return 0;
+	if (c->have_acct)
+		conf_account_free(&c->acct);
+	c->have_acct = 0;
+	err_clear(&er);
+	if (conf_load(c->o->config, e->account, &c->acct, &er) == 0) {
+		c->have_acct = 1;
+		return 0;
+	}
+	syslog(LOG_ERR, "queue %s: account %s: %s; left in the queue", e->id,
+	    e->account, er.text);
+	if (!c->quiet)
+		fprintf(stderr, "mailhop: queue %s: %s; left in the queue\n",
+		    e->id, er.text);
+	c->code = er.code;
+	return -1;
+}
+
+/* Settle m after the attempt: done, retry later (or expired), failed. */
+static void
+settle(struct flush_ctx *c, struct queue_msg *m, const struct queue_entry *e,
+    const struct smtp_result *res, struct err *er)
+{
+	struct err qe;
+	int expired = 0, rc;
+	const char *status;
+
+	err_clear(&qe);
+	if (er->class == ERR_NONE) {
+		rc = queue_done(m, &qe);
+		status = "sent";
+	} else if (er->class != ERR_PERM) {
+		rc = queue_retry_later(m, er->text, time(NULL), &expired, &qe);
+		status = expired ? "expired" : "deferred";
+	} else {
+		rc = queue_fail(m, er->text, &qe);
+		status = "refused";
+	}
+	log_entry(c, e, res, status,
+	    er->class == ERR_NONE ? res->reply : er->text,
+	    er->class == ERR_NONE ? 0 : er->code);
+	if (rc == -1) {
+		syslog(LOG_ERR, "queue %s: %s", e->id, qe.text);
+		if (!c->quiet)
+			fprintf(
+			    stderr, "mailhop: queue %s: %s\n", e->id, qe.text);
+		c->code = qe.code;
+	}
+}
+
+/* queue_due's callback: send one message with its account.
+ * XXX: one connection per message; issue 6 wants one per account with
+ * RSET between messages.
+ * XXX: all or nothing even with partial_delivery: queue.h cannot cut a
+ * queued envelope down to the refused recipients yet. */
+static int
+flush_one(struct queue_msg *m, const struct queue_entry *e, void *arg)
+{
+	struct flush_ctx *c = arg;
+	struct smtp_envelope env;
+	struct smtp_params p;
+	struct smtp_result res;
+	struct err er;
+	char port[16], *pbuf;
+	size_t psz = strlen(e->params) + 1;
+
+	if (load_account(c, e) == -1)
+		return 0;
+	pbuf = malloc(psz);
+	if (pbuf == NULL) {
+		c->code = EX_OSERR;
+		return 1;
+	}
+	flush_smtp_params(&c->acct, &p, port, sizeof(port));
+	p.partial = 0;
+	memset(&env, 0, sizeof(env));
+	memset(&res, 0, sizeof(res));
+	env.from = e->sender;
+	env.rcpt = e->rcpt;
+	env.nrcpt = e->nrcpt;
+	params_parse(e->params, &env, pbuf, psz);
+	err_clear(&er);
+	if (smtp_send(&p, &env, queue_msg_fd(m), &res, &er) == 0)
+		err_clear(&er);
+	settle(c, m, e, &res, &er);
+	free(pbuf);
+	return 0;
+}
+
+/* Send the due messages of account (NULL: of every account). */
+static int
+flush_pass(const struct options *o, const char *account, int quiet)
+{
+	struct flush_ctx c = { 0 };
+	struct queue *q = NULL;
+	struct err e;
+
+	c.o = o;
+	c.quiet = quiet;
+	err_clear(&e);
+	if (flush_open(o->config, &q, &e) == -1 ||
+	    queue_due(q, account, time(NULL), flush_one, &c, NULL, &e) == -1) {
+		syslog(LOG_ERR, "queue: %s", e.text);
+		if (!quiet)
+			fprintf(stderr, "mailhop: %s\n", e.text);
+		c.code = e.code;
+	}
+	queue_close(q);
+	if (c.have_acct)
+		conf_account_free(&c.acct);
+	return c.code;
+}
+
+/* -qIID: make message ID due now.  Returns 0, or the exit code. */
+static int
+retry_now(const struct options *o)
+{
+	struct queue *q;
+	struct err e;
+	int rc;
+
+	err_clear(&e);
+	if (flush_open(o->config, &q, &e) == -1) {
+		fprintf(stderr, "mailhop: %s\n", e.text);
+		return e.code;
+	}
+	rc = queue_retry_now(q, o->queue_id, &e);
+	queue_close(q);
+	if (rc == -1) {
+		fprintf(stderr, "mailhop: %s\n", e.text);
+		return e.code;
+	}
+	return 0;
+}
+
+int
+flush_run(const struct options *o)
+{
+	int code;
+
+	if (o->queue_id != NULL && (code = retry_now(o)) != 0)
+		return code;
+	if (o->verbose)
+		log_trace_enable(STDERR_FILENO);
+	return flush_pass(o, NULL, 0);
+}
+
+void
+flush_account(const struct options *o, const char *account)
+{
+	(void)flush_pass(o, account, 1);
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: ISC */
+#ifndef MAILHOP_FLUSH_H
+#define MAILHOP_FLUSH_H
+
+#include <stddef.h>
+
+#include "conf.h"
+#include "err.h"
+#include "options.h"
+#include "queue.h"
+#include "smtp.h"
+
+/* The glue between main.c and the queue (queue.h): which queue, keeping a
+ * message that could not be sent, mailq (-bp) and flushing (-q). */
+
+/* Room for the params string of a queued envelope. */
+#define FLUSH_PARAMS_MAX 256
+
+/* Fill p from the account a (port is written into port, size portsz). */
+void flush_smtp_params(const struct conf_account *a, struct smtp_params *p,
+    char *port, size_t portsz);
+
+/* Encode what smtp_send needs again of env (BODY, SMTPUTF8, NOTIFY, RET,
+ * ENVID) into buf as "key=value" words, ENVID last. */
+void flush_params_format(const struct smtp_envelope *env, char *buf, size_t sz);
+
+/* Open the queue for config (the -C argument, or NULL): the user queue
+ * ($XDG_STATE_HOME/mailhop/queue), except for root with -C naming the
+ * system file, which uses the system queue.  Returns 0 with *q set, or -1
+ * with rec filled. */
+int flush_open(const char *config, struct queue **q, struct err *rec);
+
+/* Keep the message in msgfd with env: queued for retry after reason, or
+ * with failed set in the failed area.  id gets its id.  Returns 0, or -1
+ * with rec filled (73 or 74). */
+int flush_keep(const char *config, const struct queue_env *env, int msgfd,
+    const char *reason, int failed, char id[QUEUE_ID_SIZE], struct err *rec);
+
+/* mailq, -bp: the queue listing on stdout; returns the exit code. */
+int flush_list(const struct options *o);
+
+/* -q: send every due message of every account; returns the exit code. */
+int flush_run(const struct options *o);
+
+/* After a successful send: send the due messages of account (best effort;
+ * failures are only logged). */
+void flush_account(const struct options *o, const char *account);
+
+#endif

@@ -1,0 +1,152 @@
+# SPDX-License-Identifier: ISC
+"""The queue (issue 6) against the real Postfix: a temporary failure queues
+(exit 0, status=queued), mailq lists it, -q delivers it once; a permanent
+refusal keeps a copy in failed/; queue = off keeps nothing and exits 75.
+Each test has its own XDG_STATE_HOME, so its own queue."""
+
+import os
+
+import pytest
+
+from mailmodel import check_error_line, check_log, parse_log
+
+MESSAGE = b"From: alice@example.org\nSubject: queue test\n\nbody\n"
+
+
+@pytest.fixture
+def state(tmp_path):
+    """The environment of a run with a queue of its own, and its dir."""
+    d = tmp_path / "state"
+    return {"XDG_STATE_HOME": str(d)}, d / "mailhop" / "queue"
+
+
+def entries(qdir, area):
+    p = qdir / area
+    return sorted(os.listdir(p)) if p.is_dir() else []
+
+
+def mailq(mailhop, conf, env):
+    res = mailhop.run(["-C", conf, "-bp"], env=env)
+    assert res.rc == 0, res
+    return res.stdout.decode("utf-8", "replace")
+
+
+def flush(servers, mailhop, conf, env):
+    res = mailhop.run(["-C", conf, "-q"], env=env)
+    assert res.rc == 0, res
+    return res
+
+
+def test_closed_port_queues_then_flush_delivers_once(servers, mailhop,
+                                                     rcpt, state):
+    env, qdir = state
+    to = rcpt()
+    down = servers.write_config(host="127.0.0.1", timeout=5, queue=True,
+                                port=servers.ports["closed"])
+    res = mailhop.send(down, [to], MESSAGE, env=env)
+    assert res.rc == 0, res
+    assert res.stderr == "", res  # not a terminal, no -v
+    check_log(servers, res, status="queued", exit=0, host="127.0.0.1")
+    log = parse_log(servers.mailhop_syslog(res.pid))
+    assert "refused" in log["reply"] or "connect" in log["reply"], log
+    assert len(entries(qdir, "msg")) == 1
+    listing = mailq(mailhop, down, env)
+    assert to in listing and entries(qdir, "msg")[0] in listing, listing
+    # The same account, now pointed at the working submission port.  The
+    # first retry is minutes away: a plain -q leaves it queued, -qI<id>
+    # makes it due now.
+    up = servers.write_config(queue=True)
+    flush(servers, mailhop, up, env)
+    (qid,) = entries(qdir, "msg")
+    res = mailhop.run(["-C", up, "-qI" + qid], env=env)
+    assert res.rc == 0, res
+    check_log(servers, res, status="sent", exit=0, rcpt=to)
+    got = servers.wait_for_delivery(to)
+    assert len(got) == 1
+    assert entries(qdir, "msg") == []
+    assert "mail queue is empty" in mailq(mailhop, up, env)
+    flush(servers, mailhop, up, env)
+    servers.wait_queue_empty()
+    assert len(servers.maildir_messages(to)) == 1
+
+
+def test_verbose_says_queued(servers, mailhop, rcpt, state):
+    env, qdir = state
+    conf = servers.write_config(host="127.0.0.1", timeout=5, queue=True,
+                                port=servers.ports["closed"])
+    res = mailhop.send(conf, [rcpt()], MESSAGE, extra_args=["-v"], env=env)
+    assert res.rc == 0, res
+    assert "mailhop: queued: " in res.stderr, res
+    assert len(entries(qdir, "msg")) == 1
+
+
+def test_4xx_recipient_queues(servers, mailhop, state):
+    env, qdir = state
+    conf = servers.write_config(queue=True)
+    res = mailhop.send(conf, ["tempfail@example.org"], MESSAGE, env=env)
+    assert res.rc == 0, res
+    check_log(servers, res, status="queued", exit=0)
+    assert len(entries(qdir, "msg")) == 1
+    assert "tempfail@example.org" in mailq(mailhop, conf, env)
+
+
+def test_partial_delivery_queues_only_the_4xx_recipient(servers, mailhop,
+                                                        rcpt, state):
+    env, qdir = state
+    good = rcpt()
+    conf = servers.write_config(queue=True,
+                                extra={"partial_delivery": "on"})
+    res = mailhop.send(conf, [good, "tempfail@example.org"], MESSAGE,
+                       env=env)
+    assert res.rc == 0, res
+    check_log(servers, res, status="queued", exit=0)
+    assert len(servers.wait_for_delivery(good)) == 1
+    (msg,) = entries(qdir, "msg")
+    envfile = (qdir / "msg" / msg / "env").read_text()
+    rcpts = [ln.split(" ", 1)[1] for ln in envfile.splitlines()
+             if ln.startswith("rcpt ")]
+    assert rcpts == ["tempfail@example.org"], envfile
+
+
+def test_permanent_refusal_is_kept_in_failed(servers, mailhop, state):
+    env, qdir = state
+    conf = servers.write_config(queue=True)
+    res = mailhop.send(conf, ["reject@example.org"], MESSAGE, env=env)
+    check_error_line(res, 67, "reject@example.org")
+    check_log(servers, res, status="refused", exit=67)
+    assert entries(qdir, "msg") == []
+    assert len(entries(qdir, "failed")) == 1
+    # -q does not retry it.
+    flush(servers, mailhop, conf, env)
+    assert len(entries(qdir, "failed")) == 1
+
+
+def test_queue_off_exits_75_and_keeps_nothing(servers, mailhop, rcpt,
+                                              state):
+    env, qdir = state
+    conf = servers.write_config(host="127.0.0.1", timeout=5,
+                                port=servers.ports["closed"])
+    res = mailhop.send(conf, [rcpt()], MESSAGE, env=env)
+    check_error_line(res, 75, "not sent")
+    check_log(servers, res, status="deferred", exit=75)
+    assert entries(qdir, "msg") == [] and entries(qdir, "failed") == []
+
+
+def test_queue_cannot_be_written(servers, mailhop, rcpt, tmp_path):
+    """The queue directory cannot be made: the exit code is the queue's
+    (73), with its error, and the log line says so."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory\n")
+    conf = servers.write_config(host="127.0.0.1", timeout=5, queue=True,
+                                port=servers.ports["closed"])
+    res = mailhop.send(conf, [rcpt()], MESSAGE,
+                       env={"XDG_STATE_HOME": str(blocker)})
+    line = check_error_line(res, 73, "could not be queued")
+    assert "Connection refused" in line or "connect" in line, line
+    check_log(servers, res, status="refused", exit=73)
+
+
+@pytest.mark.skip(reason="the harness cannot stop and restart Postfix's "
+                  "smtpd alone; the closed-port test plays the server down")
+def test_postfix_stopped_then_started():
+    pass
