@@ -8,6 +8,8 @@ import os
 
 import pytest
 
+from conftest_fault import *  # noqa: F401,F403
+from faultserver import Close, Scenario
 from mailmodel import check_error_line, check_log, parse_log
 
 MESSAGE = b"From: alice@example.org\nSubject: queue test\n\nbody\n"
@@ -144,6 +146,36 @@ def test_queue_cannot_be_written(servers, mailhop, rcpt, tmp_path):
     line = check_error_line(res, 73, "could not be queued")
     assert "Connection refused" in line or "connect" in line, line
     check_log(servers, res, status="refused", exit=73)
+
+
+def test_lost_after_final_dot_is_queued(servers, mailhop, fault,
+                                        fault_conf, state):
+    """DESIGN.md, "Uncertain delivery": the server may have the message;
+    it is queued (duplicates over loss) and the log says uncertain."""
+    env, qdir = state
+    srv = fault(Scenario(user="alice", password="Sup3r-s3cret-pw!",
+                         replies={"DOT": Close(notify=False)}))
+    conf = fault_conf(srv, password="Sup3r-s3cret-pw!", queue=True)
+    res = mailhop.send(conf, ["bob@example.org"], MESSAGE, env=env)
+    assert srv.wait_idle(5, connections=1), srv.sessions
+    assert res.rc == 0, res
+    check_log(servers, res, status="queued", exit=0)
+    assert "uncertain" in parse_log(servers.mailhop_syslog(res.pid))["reply"]
+    assert srv.sessions[0].messages
+    assert len(entries(qdir, "msg")) == 1
+
+
+def test_flush_with_the_account_gone_leaves_it(servers, mailhop, rcpt,
+                                               state):
+    env, qdir = state
+    down = servers.write_config(host="127.0.0.1", timeout=5, queue=True,
+                                port=servers.ports["closed"])
+    assert mailhop.send(down, [rcpt()], MESSAGE, env=env).rc == 0
+    (qid,) = entries(qdir, "msg")
+    other = servers.write_config(account="other", queue=True)
+    res = mailhop.run(["-C", other, "-qI" + qid], env=env)
+    check_error_line(res, 78, qid, "left in the queue")
+    assert entries(qdir, "msg") == [qid]
 
 
 @pytest.mark.skip(reason="the harness cannot stop and restart Postfix's "
