@@ -287,13 +287,19 @@ static int
 start_tls(struct session *s, struct err *rec)
 {
 	gnutls_session_t tls;
+	char *desc;
 
 	/* io refuses bytes that arrived behind the 220 (RFC 3207 4.2). */
 	if (io_starttls(s->io, &s->tlsp, rec) == -1)
 		return io_failed(s);
 	tls = io_tls(s->io);
 	snprintf(s->res->tls, sizeof(s->res->tls), "%s", tls_version_name(tls));
-	log_tracef("%s established with %s", s->res->tls, s->p->host);
+	if (log_trace_enabled()) {
+		desc = gnutls_session_get_desc(tls);
+		log_tracef("%s established with %s: %s", s->res->tls,
+		    s->p->host, desc != NULL ? desc : "?");
+		gnutls_free(desc);
+	}
 	return 0;
 }
 
