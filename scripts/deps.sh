@@ -4,7 +4,7 @@
 set -eu
 pkgs="build-essential pkg-config libgnutls28-dev libgsasl-dev libidn2-dev
 libconfuse-dev libcmocka-dev python3-pytest postfix dovecot-core rsyslog
-gnutls-bin mandoc clang-format libpython3.11-testsuite"
+gnutls-bin mandoc clang-format libpython3.11-testsuite iproute2"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
