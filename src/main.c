@@ -95,10 +95,12 @@ collect_rcpts(struct run *r)
 		if (alias_expand(r->aliases, r->acct.local_domain,
 			r->msg.rcpt.v[i].mailbox, &r->rcpt, &r->err) == -1)
 			return -1;
+	if (r->rcpt.n == 0 && r->opt.extract)
+		return err_set(&r->err, ERR_USAGE, EX_USAGE,
+		    "no recipients: -t found no address in To, Cc or Bcc, and none was given as an argument");
 	if (r->rcpt.n == 0)
 		return err_set(&r->err, ERR_USAGE, EX_USAGE,
-		    "no recipients (give them as arguments, or use -t to "
-		    "read To, Cc and Bcc)");
+		    "no recipients (give them as arguments, or use -t to read To, Cc and Bcc)");
 	r->wire = calloc(r->rcpt.n, sizeof(*r->wire));
 	if (r->wire == NULL)
 		return err_set(&r->err, ERR_LOCAL, EX_OSERR, "out of memory");

@@ -249,8 +249,8 @@ relay(struct server *s, int fd, server_relay_fn *fn, void *arg)
 	if (lseek(fd, 0, SEEK_SET) == -1)
 		return reply(s, "451 4.3.0 cannot read the message back");
 	if (fn(arg, &m, &e) == 0)
-		return reply(
-		    s, "250 2.0.0 Ok: sent through the account's server");
+		return reply(s,
+		    "250 2.0.0 Ok: sent through the account's server, or queued for a later try");
 	if (e.class == ERR_PERM || e.class == ERR_USAGE)
 		return reply(s, "554 5.0.0 %s", e.text);
 	return reply(s, "451 4.3.0 %s", e.text);
