@@ -3,8 +3,7 @@
 6152, field-bugs B24), SMTPUTF8 (RFC 6531, B23), DSN (RFC 3461, B25) and
 partial delivery (B27), through the real Postfix where it can show what it
 received, and through a small scripted server of our own where Postfix
-cannot be told to lack an extension.  Tests of what main.c does not wire
-yet (env.smtputf8, res.dsn_dropped in the log line) are xfail(strict)."""
+cannot be told to lack an extension."""
 
 import re
 import socket
