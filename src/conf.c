@@ -468,16 +468,24 @@ check_account(
 		    confparse_key_line(sec, "auth"),
 		    "account %s: auth is set but user is missing (add user = \"...\" or set auth = off)",
 		    name);
-	if (a->password != NULL && a->user == NULL &&
-	    cfg_size(sec, "auth") == 0)
+	if (a->password != NULL && a->password_command != NULL)
 		return confparse_fail(rec, path,
-		    confparse_key_line(sec, "password"),
-		    "account %s: password is set but user is missing (add user = \"...\")",
+		    confparse_key_line(sec, "password_command"),
+		    "account %s: both password and password_command are set (keep one)",
 		    name);
-	if (a->auth != CONF_AUTH_OFF && a->password == NULL)
+	if ((a->password != NULL || a->password_command != NULL) &&
+	    a->user == NULL && cfg_size(sec, "auth") == 0)
+		return confparse_fail(rec, path,
+		    confparse_key_line(sec,
+			a->password != NULL ? "password" : "password_command"),
+		    "account %s: %s is set but user is missing (add user = \"...\")",
+		    name,
+		    a->password != NULL ? "password" : "password_command");
+	if (a->auth != CONF_AUTH_OFF && a->password == NULL &&
+	    a->password_command == NULL)
 		return confparse_fail(rec, path,
 		    confparse_key_line(sec, "user"),
-		    "account %s: user is set but password is missing (add password = \"...\" or set auth = off)",
+		    "account %s: user is set but password is missing (add password = \"...\" or password_command = \"...\", or set auth = off)",
 		    name);
 	if (a->auth != CONF_AUTH_OFF && a->tls == CONF_TLS_OFF)
 		return confparse_fail(rec, path, confparse_key_line(sec, "tls"),
@@ -503,6 +511,8 @@ fill_account(
 	a->tls_ca_file = dup_str(cfg_getstr(sec, "tls_ca_file"), &oom);
 	a->user = dup_str(cfg_getstr(sec, "user"), &oom);
 	a->password = dup_str(cfg_getstr(sec, "password"), &oom);
+	a->password_command =
+	    dup_str(cfg_getstr(sec, "password_command"), &oom);
 	a->from = dup_str(cfg_getstr(sec, "from"), &oom);
 	a->helo = dup_str(cfg_getstr(sec, "helo"), &oom);
 	a->timeout = (int)cfg_getint(sec, "timeout");
@@ -559,6 +569,22 @@ conf_load(const char *file, const char *name, struct conf_account *acct,
 	return rc;
 }
 
+int
+conf_password(struct conf_account *acct, struct err *rec)
+{
+	char name[CONFPARSE_SHOW_MAX], why[ERR_TEXT_MAX];
+
+	if (acct->password_command == NULL || acct->auth == CONF_AUTH_OFF ||
+	    acct->password != NULL)
+		return 0;
+	if (secret_command(acct->password_command, SECRET_COMMAND_TIMEOUT,
+		&acct->password, rec) == 0)
+		return 0;
+	snprintf(why, sizeof(why), "%s", rec->text);
+	return err_set(rec, rec->class, rec->code, "%s: account %s: %s",
+	    acct->file, confparse_show(name, sizeof(name), acct->name), why);
+}
+
 void
 conf_account_free(struct conf_account *acct)
 {
@@ -571,6 +597,7 @@ conf_account_free(struct conf_account *acct)
 	free(acct->auth_mech);
 	free(acct->user);
 	secret_free(acct->password);
+	free(acct->password_command);
 	free(acct->from);
 	free(acct->helo);
 	free(acct->aliases);

@@ -19,10 +19,11 @@ struct conf_account {
 	enum conf_auth auth; /* default: on when user is set, else off */
 	char *auth_mech;     /* upper case, for CONF_AUTH_MECH */
 	char *user;
-	char *password;	      /* wiped by conf_account_free */
-	char *from;	      /* the account's address */
-	char *helo;	      /* EHLO name; default: the host's name */
-	int timeout;	      /* seconds; default 60 */
+	char *password;		/* wiped by conf_account_free */
+	char *password_command; /* prints the password (conf_password) */
+	char *from;		/* the account's address */
+	char *helo;		/* EHLO name; default: the host's name */
+	int timeout;		/* seconds; default 60 */
 	char *aliases;	      /* aliases file (absolute path), or NULL: none */
 	char *local_domain;   /* qualifies bare local names; default: the
 			       * domain of from */
@@ -45,6 +46,13 @@ struct conf_account {
  * never shows a secret value. */
 int conf_load(const char *file, const char *name, struct conf_account *acct,
     struct err *rec);
+
+/* When acct has a password_command and logs in, run it (secret_command,
+ * up to SECRET_COMMAND_TIMEOUT) and put the password it prints into
+ * acct->password.  Returns 0 (also when there is nothing to run), or -1
+ * with rec filled: "FILE: account NAME: password command failed: ...",
+ * never with the command's output. */
+int conf_password(struct conf_account *acct, struct err *rec);
 
 void conf_account_free(struct conf_account *acct);
 

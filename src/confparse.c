@@ -36,7 +36,7 @@
  * default has one zero per key of the larger table.
  */
 #define LINES "\001lines"
-#define LINES_DEFAULT "{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}"
+#define LINES_DEFAULT "{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}"
 
 enum akey {
 	K_BLOCK,
@@ -54,6 +54,7 @@ enum akey {
 	K_LOCAL_DOMAIN,
 	K_PARTIAL,
 	K_QUEUE,
+	K_PASSWORD_COMMAND,
 	K_NKEYS
 };
 
@@ -61,7 +62,8 @@ enum rkey { R_BLOCK, R_DEFAULT, R_NKEYS };
 
 static const char *const akeys[K_NKEYS] = { "", "host", "port", "tls",
 	"tls_ca_file", "auth", "user", "password", "from", "helo", "timeout",
-	"aliases", "local_domain", "partial_delivery", "queue" };
+	"aliases", "local_domain", "partial_delivery", "queue",
+	"password_command" };
 static const char *const rkeys[R_NKEYS] = { "", "default_account" };
 
 static const char *const tls_modes[] = { "starttls", "implicit", "off" };
@@ -342,6 +344,7 @@ static const struct {
 	{ "auth", check_auth },
 	{ "password", check_password },
 	{ "user", check_nonempty },
+	{ "password_command", check_nonempty },
 	{ "default_account", check_nonempty },
 };
 
@@ -442,6 +445,7 @@ static cfg_opt_t account_opts[] = {
 	CFG_STR("local_domain", NULL, CFGF_NODEFAULT),
 	CFG_INT_CB("partial_delivery", 0, CFGF_NONE, parse_bool),
 	CFG_INT_CB("queue", 1, CFGF_NONE, parse_bool),
+	CFG_STR("password_command", NULL, CFGF_NODEFAULT),
 	CFG_INT_LIST(LINES, LINES_DEFAULT, CFGF_NONE),
 	CFG_END(),
 };

@@ -219,7 +219,10 @@ load_account(struct flush_ctx *c, const struct queue_entry *e)
 	err_clear(&er);
 	if (conf_load(c->o->config, e->account, &c->acct, &er) == 0) {
 		c->have_acct = 1;
-		return 0;
+		if (conf_password(&c->acct, &er) == 0)
+			return 0;
+		conf_account_free(&c->acct);
+		c->have_acct = 0;
 	}
 	syslog(LOG_ERR, "queue %s: account %s: %s; left in the queue", e->id,
 	    e->account, er.text);

@@ -423,7 +423,9 @@ send_one(struct run *r, int infd, int stdin_closed)
 {
 	int code;
 
-	if (prepare(r, infd, stdin_closed) == 0 && deliver(r) == 0)
+	/* The password command runs only for a message that will be sent. */
+	if (prepare(r, infd, stdin_closed) == 0 &&
+	    conf_password(&r->acct, &r->err) == 0 && deliver(r) == 0)
 		err_clear(&r->err);
 	code = r->err.class == ERR_NONE ? EX_OK : r->err.code;
 	if (r->err.class == ERR_TEMP)

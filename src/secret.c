@@ -1,13 +1,24 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Secrets in memory: wiping, and keeping them out of core files.  The
- * password sources (command, keyring) come with a later change.
+ * Secrets in memory: wiping, keeping them out of core files, and reading
+ * a password from a command (password_command, S33).  The keyring comes
+ * with a later change.
  */
-#include <stdlib.h>
-#include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
 #include "secret.h"
 
 void
@@ -33,4 +44,208 @@ secret_protect_process(void)
 
 	setrlimit(RLIMIT_CORE, &rl);
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/* What the command did, as secret_command collects it. */
+struct cmd_run {
+	pid_t pid;
+	int fd;	       /* read end of its stdout */
+	char *buf;     /* the first SECRET_COMMAND_MAX bytes */
+	size_t len;    /* bytes kept in buf */
+	size_t total;  /* bytes read, kept or drained */
+	long deadline; /* CLOCK_MONOTONIC, ms */
+	int timed_out;
+	int status; /* of waitpid */
+};
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* In the child: stdin /dev/null, stdout the pipe, stderr as ours, the
+ * real uid and gid, default SIGPIPE (we ignore it); then the shell. */
+static void
+exec_child(const char *cmd, int out)
+{
+	int in = open("/dev/null", O_RDONLY);
+	gid_t g = getgid();
+	uid_t u = getuid();
+
+	if (in == -1 || dup2(in, 0) == -1 || dup2(out, 1) == -1)
+		_exit(126);
+	if (setresgid(g, g, g) == -1 || setresuid(u, u, u) == -1)
+		_exit(126);
+	signal(SIGPIPE, SIG_DFL);
+	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+	_exit(127);
+}
+
+/* Read one chunk: into buf up to the cap, then into a scratch buffer that
+ * is wiped, so the command can write all it has without SIGPIPE.
+ * Returns 1 at EOF, 0 to go on. */
+static int
+read_chunk(struct cmd_run *c)
+{
+	char drain[512];
+	ssize_t r;
+
+	if (c->len < SECRET_COMMAND_MAX)
+		r = read(c->fd, c->buf + c->len, SECRET_COMMAND_MAX - c->len);
+	else
+		r = read(c->fd, drain, sizeof(drain));
+	if (r == -1)
+		return errno == EINTR || errno == EAGAIN ? 0 : 1;
+	if (r == 0)
+		return 1;
+	if (c->len < SECRET_COMMAND_MAX)
+		c->len += (size_t)r;
+	else
+		secret_wipe(drain, sizeof(drain));
+	c->total += (size_t)r;
+	return 0;
+}
+
+/* Read to EOF or the deadline. */
+static void
+collect(struct cmd_run *c)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	long left;
+	int n;
+
+	for (;;) {
+		left = c->deadline - now_ms();
+		if (left <= 0) {
+			c->timed_out = 1;
+			return;
+		}
+		n = poll(&pfd, 1, (int)left);
+		if (n == -1 && errno != EINTR)
+			return;
+		if (n > 0 && read_chunk(c))
+			return;
+	}
+}
+
+/* Wait for the shell until the deadline, then kill it.  XXX: a process
+ * the shell left running is not killed: the command stays in our process
+ * group so that it can ask on the terminal. */
+static void
+reap(struct cmd_run *c)
+{
+	struct timespec tick = { 0, 10 * 1000000 };
+	pid_t w;
+
+	while (!c->timed_out) {
+		w = waitpid(c->pid, &c->status, WNOHANG);
+		if (w == c->pid || (w == -1 && errno != EINTR))
+			return;
+		if (now_ms() >= c->deadline)
+			c->timed_out = 1;
+		else
+			nanosleep(&tick, NULL);
+	}
+	kill(c->pid, SIGKILL);
+	while (waitpid(c->pid, &c->status, 0) == -1 && errno == EINTR)
+		;
+}
+
+/* The verdict on what the command did; the output is never shown. */
+static int
+judge(const struct cmd_run *c, int timeout_ms, struct err *rec)
+{
+	if (c->timed_out)
+		return err_set(rec, ERR_CONFIG, EX_CONFIG,
+		    "password command timed out after %d ms (it must print the password and exit)",
+		    timeout_ms);
+	if (WIFSIGNALED(c->status))
+		return err_set(rec, ERR_CONFIG, EX_CONFIG,
+		    "password command failed: killed by signal %d",
+		    WTERMSIG(c->status));
+	if (!WIFEXITED(c->status) || WEXITSTATUS(c->status) != 0)
+		return err_set(rec, ERR_CONFIG, EX_CONFIG,
+		    "password command failed: exit %d",
+		    WIFEXITED(c->status) ? WEXITSTATUS(c->status) : -1);
+	if (c->total > SECRET_COMMAND_MAX)
+		return err_set(rec, ERR_CONFIG, EX_CONFIG,
+		    "password command printed more than %d KiB (it must print only the password)",
+		    SECRET_COMMAND_MAX / 1024);
+	return 0;
+}
+
+/* Cut buf to its first line: one LF and a CR before it go. */
+static int
+first_line(struct cmd_run *c, struct err *rec)
+{
+	char *nl = memchr(c->buf, '\n', c->len);
+	size_t n = nl != NULL ? (size_t)(nl - c->buf) : c->len, i;
+
+	if (n > 0 && nl != NULL && c->buf[n - 1] == '\r')
+		n--;
+	secret_wipe(c->buf + n, SECRET_COMMAND_MAX + 1 - n);
+	c->len = n;
+	if (n == 0)
+		return err_set(rec, ERR_CONFIG, EX_CONFIG,
+		    "password command printed nothing (it must print the password on its first line)");
+	/* SASLprep (RFC 4013) prohibits control characters. */
+	for (i = 0; i < n; i++)
+		if ((unsigned char)c->buf[i] < 0x20 || c->buf[i] == 0x7f)
+			return err_set(rec, ERR_CONFIG, EX_CONFIG,
+			    "password command printed a control character in its first line (a password cannot hold one)");
+	return 0;
+}
+
+static int
+start(struct cmd_run *c, const char *cmd, struct err *rec)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return err_set(rec, ERR_LOCAL, EX_OSERR,
+		    "cannot run the password command: %s", strerror(errno));
+	c->pid = fork();
+	if (c->pid == -1) {
+		close(p[0]);
+		close(p[1]);
+		return err_set(rec, ERR_LOCAL, EX_OSERR,
+		    "cannot run the password command: %s", strerror(errno));
+	}
+	if (c->pid == 0)
+		exec_child(cmd, p[1]);
+	close(p[1]);
+	c->fd = p[0];
+	fcntl(c->fd, F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+int
+secret_command(const char *cmd, int timeout_ms, char **out, struct err *rec)
+{
+	struct cmd_run c;
+	int rc = -1;
+
+	*out = NULL;
+	memset(&c, 0, sizeof(c));
+	if ((c.buf = calloc(1, SECRET_COMMAND_MAX + 1)) == NULL)
+		return err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
+	c.deadline = now_ms() + timeout_ms;
+	if (start(&c, cmd, rec) == 0) {
+		collect(&c);
+		close(c.fd);
+		reap(&c);
+		if (judge(&c, timeout_ms, rec) == 0 && first_line(&c, rec) == 0)
+			rc = 0;
+	}
+	if (rc == 0)
+		*out = c.buf;
+	else {
+		secret_wipe(c.buf, SECRET_COMMAND_MAX + 1);
+		free(c.buf);
+	}
+	return rc;
 }

@@ -4,6 +4,13 @@
 
 #include <stddef.h>
 
+#include "err.h"
+
+/* The most a password command may print (an OAuth token fits). */
+#define SECRET_COMMAND_MAX (16 * 1024)
+/* How long a password command may take, in ms. */
+#define SECRET_COMMAND_TIMEOUT (30 * 1000)
+
 /* Overwrite n bytes at p with zeros in a way the compiler keeps. */
 void secret_wipe(void *p, size_t n);
 
@@ -13,5 +20,16 @@ void secret_free(char *s);
 /* Turn off core dumps for the rest of the process (RLIMIT_CORE 0,
  * PR_SET_DUMPABLE 0), before any secret is read. */
 void secret_protect_process(void);
+
+/* Run cmd with /bin/sh -c, stdin from /dev/null, stderr ours, with the
+ * real uid and gid (S33); read all it prints, keeping at most
+ * SECRET_COMMAND_MAX bytes.  Blocks up to timeout_ms, then kills it.
+ * Returns 0 with *out set to the first line without its line end
+ * (malloc'ed; release with secret_free), or -1 with rec filled
+ * (ERR_CONFIG, EX_CONFIG: timed out, exit status not 0, killed, output
+ * too long, empty, or a control character; ERR_LOCAL, EX_OSERR: cannot
+ * start it).  The output never appears in rec. */
+int secret_command(
+    const char *cmd, int timeout_ms, char **out, struct err *rec);
 
 #endif

@@ -12,8 +12,8 @@ mailboxes from the rcpt fixture, timeouts are 1 to 2 s instead of 5 to
 10 s.  Exit codes are DESIGN.md's; configs come from write_config, which
 also sets how temporary failures end (queue off: exit 75).
 
-Cases that need what mailhop does not have yet (the From policy of B19,
-the password command of B37) are written as the case says and marked
+Cases that need what mailhop does not have yet (the From policy of B19)
+are written as the case says and marked
 xfail(strict=True), so that they turn into failures the day the feature
 lands and the mark must go.
 """
@@ -720,19 +720,11 @@ def test_B35_fault_tls_versions(mailhop, fault, fault_conf, version, ok):
 
 # ================================================================ B37
 
-NEEDS_PASSWORD_COMMAND = pytest.mark.xfail(
-    strict=True, reason="needs a password command: a password_command "
-    "account key (mailhop(1) CAVEATS: 'The password can only be written "
-    "in the configuration file'); the config is refused with 78 (no issue "
-    "number in the tree)")
-
-
 def command_conf(fault_conf, srv, command):
     return fault_conf(srv, user=None, auth="on", extra={
         "user": '"alice"', "password_command": harness.conf_quote(command)})
 
 
-@NEEDS_PASSWORD_COMMAND
 @pytest.mark.parametrize("out", [r"secret\n", "secret", r"secret\r\n"],
                          ids=["LF", "none", "CRLF"])
 def test_B37_trailing_newline_stripped(servers, mailhop, fault, fault_conf,
@@ -749,7 +741,6 @@ def test_B37_trailing_newline_stripped(servers, mailhop, fault, fault_conf,
     assert "secret" not in servers.mailhop_syslog(res.pid)
 
 
-@NEEDS_PASSWORD_COMMAND
 def test_B37_long_output_read_to_eof(mailhop, fault, fault_conf, tmp_path):
     """64 KiB of output: read to the end, the helper gets no SIGPIPE."""
     marker = tmp_path / "status"
@@ -766,7 +757,6 @@ def test_B37_long_output_read_to_eof(mailhop, fault, fault_conf, tmp_path):
     assert marker.read_text() == "0\n"
 
 
-@NEEDS_PASSWORD_COMMAND
 @pytest.mark.parametrize("command,words", [
     ("echo oops >&2; exit 1", ("password command failed", "exit 1")),
     ("true", ("password command",)),
@@ -905,7 +895,6 @@ def test_B39_inline_password_mode_0600(servers, mailhop, rcpt, tmp_path):
     arrived(servers, alice)
 
 
-@NEEDS_PASSWORD_COMMAND
 def test_B39_password_command_any_mode(servers, mailhop, rcpt, tmp_path):
     alice = rcpt("alice")
     env, path = user_config(

@@ -320,6 +320,8 @@ field(const struct conf_account *a, const char *key, char *buf, size_t n)
 		{ "auth_mech", offsetof(struct conf_account, auth_mech) },
 		{ "user", offsetof(struct conf_account, user) },
 		{ "password", offsetof(struct conf_account, password) },
+		{ "password_command",
+		    offsetof(struct conf_account, password_command) },
 		{ "from", offsetof(struct conf_account, from) },
 		{ "helo", offsetof(struct conf_account, helo) },
 		{ "aliases", offsetof(struct conf_account, aliases) },

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: ISC */
+/* Unit tests: the password command (S33, B37), one row per command. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include "err.h"
+#include "secret.h"
+
+static const struct {
+	const char *cmd;
+	int timeout_ms;
+	const char *want; /* the password, or NULL: an error */
+	const char *text; /* part of the error text */
+} cases[] = {
+	{ "printf 'secret\\n'", 5000, "secret", NULL },
+	{ "printf secret", 5000, "secret", NULL },
+	{ "printf 'secret\\r\\n'", 5000, "secret", NULL },
+	{ "printf 'secret\\nsecond line\\n'", 5000, "secret", NULL },
+	{ "printf 'sec ret\\n\\n'", 5000, "sec ret", NULL },
+	{ "printf 'secret\\n\\n'", 5000, "secret", NULL },
+	{ "echo pw; echo oops >&2", 5000, "pw", NULL },
+	{ "cat >/dev/null; echo pw", 5000, "pw", NULL },
+	{ "head -c 16384 /dev/zero | tr '\\0' a", 5000, "\001",
+	    NULL }, /* exactly the cap: 16384 a's */
+	{ "yes | head -c 65536", 5000, NULL, "more than 16 KiB" },
+	{ "exit 1", 5000, NULL, "password command failed: exit 1" },
+	{ "echo secret; exit 3", 5000, NULL,
+	    "password command failed: exit 3" },
+	{ "kill -9 $$", 5000, NULL, "killed by signal 9" },
+	{ "printf ''", 5000, NULL, "password command printed nothing" },
+	{ "printf '\\nsecret\\n'", 5000, NULL,
+	    "password command printed nothing" },
+	{ "printf 'sec\\tret\\n'", 5000, NULL, "control character" },
+	{ "printf 'secret\\r'", 5000, NULL, "control character" },
+	{ "sleep 5", 200, NULL, "timed out after 200 ms" },
+	{ "exec >&-; sleep 5", 200, NULL, "timed out" },
+	{ "/nonexistent/command", 5000, NULL, "exit 127" },
+};
+
+static double
+elapsed(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) +
+	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void
+check_ok(size_t i, const char *out)
+{
+	size_t k;
+
+	if (cases[i].want[0] != '\001') {
+		assert_string_equal(out, cases[i].want);
+		return;
+	}
+	assert_int_equal(strlen(out), SECRET_COMMAND_MAX);
+	for (k = 0; k < SECRET_COMMAND_MAX; k++)
+		assert_int_equal(out[k], 'a');
+}
+
+static void
+test_command(void **state)
+{
+	struct timespec t0;
+	struct err rec;
+	char *out;
+	size_t i;
+	int rc;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		print_message("%s\n", cases[i].cmd);
+		err_clear(&rec);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		rc = secret_command(
+		    cases[i].cmd, cases[i].timeout_ms, &out, &rec);
+		/* stdin is /dev/null and a timeout holds: no row waits. */
+		assert_true(elapsed(&t0) < 2.0);
+		if (cases[i].want != NULL) {
+			assert_int_equal(rc, 0);
+			check_ok(i, out);
+			secret_free(out);
+			continue;
+		}
+		assert_int_equal(rc, -1);
+		assert_null(out);
+		assert_int_equal(rec.class, ERR_CONFIG);
+		assert_int_equal(rec.code, EX_CONFIG);
+		assert_non_null(strstr(rec.text, cases[i].text));
+		assert_null(strstr(rec.text, "secret"));
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_command),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
