@@ -26,6 +26,7 @@ SRCS = src/addr.c src/alias.c src/conf.c src/confparse.c src/err.c src/io.c src/
 SRCS += src/esmtp.c
 SRCS += src/queue.c src/queue_dir.c src/queue_text.c
 SRCS += src/server.c src/flush.c
+SRCS += src/policy.c
 MAIN = src/main.c
 HDRS = $(wildcard src/*.h)
 TEST_HDRS = $(wildcard tests/unit/*.h)

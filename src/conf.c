@@ -391,6 +391,23 @@ dup_str(const char *v, int *oom)
 }
 
 static void
+set_allow_from(cfg_t *sec, struct conf_account *a, int *oom)
+{
+	size_t i, n = cfg_size(sec, "allow_from");
+
+	if (n == 0)
+		return;
+	if ((a->allow_from = calloc(n, sizeof(*a->allow_from))) == NULL) {
+		*oom = 1;
+		return;
+	}
+	a->nallow_from = n;
+	for (i = 0; i < n; i++)
+		a->allow_from[i] =
+		    dup_str(cfg_getnstr(sec, "allow_from", (unsigned)i), oom);
+}
+
+static void
 set_auth(cfg_t *sec, struct conf_account *a, int *oom)
 {
 	const char *v = cfg_getstr(sec, "auth");
@@ -521,6 +538,7 @@ fill_account(
 	a->partial_delivery = (int)cfg_getint(sec, "partial_delivery");
 	a->queue = (int)cfg_getint(sec, "queue");
 	set_auth(sec, a, &oom);
+	set_allow_from(sec, a, &oom);
 	if (oom)
 		return err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
 	if (check_account(sec, cf->path, a, rec) == -1)
@@ -588,6 +606,8 @@ conf_password(struct conf_account *acct, struct err *rec)
 void
 conf_account_free(struct conf_account *acct)
 {
+	size_t i;
+
 	if (acct == NULL)
 		return;
 	free(acct->name);
@@ -602,5 +622,8 @@ conf_account_free(struct conf_account *acct)
 	free(acct->helo);
 	free(acct->aliases);
 	free(acct->local_domain);
+	for (i = 0; i < acct->nallow_from; i++)
+		free(acct->allow_from[i]);
+	free(acct->allow_from);
 	memset(acct, 0, sizeof(*acct));
 }

@@ -29,9 +29,12 @@ struct conf_account {
 			       * domain of from */
 	int partial_delivery; /* 1: send to the accepted recipients when
 			       * some are refused; default 0 */
-	int queue;	      /* 1: keep a message that met a temporary
-			       * failure and retry it (mailhop -q); 0: exit
-			       * 75 and keep nothing; default 1 */
+	char **allow_from;    /* allow_from patterns (policy.h), or NULL:
+			       * the default policy */
+	size_t nallow_from;
+	int queue; /* 1: keep a message that met a temporary
+		    * failure and retry it (mailhop -q); 0: exit
+		    * 75 and keep nothing; default 1 */
 };
 
 /* Find the configuration and the account to use.  file is the -C

@@ -36,7 +36,7 @@
  * default has one zero per key of the larger table.
  */
 #define LINES "\001lines"
-#define LINES_DEFAULT "{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}"
+#define LINES_DEFAULT "{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}"
 
 enum akey {
 	K_BLOCK,
@@ -55,6 +55,7 @@ enum akey {
 	K_PARTIAL,
 	K_QUEUE,
 	K_PASSWORD_COMMAND,
+	K_ALLOW_FROM,
 	K_NKEYS
 };
 
@@ -63,7 +64,7 @@ enum rkey { R_BLOCK, R_DEFAULT, R_NKEYS };
 static const char *const akeys[K_NKEYS] = { "", "host", "port", "tls",
 	"tls_ca_file", "auth", "user", "password", "from", "helo", "timeout",
 	"aliases", "local_domain", "partial_delivery", "queue",
-	"password_command" };
+	"password_command", "allow_from" };
 static const char *const rkeys[R_NKEYS] = { "", "default_account" };
 
 static const char *const tls_modes[] = { "starttls", "implicit", "off" };
@@ -348,6 +349,48 @@ static const struct {
 	{ "default_account", check_nonempty },
 };
 
+/* One allow_from pattern: "*", or LOCAL@DOMAIN where LOCAL is "*", a
+ * name, or a name ending in "+*", and DOMAIN has no "*". */
+static int
+is_pattern(const char *v)
+{
+	const char *at = strrchr(v, '@'), *star = strchr(v, '*');
+	size_t llen;
+
+	if (strcmp(v, "*") == 0)
+		return 1;
+	if (!is_word(v) || at == NULL || at == v || at[1] == '\0')
+		return 0;
+	if (strchr(at, '*') != NULL)
+		return 0;
+	llen = (size_t)(at - v);
+	if (star == NULL || star > at)
+		return 1;
+	if (llen == 1)
+		return 1;
+	return star == at - 1 && llen > 2 && v[llen - 2] == '+' &&
+	    memchr(v, '*', llen - 1) == NULL;
+}
+
+static int
+check_allow_from(cfg_t *cfg, cfg_opt_t *opt)
+{
+	char buf[CONFPARSE_SHOW_MAX];
+	const char *v;
+
+	if (opt->nvalues == 0)
+		return pfail(cfg,
+		    "%s: empty list (write allow_from = {\"you@example.com\"}, or \"*\" to leave it to the server)",
+		    opt->name);
+	/* libconfuse calls this after each value of the list. */
+	v = cfg_opt_getnstr(opt, opt->nvalues - 1);
+	if (v != NULL && is_pattern(v))
+		return 0;
+	return pfail(cfg,
+	    "%s: \"%s\" is not an address pattern (write you@example.com, *@example.com, you+*@example.com or *)",
+	    opt->name, confparse_show(buf, sizeof(buf), v ? v : ""));
+}
+
 /* Validate callback of every key: note its line, then check its value. */
 static int
 on_value(cfg_t *cfg, cfg_opt_t *opt)
@@ -358,8 +401,12 @@ on_value(cfg_t *cfg, cfg_opt_t *opt)
 
 	if (parsing == NULL || (k = key_index(cfg, opt->name)) < 0)
 		return 0;
+	if (k == K_ALLOW_FROM && in_account(cfg) && opt->nvalues > 1)
+		return check_allow_from(cfg, opt);
 	if (note_line(cfg, k, opt->name) == -1)
 		return -1;
+	if (k == K_ALLOW_FROM && in_account(cfg))
+		return check_allow_from(cfg, opt);
 	if (opt->type != CFGT_STR || (v = cfg_opt_getnstr(opt, 0)) == NULL)
 		return 0;
 	for (i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
@@ -446,6 +493,7 @@ static cfg_opt_t account_opts[] = {
 	CFG_INT_CB("partial_delivery", 0, CFGF_NONE, parse_bool),
 	CFG_INT_CB("queue", 1, CFGF_NONE, parse_bool),
 	CFG_STR("password_command", NULL, CFGF_NODEFAULT),
+	CFG_STR_LIST("allow_from", NULL, CFGF_NODEFAULT),
 	CFG_INT_LIST(LINES, LINES_DEFAULT, CFGF_NONE),
 	CFG_END(),
 };

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "msg.h"
 #include "options.h"
+#include "policy.h"
 #include "secret.h"
 #include "server.h"
 #include "smtp.h"
@@ -157,6 +158,35 @@ read_message(struct run *r, int infd)
 	return collect_rcpts(r);
 }
 
+/* The From policy (allow_from): the envelope sender, every From address
+ * and Sender, before anything is sent.  An added From is the sender.
+ * XXX: a From the header rewrite qualified with local_domain is refused
+ * when allow_from excludes it, not rewritten to the account's address as
+ * issue 4 says: the rewrite hook cannot tell From from To and Cc. */
+static int
+check_policy(struct run *r)
+{
+	struct policy p;
+	size_t i;
+
+	p.account = r->acct.name;
+	p.file = r->acct.file;
+	p.allow = (const char *const *)r->acct.allow_from;
+	p.nallow = r->acct.nallow_from;
+	p.local_domain = r->acct.local_domain;
+	if (policy_check(&p, "envelope sender", r->sender, &r->err) == -1)
+		return -1;
+	for (i = 0; i < r->msg.from.n; i++)
+		if (policy_check(&p, "From address", r->msg.from.v[i].mailbox,
+			&r->err) == -1)
+			return -1;
+	for (i = 0; i < r->msg.sender.n; i++)
+		if (policy_check(&p, "Sender address",
+			r->msg.sender.v[i].mailbox, &r->err) == -1)
+			return -1;
+	return 0;
+}
+
 /* Read the configuration, then the message; fill the envelope. */
 static int
 prepare(struct run *r, int infd, int stdin_closed)
@@ -174,7 +204,9 @@ prepare(struct run *r, int infd, int stdin_closed)
 	if (stdin_closed)
 		return err_set(&r->err, ERR_LOCAL, EX_NOINPUT,
 		    "standard input is closed: nothing to send");
-	return read_message(r, infd);
+	if (read_message(r, infd) == -1)
+		return -1;
+	return check_policy(r);
 }
 
 /* Does an envelope address need SMTPUTF8 (RFC 6531)? */

@@ -315,6 +315,28 @@ from_field(struct reader *r, const char *f, size_t len, size_t v)
 	free(val);
 }
 
+/* Sender and Resent-Sender: their mailboxes go to m->sender, for the
+ * From policy.  One that does not parse is left out. */
+static void
+sender_field(struct reader *r, const char *f, size_t len, size_t v)
+{
+	struct addr_list l = { 0 };
+	struct err e;
+	char *val;
+	size_t i;
+
+	if ((val = unfold(r, f, len, v)) == NULL)
+		return;
+	err_clear(&e);
+	if (list_bound(val) <= LIST_MAX && addr_parse_list(val, &l, &e) == 0)
+		for (i = 0; i < l.n; i++)
+			if (addr_list_add(&r->m->sender, l.v[i].name,
+				l.v[i].mailbox) == -1)
+				fail(r, ERR_LOCAL, EX_OSERR, "out of memory");
+	addr_list_free(&l);
+	free(val);
+}
+
 /* Message-ID: the first one gives m->msgid. */
 static void
 msgid_field(struct reader *r, const char *f, size_t len, size_t v)
@@ -440,6 +462,9 @@ flush_field(struct reader *r, const char *f, size_t len)
 	}
 	if (hdr_name_is(f, n, "From"))
 		from_field(r, f, len, v);
+	else if (hdr_name_is(f, n, "Sender") ||
+	    hdr_name_is(f, n, "Resent-Sender"))
+		sender_field(r, f, len, v);
 	else if (hdr_name_is(f, n, "Date"))
 		r->have_date = 1;
 	else if (hdr_name_is(f, n, "Message-ID"))
@@ -835,6 +860,7 @@ msg_free(struct msg *m)
 	m->fd = -1;
 	addr_list_free(&m->rcpt);
 	addr_list_free(&m->from);
+	addr_list_free(&m->sender);
 	free(m->msgid);
 	m->msgid = NULL;
 	m->size = 0;

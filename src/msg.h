@@ -44,17 +44,19 @@ struct msg_opts {
 };
 
 struct msg {
-	int fd;		       /* spool file: the message as it will be sent,
-				* CRLF line ends, unlinked; -1 when closed */
-	long long size;	       /* bytes in the spool file */
-	struct addr_list rcpt; /* with extract: To, Cc, Bcc mailboxes, or
-				* those of the newest Resent block */
-	struct addr_list from; /* mailboxes of the From header, as sent */
-	char *msgid;	       /* Message-ID without <> (found or made) */
-	int eightbit;	       /* a byte over 0x7f anywhere, as sent */
-	int from_added;	       /* the message had no From: one was added
-				* from opts->from and opts->fullname */
-	int resent;	       /* the header has Resent- fields */
+	int fd;			 /* spool file: the message as it will be sent,
+				  * CRLF line ends, unlinked; -1 when closed */
+	long long size;		 /* bytes in the spool file */
+	struct addr_list rcpt;	 /* with extract: To, Cc, Bcc mailboxes, or
+				  * those of the newest Resent block */
+	struct addr_list from;	 /* mailboxes of the From header, as sent */
+	struct addr_list sender; /* of the Sender fields (and Resent-Sender),
+				  * as sent; empty when one does not parse */
+	char *msgid;		 /* Message-ID without <> (found or made) */
+	int eightbit;		 /* a byte over 0x7f anywhere, as sent */
+	int from_added;		 /* the message had no From: one was added
+				  * from opts->from and opts->fullname */
+	int resent;		 /* the header has Resent- fields */
 	/* A header field as sent holds a byte over 0x7f (RFC 6532 UTF-8
 	 * headers).  Recorded, not acted on: SMTPUTF8 is asked for only when
 	 * an envelope address needs it (addr_needs_utf8); such a header goes

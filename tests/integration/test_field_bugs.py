@@ -12,10 +12,11 @@ mailboxes from the rcpt fixture, timeouts are 1 to 2 s instead of 5 to
 10 s.  Exit codes are DESIGN.md's; configs come from write_config, which
 also sets how temporary failures end (queue off: exit 75).
 
-Cases that need what mailhop does not have yet (the From policy of B19)
-are written as the case says and marked
-xfail(strict=True), so that they turn into failures the day the feature
-lands and the mark must go.
+Cases that need what mailhop does not have yet are written as the case
+says and marked xfail(strict=True), so that they turn into failures the
+day the feature lands and the mark must go.  The From policy (B19, B22)
+applies to accounts with allow_from (policy_conf); without it every
+sender is allowed, as mailhop.conf(5) says.
 """
 
 import base64
@@ -223,18 +224,11 @@ def test_B07_argv_and_header_recipients_united(servers, mailhop, rcpt):
 
 # ================================================================ B19
 
-NEEDS_ALLOW_FROM = pytest.mark.xfail(
-    strict=True, reason="needs the From policy: an allow_from account key "
-    "(DESIGN.md 'The From check'); mailhop.conf(5) has no such key, so "
-    "the config is refused with 78 (no issue number in the tree)")
-
-
 def policy_conf(servers):
     return servers.write_config(
         extra={"allow_from": '{"%s", "%s"}' % (SENDER, ALERTS)})
 
 
-@NEEDS_ALLOW_FROM
 def test_B19_case_A_envelope_sender_not_allowed(servers, mailhop, rcpt):
     alice = rcpt("alice")
     mark = Mark(servers)
@@ -246,7 +240,6 @@ def test_B19_case_A_envelope_sender_not_allowed(servers, mailhop, rcpt):
     assert_refused_before_connecting(servers, mark, alice)
 
 
-@NEEDS_ALLOW_FROM
 def test_B19_case_B_from_header_not_allowed(servers, mailhop, rcpt):
     alice = rcpt("alice")
     mark = Mark(servers)
@@ -257,7 +250,6 @@ def test_B19_case_B_from_header_not_allowed(servers, mailhop, rcpt):
     assert_refused_before_connecting(servers, mark, alice)
 
 
-@NEEDS_ALLOW_FROM
 def test_B19_case_C_sender_header_not_allowed(servers, mailhop, rcpt):
     """DESIGN.md: Sender must match as well (checked, not rewritten)."""
     alice = rcpt("alice")
@@ -269,7 +261,6 @@ def test_B19_case_C_sender_header_not_allowed(servers, mailhop, rcpt):
     assert_refused_before_connecting(servers, mark, alice)
 
 
-@NEEDS_ALLOW_FROM
 def test_B19_case_D_allowed_sender_unchanged(servers, mailhop, rcpt):
     alice = rcpt("alice")
     res = run(servers, mailhop, ["-f", ALERTS, alice], msg(alice),
@@ -318,8 +309,8 @@ def log_state():
 def test_B22_quoted_sender_is_one_address(servers, mailhop, rcpt):
     """The -f value with option-looking words in a quoted local part is
     one address: the envelope sender is all of it, and no option in it
-    takes effect (/tmp/log is not made or written).  Without a From
-    policy mailhop sends it; the refusal is the xfail test below."""
+    takes effect (/tmp/log is not made or written).  Without allow_from
+    mailhop sends it; the refusal with allow_from is the test below."""
     alice = rcpt("alice")
     before = log_state()
     res = run(servers, mailhop, ["-f", QUOTED_SENDER, alice], msg(alice))
@@ -329,7 +320,6 @@ def test_B22_quoted_sender_is_one_address(servers, mailhop, rcpt):
     assert log_state() == before
 
 
-@NEEDS_ALLOW_FROM
 def test_B22_quoted_sender_refused_by_from_policy(servers, mailhop, rcpt):
     alice = rcpt("alice")
     before = log_state()

@@ -339,7 +339,14 @@ field(const struct conf_account *a, const char *key, char *buf, size_t n)
 		snprintf(buf, n, "%d", a->partial_delivery);
 	else if (strcmp(key, "queue") == 0)
 		snprintf(buf, n, "%d", a->queue);
-	else if (strcmp(key, "tls") == 0)
+	else if (strcmp(key, "allow_from") == 0) {
+		buf[0] = '\0';
+		for (i = 0; i < a->nallow_from; i++)
+			snprintf(buf + strlen(buf), n - strlen(buf), "%s%s",
+			    i > 0 ? " " : "", a->allow_from[i]);
+		if (a->nallow_from == 0)
+			snprintf(buf, n, "(none)");
+	} else if (strcmp(key, "tls") == 0)
 		snprintf(buf, n, "%s", tls[a->tls]);
 	else if (strcmp(key, "auth") == 0)
 		snprintf(buf, n, "%s", auth[a->auth]);

@@ -45,8 +45,8 @@ struct mcase {
 	struct buf in, out;
 	int extract, nofrom, offset, chunk, marker;
 	char from[128], tz[32];
-	char *rcpt[MAX_LIST], *mfrom[MAX_LIST];
-	int nrcpt, nmfrom;
+	char *rcpt[MAX_LIST], *mfrom[MAX_LIST], *msender[MAX_LIST];
+	int nrcpt, nmfrom, nmsender;
 	char msgid[256]; /* "" = generated */
 	int eightbit;
 	char fullname[2048];
@@ -255,6 +255,8 @@ case_line(struct mcase *c, char *kw, char *arg)
 		c->rcpt[c->nrcpt++] = strdup(arg);
 	else if (strcmp(kw, "from") == 0 && c->nmfrom < MAX_LIST)
 		c->mfrom[c->nmfrom++] = strdup(arg);
+	else if (strcmp(kw, "sender") == 0 && c->nmsender < MAX_LIST)
+		c->msender[c->nmsender++] = strdup(arg);
 	else if (strcmp(kw, "msgid") == 0)
 		copy(c->msgid, sizeof(c->msgid), arg);
 	else if (strcmp(kw, "eightbit") == 0)
@@ -294,6 +296,8 @@ case_free(struct mcase *c)
 		free(c->rcpt[i]);
 	for (i = 0; i < c->nmfrom; i++)
 		free(c->mfrom[i]);
+	for (i = 0; i < c->nmsender; i++)
+		free(c->msender[i]);
 	free(c->in.p);
 	free(c->out.p);
 }
@@ -427,6 +431,7 @@ check_result(const struct mcase *c, const struct msg *m)
 
 	bad |= check_list(c, "rcpt", &m->rcpt, c->rcpt, c->nrcpt);
 	bad |= check_list(c, "from", &m->from, c->mfrom, c->nmfrom);
+	bad |= check_list(c, "sender", &m->sender, c->msender, c->nmsender);
 	if (c->msgid[0] == '\0' ? !generated_id(m->msgid)
 				: strcmp(c->msgid, m->msgid) != 0) {
 		print_error("case %s: msgid %s, want %s\n", c->name,
