@@ -134,8 +134,11 @@ flush_keep(const char *config, const struct queue_env *env, int msgfd,
 	return rc;
 }
 
-int
-flush_list(const struct options *o)
+/* Open the queue, run op on it, close it; an error is printed.  Returns
+ * the exit code. */
+static int
+with_queue(const struct options *o,
+    int (*op)(struct queue *, const struct options *, struct err *))
 {
 	struct queue *q;
 	struct err e;
@@ -146,16 +149,31 @@ flush_list(const struct options *o)
 		fprintf(stderr, "mailhop: %s\n", e.text);
 		return e.code;
 	}
-	rc = queue_print(q, stdout, time(NULL), &e);
+	rc = op(q, o, &e);
 	queue_close(q);
-	if (rc == 0 && fflush(stdout) != 0)
-		rc = err_set(&e, ERR_LOCAL, EX_IOERR,
-		    "cannot write the queue listing to standard output");
 	if (rc == -1) {
 		fprintf(stderr, "mailhop: %s\n", e.text);
 		return e.code;
 	}
 	return EX_OK;
+}
+
+static int
+list_op(struct queue *q, const struct options *o, struct err *e)
+{
+	(void)o;
+	if (queue_print(q, stdout, time(NULL), e) == -1)
+		return -1;
+	if (fflush(stdout) != 0)
+		return err_set(e, ERR_LOCAL, EX_IOERR,
+		    "cannot write the queue listing to standard output");
+	return 0;
+}
+
+int
+flush_list(const struct options *o)
+{
+	return with_queue(o, list_op);
 }
 
 /* The comma-joined recipients of e for the log line (malloc'ed). */
@@ -328,26 +346,11 @@ flush_pass(const struct options *o, const char *account, int quiet)
 	return c.code;
 }
 
-/* -qIID: make message ID due now.  Returns 0, or the exit code. */
+/* -qIID: make message ID due now. */
 static int
-retry_now(const struct options *o)
+retry_now_op(struct queue *q, const struct options *o, struct err *e)
 {
-	struct queue *q;
-	struct err e;
-	int rc;
-
-	err_clear(&e);
-	if (flush_open(o->config, &q, &e) == -1) {
-		fprintf(stderr, "mailhop: %s\n", e.text);
-		return e.code;
-	}
-	rc = queue_retry_now(q, o->queue_id, &e);
-	queue_close(q);
-	if (rc == -1) {
-		fprintf(stderr, "mailhop: %s\n", e.text);
-		return e.code;
-	}
-	return 0;
+	return queue_retry_now(q, o->queue_id, e);
 }
 
 int
@@ -355,7 +358,7 @@ flush_run(const struct options *o)
 {
 	int code;
 
-	if (o->queue_id != NULL && (code = retry_now(o)) != 0)
+	if (o->queue_id != NULL && (code = with_queue(o, retry_now_op)) != 0)
 		return code;
 	if (o->verbose)
 		log_trace_enable(STDERR_FILENO);

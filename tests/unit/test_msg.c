@@ -712,6 +712,28 @@ max_rss_kb(void)
 	return ru.ru_maxrss;
 }
 
+/* Fork a child that writes hdr, then n copies of line (len bytes), into a
+ * new pipe; fds gets the pipe with its write end closed here. */
+static pid_t
+spawn_writer(int fds[2], const char *hdr, const char *line, size_t len, long n)
+{
+	pid_t pid;
+	long i;
+
+	assert_int_equal(pipe(fds), 0);
+	if ((pid = fork()) == 0) {
+		close(fds[0]);
+		if (write(fds[1], hdr, strlen(hdr)) == -1)
+			_exit(1);
+		for (i = 0; i < n; i++)
+			if (write(fds[1], line, len) == -1)
+				_exit(1);
+		_exit(0);
+	}
+	close(fds[1]);
+	return pid;
+}
+
 /* 50 MB of body through a pipe: streamed, so memory stays small. */
 static void
 test_big_body(void **state)
@@ -722,23 +744,13 @@ test_big_body(void **state)
 	struct msg m;
 	struct err rec;
 	int fds[2], st;
-	long i, lines = 50L * 1000 * 1000 / sizeof(line), before;
+	long lines = 50L * 1000 * 1000 / sizeof(line), before;
 	pid_t pid;
 
 	(void)state;
 	memset(line, 'y', sizeof(line));
 	line[sizeof(line) - 1] = '\n';
-	assert_int_equal(pipe(fds), 0);
-	if ((pid = fork()) == 0) {
-		close(fds[0]);
-		if (write(fds[1], hdr, strlen(hdr)) == -1)
-			_exit(1);
-		for (i = 0; i < lines; i++)
-			if (write(fds[1], line, sizeof(line)) == -1)
-				_exit(1);
-		_exit(0);
-	}
-	close(fds[1]);
+	pid = spawn_writer(fds, hdr, line, sizeof(line), lines);
 	before = max_rss_kb();
 	assert_int_equal(read_with(fds[0], &o, &m, &rec), 0);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
@@ -760,24 +772,14 @@ test_big_body_qp(void **state)
 	struct msg m;
 	struct err rec;
 	int fds[2], st;
-	long i, lines = 20L * 1000 * 1000 / sizeof(line), before;
+	long lines = 20L * 1000 * 1000 / sizeof(line), before;
 	pid_t pid;
 
 	(void)state;
 	memset(line, 'q', sizeof(line));
 	line[sizeof(line) - 2] = '=';
 	line[sizeof(line) - 1] = '\n';
-	assert_int_equal(pipe(fds), 0);
-	if ((pid = fork()) == 0) {
-		close(fds[0]);
-		if (write(fds[1], hdr, strlen(hdr)) == -1)
-			_exit(1);
-		for (i = 0; i < lines; i++)
-			if (write(fds[1], line, sizeof(line)) == -1)
-				_exit(1);
-		_exit(0);
-	}
-	close(fds[1]);
+	pid = spawn_writer(fds, hdr, line, sizeof(line), lines);
 	before = max_rss_kb();
 	assert_int_equal(read_with(fds[0], &o, &m, &rec), 0);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
