@@ -657,9 +657,9 @@ take_by_id(struct queue *q, const char *id, int failed_too, struct queue_msg *m,
 	if (r == BAD)
 		return err_set(rec, ERR_LOCAL, EX_IOERR,
 		    "queue: message %s: %s", id, m->env.why);
-	return err_set(rec, ERR_USAGE, EX_NOINPUT,
-	    "queue: there is no message %.40s in the queue (mailq lists them)",
-	    id);
+	return err_set(rec, ERR_USAGE, EX_USAGE,
+	    "queue: no message %.40s waits in the queue (mailq lists them%s)",
+	    id, failed_too ? "" : "; a failed one, marked !, is not retried");
 }
 
 int

@@ -119,8 +119,12 @@ def test_permanent_refusal_is_kept_in_failed(servers, mailhop, state):
     check_log(servers, res, status="refused", exit=67)
     assert entries(qdir, "msg") == []
     assert len(entries(qdir, "failed")) == 1
-    # -q does not retry it.
+    # -q does not retry it, and -qI refuses it with 64 saying why.
     flush(servers, mailhop, conf, env)
+    assert len(entries(qdir, "failed")) == 1
+    res = mailhop.run(["-C", conf, "-qI" + entries(qdir, "failed")[0]],
+                      env=env)
+    check_error_line(res, 64, "is not retried")
     assert len(entries(qdir, "failed")) == 1
 
 

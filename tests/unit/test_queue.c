@@ -497,7 +497,7 @@ test_fail_and_put_failed(void **state)
 	    queue_due(q, NULL, LLONG_MAX - 1, send_cb, &a, NULL, &rec), 0);
 	assert_int_equal(a.calls, 1);
 	assert_int_equal(queue_retry_now(q, id2, &rec), -1);
-	assert_int_equal(rec.code, EX_NOINPUT);
+	assert_int_equal(rec.code, EX_USAGE);
 	assert_int_equal(queue_delete(q, id2, &rec), 0);
 	assert_int_equal(queue_delete(q, id, &rec), 0);
 	assert_int_equal(list(q).n, 0);
@@ -853,7 +853,7 @@ test_by_id(void **state)
 	assert_int_equal(a.calls, 1);
 	for (i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
 		assert_int_equal(queue_delete(q, bad_ids[i], &rec), -1);
-		assert_int_equal(rec.code, EX_NOINPUT);
+		assert_int_equal(rec.code, EX_USAGE);
 		assert_int_equal(queue_retry_now(q, bad_ids[i], &rec), -1);
 	}
 	assert_int_equal(queue_delete(q, id, &rec), 0);
