@@ -174,6 +174,11 @@ check_policy(struct run *r)
 	p.allow = (const char *const *)r->acct.allow_from;
 	p.nallow = r->acct.nallow_from;
 	p.local_domain = r->acct.local_domain;
+	/* A field the policy cannot read must not slip past it. */
+	if (p.nallow > 0 && r->msg.unparsed)
+		return err_set(&r->err, ERR_PERM, EX_NOPERM,
+		    "a From or Sender field cannot be parsed, so allow_from of account %s cannot be checked (correct the field)",
+		    r->acct.name);
 	if (policy_check(&p, "envelope sender", r->sender, &r->err) == -1)
 		return -1;
 	for (i = 0; i < r->msg.from.n; i++)

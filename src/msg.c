@@ -289,52 +289,53 @@ collect(struct reader *r, const char *f, size_t len, size_t nlen, size_t v,
 	free(val);
 }
 
-/* From: its mailboxes go to m->from.  One that does not parse is not an
- * error here; m->from is left empty and the policy check decides. */
-static void
-from_field(struct reader *r, const char *f, size_t len, size_t v)
+/* Parse the value of field f into dst; *n counts the addresses seen so
+ * far, against LIST_MAX.  Returns -1 when the value does not parse. */
+static int
+collect_mailboxes(struct reader *r, const char *f, size_t len, size_t v,
+    struct addr_list *dst, size_t *n)
 {
 	struct addr_list l = { 0 };
 	struct err e;
 	char *val;
 	size_t i;
+	int rc = 0;
 
-	r->have_from = 1;
-	if (r->from_bad || (val = unfold(r, f, len, v)) == NULL)
-		return;
+	if ((val = unfold(r, f, len, v)) == NULL)
+		return 0;
 	err_clear(&e);
-	r->nfrom += list_bound(val);
-	if (r->nfrom > LIST_MAX || addr_parse_list(val, &l, &e) == -1 ||
-	    l.n == 0)
-		r->from_bad = 1;
-	for (i = 0; !r->from_bad && i < l.n; i++)
-		if (addr_list_add(&r->m->from, l.v[i].name, l.v[i].mailbox) ==
-		    -1)
+	*n += list_bound(val);
+	if (*n > LIST_MAX || addr_parse_list(val, &l, &e) == -1 || l.n == 0)
+		rc = -1;
+	for (i = 0; rc == 0 && i < l.n; i++)
+		if (addr_list_add(dst, l.v[i].name, l.v[i].mailbox) == -1)
 			fail(r, ERR_LOCAL, EX_OSERR, "out of memory");
 	addr_list_free(&l);
 	free(val);
+	return rc;
+}
+
+/* From: its mailboxes go to m->from.  One that does not parse is not an
+ * error here: m->from is left empty, m->unparsed set, and the From policy
+ * decides. */
+static void
+from_field(struct reader *r, const char *f, size_t len, size_t v)
+{
+	r->have_from = 1;
+	if (!r->from_bad &&
+	    collect_mailboxes(r, f, len, v, &r->m->from, &r->nfrom) == -1)
+		r->from_bad = r->m->unparsed = 1;
 }
 
 /* Sender and Resent-Sender: their mailboxes go to m->sender, for the
- * From policy.  One that does not parse is left out. */
+ * From policy; one that does not parse sets m->unparsed. */
 static void
 sender_field(struct reader *r, const char *f, size_t len, size_t v)
 {
-	struct addr_list l = { 0 };
-	struct err e;
-	char *val;
-	size_t i;
+	size_t n = 0;
 
-	if ((val = unfold(r, f, len, v)) == NULL)
-		return;
-	err_clear(&e);
-	if (list_bound(val) <= LIST_MAX && addr_parse_list(val, &l, &e) == 0)
-		for (i = 0; i < l.n; i++)
-			if (addr_list_add(&r->m->sender, l.v[i].name,
-				l.v[i].mailbox) == -1)
-				fail(r, ERR_LOCAL, EX_OSERR, "out of memory");
-	addr_list_free(&l);
-	free(val);
+	if (collect_mailboxes(r, f, len, v, &r->m->sender, &n) == -1)
+		r->m->unparsed = 1;
 }
 
 /* Message-ID: the first one gives m->msgid. */

@@ -51,7 +51,9 @@ struct msg {
 				  * those of the newest Resent block */
 	struct addr_list from;	 /* mailboxes of the From header, as sent */
 	struct addr_list sender; /* of the Sender fields (and Resent-Sender),
-				  * as sent; empty when one does not parse */
+				  * as sent */
+	int unparsed;		 /* a From, Sender or Resent-Sender field
+				  * did not parse (or is empty) */
 	char *msgid;		 /* Message-ID without <> (found or made) */
 	int eightbit;		 /* a byte over 0x7f anywhere, as sent */
 	int from_added;		 /* the message had no From: one was added

@@ -261,6 +261,22 @@ def test_B19_case_C_sender_header_not_allowed(servers, mailhop, rcpt):
     assert_refused_before_connecting(servers, mark, alice)
 
 
+@pytest.mark.parametrize("extra,frm", [
+    (b"", "Boss <ceo@example.net"),
+    (b"Sender: Boss <ceo@example.net\n", None)])
+def test_B19_unparsable_from_or_sender_refused(servers, mailhop, rcpt,
+                                               extra, frm):
+    """A From or Sender the policy cannot read is refused, not waved
+    through: a server or reader may still make an address of it."""
+    alice = rcpt("alice")
+    mark = Mark(servers)
+    kw = {"frm": frm} if frm else {}
+    res = run(servers, mailhop, [alice], msg(alice, extra=extra, **kw),
+              conf=policy_conf(servers))
+    check_error_line(res, 77, "cannot be parsed")
+    assert_refused_before_connecting(servers, mark, alice)
+
+
 def test_B19_case_D_allowed_sender_unchanged(servers, mailhop, rcpt):
     alice = rcpt("alice")
     res = run(servers, mailhop, ["-f", ALERTS, alice], msg(alice),
