@@ -60,6 +60,9 @@ with `unshare --mount` and a `sh -c` that bind-mounts the socket and execs
 argv, so the pid, environment, stdin, stdout, stderr and exit status are
 argv's own; in direct mode argv runs as is.
 
+postfix_stop() and postfix_start() stop and start Postfix alone (its
+queue and the Maildirs stay), for the server-down tests of the queue.
+
 Two more ports are held for the harness's lifetime: "closed" refuses
 connections, "silent" accepts them and never says a word.  Helpers read
 Maildirs, wait for delivery or for the queue to drain, read syslog lines,
@@ -69,6 +72,7 @@ instance per test session) and by tests/demo.py.  Needs root (Postfix,
 Dovecot, /dev/log, mount namespaces).
 """
 
+import contextlib
 import fcntl
 import os
 import pwd
@@ -690,6 +694,76 @@ smtpd_recipient_restrictions =
         _run_to_file(["postfix", "-c", self.pf_etc, "check"], out)
         _run_to_file(["postfix", "-c", self.pf_etc, "start"], out)
         self._started.append("postfix")
+
+    # ------------------------------------------- stopping Postfix alone
+
+    def _listeners(self):
+        """(name, address, port) of every smtpd listener."""
+        return [(n, WRONGNAME_ADDR if n == "wrongname" else "127.0.0.1",
+                 self.ports[n])
+                for n in ("submission", "smtps", "plain", "wrongname")]
+
+    @staticmethod
+    def _refuses(addr, port):
+        """A connection to addr:port is refused (nobody listens)."""
+        try:
+            with socket.create_connection((addr, port), 1):
+                return False
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            return False
+
+    def postfix_running(self):
+        pid = self._master_pid()
+        return pid is not None and _alive(pid)
+
+    def _master_pid(self):
+        try:
+            with open(os.path.join(self.pf_queue, "pid",
+                                   "master.pid")) as f:
+                return int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def postfix_stop(self, timeout=20):
+        """Stop Postfix alone, in order, as an administrator would
+        (`postfix -c ETC stop`: master ends its daemons, an smtpd in the
+        middle of a session drops it), and wait until its master is gone
+        and every listener refuses connections.  Its queue, the Maildirs,
+        Dovecot and rsyslogd stay; postfix_start() brings it back with the
+        same ports.  Mail Postfix accepted but had not delivered yet stays
+        in its queue and is delivered after the start."""
+        pid = self._master_pid()
+        _run_to_file(["postfix", "-c", self.pf_etc, "stop"],
+                     self.path("postfix", "postfix.out"))
+        if pid is not None:
+            _wait(lambda: not _alive(pid), timeout, "Postfix's master "
+                  "(pid %d) to exit" % pid, 0.05)
+        for name, addr, port in self._listeners():
+            _wait(lambda: self._refuses(addr, port), timeout,
+                  "the %s port %d to refuse connections" % (name, port),
+                  0.05)
+
+    def postfix_start(self, timeout=20):
+        """Start Postfix again after postfix_stop() (same configuration,
+        queue and ports) and wait until every listener greets."""
+        _run_to_file(["postfix", "-c", self.pf_etc, "start"],
+                     self.path("postfix", "postfix.out"))
+        for name, addr, port in self._listeners():
+            self.wait_port(port, name, tls=(name == "smtps"),
+                           timeout=timeout, addr=addr)
+
+    @contextlib.contextmanager
+    def postfix_stopped(self):
+        """with servers.postfix_stopped(): Postfix is down inside, up again
+        after (even when the body fails, so later tests have a server)."""
+        self.postfix_stop()
+        try:
+            yield self
+        finally:
+            if not self.postfix_running():
+                self.postfix_start()
 
     def tls_context(self):
         ctx = ssl.create_default_context(cafile=self.ca_file)

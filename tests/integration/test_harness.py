@@ -318,3 +318,26 @@ def test_silent_port_accepts_and_says_nothing(servers):
         s.settimeout(0.5)
         with pytest.raises(socket.timeout):
             s.recv(1)
+
+
+def test_postfix_stop_and_start_keep_maildirs(servers, rcpt):
+    """postfix_stop(): Postfix's master is gone and every listener refuses;
+    the Maildirs stay.  postfix_start(): the same ports greet again and
+    deliver."""
+    before, after = rcpt("before"), rcpt("after")
+    s = smtplib.SMTP("127.0.0.1", servers.ports["plain"], timeout=10)
+    s.sendmail("alice@example.org", [before], message("before", before))
+    s.quit()
+    assert len(servers.wait_for_delivery(before)) == 1
+    with servers.postfix_stopped():
+        assert not servers.postfix_running()
+        for name, addr, port in servers._listeners():
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection((addr, port), 2).close()
+        assert len(servers.maildir_messages(before)) == 1
+    assert servers.postfix_running()
+    s = smtplib.SMTP("127.0.0.1", servers.ports["plain"], timeout=10)
+    s.sendmail("alice@example.org", [after], message("after", after))
+    s.quit()
+    assert len(servers.wait_for_delivery(after)) == 1
+    assert len(servers.maildir_messages(before)) == 1

@@ -6,6 +6,7 @@ Each test has its own XDG_STATE_HOME, so its own queue."""
 
 import os
 import re
+import uuid
 
 import pytest
 
@@ -213,7 +214,49 @@ def test_successful_send_flushes_the_account(servers, mailhop, rcpt,
     assert "status=sent" in line, line
 
 
-@pytest.mark.skip(reason="the harness cannot stop and restart Postfix's "
-                  "smtpd alone; the closed-port test plays the server down")
-def test_postfix_stopped_then_started():
-    pass
+def with_msgid(msgid, subject="queue test"):
+    return ("From: alice@example.org\nSubject: %s\nMessage-ID: <%s>\n"
+            "\nbody of %s\n" % (subject, msgid, msgid)).encode()
+
+
+def arrived(servers, to, msgid):
+    """How many copies of the message with msgid are in to's Maildir."""
+    needle = ("<%s>" % msgid).encode()
+    return sum(1 for m in servers.maildir_messages(to)
+               if re.search(rb"(?im)^message-id:\s*" + re.escape(needle),
+                            m))
+
+
+def test_postfix_stopped_then_started(servers, mailhop, rcpt, state):
+    """The real server down: Postfix stopped (`postfix stop`), a send is
+    queued (exit 0, status=queued, connection refused); Postfix started,
+    the flush delivers it exactly once and the queue is empty."""
+    env, qdir = state
+    to = rcpt()
+    msgid = "stopped-%s@example.org" % uuid.uuid4().hex
+    conf = servers.write_config(queue=True)
+    with servers.postfix_stopped():
+        res = mailhop.send(conf, [to], with_msgid(msgid), env=env)
+        assert res.rc == 0 and res.stderr == "", res
+        fields = check_log(servers, res, status="queued", exit=0,
+                           msgid=msgid)
+        assert "refused" in fields["reply"], fields
+        (qid,) = entries(qdir, "msg")
+        # Down, a forced flush only defers it again.
+        res = mailhop.run(["-C", conf, "-qI" + qid], env=env)
+        assert res.rc == 0, res
+        assert entries(qdir, "msg") == [qid]
+        line = servers.wait_syslog(r"mailhop\[%d\]: " % res.pid)
+        assert "status=deferred" in line, line
+    assert arrived(servers, to, msgid) == 0
+    res = mailhop.run(["-C", conf, "-qI" + qid], env=env)
+    assert res.rc == 0, res
+    check_log(servers, res, status="sent", exit=0, rcpt=to)
+    servers.wait_for_delivery(to)
+    servers.wait_queue_empty()
+    assert arrived(servers, to, msgid) == 1
+    assert entries(qdir, "msg") == [] and entries(qdir, "failed") == []
+    # Flushing again sends nothing more.
+    flush(servers, mailhop, conf, env)
+    servers.wait_queue_empty()
+    assert arrived(servers, to, msgid) == 1
