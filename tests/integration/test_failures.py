@@ -29,8 +29,17 @@ class MaillogMark:
 
     def sessions(self):
         """The "disconnect from" lines, with the commands each session
-        sent (Postfix 3.x logs e.g. "ehlo=2 starttls=1 auth=0/1")."""
-        return [ln for ln in self.lines() if "disconnect from" in ln]
+        sent (Postfix 3.x logs e.g. "ehlo=2 starttls=1 auth=0/1").  smtpd
+        logs the disconnect after the client has gone, so a session whose
+        connect is logged is waited for (up to 5 s)."""
+        end = time.monotonic() + 5
+        while True:
+            lines = self.lines()
+            done = [ln for ln in lines if "disconnect from" in ln]
+            started = [ln for ln in lines if "]: connect from" in ln]
+            if len(done) >= len(started) or time.monotonic() > end:
+                return done
+            time.sleep(0.05)
 
 
 def refused_before_auth(servers, mailhop, conf, to):
