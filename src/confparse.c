@@ -71,7 +71,7 @@ static const char *const tls_modes[] = { "starttls", "implicit", "off" };
 static const char *const bools[] = { "off", "on", "no", "yes", "false",
 	"true" };
 static const char *const auth_values[] = { "on", "off", "plain", "login",
-	"scram-sha-1", "scram-sha-256" };
+	"scram-sha-1", "scram-sha-256", "xoauth2", "oauthbearer" };
 
 /* The file being parsed, for the libconfuse callbacks. */
 struct parse {
@@ -299,7 +299,7 @@ check_auth(cfg_t *cfg, const char *key, const char *v)
 		v) >= 0)
 		return 0;
 	return pfail(cfg,
-	    "%s: not an authentication method (write on, off, plain, login, scram-sha-1 or scram-sha-256)",
+	    "%s: not an authentication method (write on, off, plain, login, scram-sha-1, scram-sha-256, xoauth2 or oauthbearer)",
 	    key);
 }
 

@@ -14,6 +14,7 @@
 #include <gsasl.h>
 
 #include "err.h"
+#include "oauth.h"
 #include "sasl.h"
 #include "secret.h"
 
@@ -23,6 +24,7 @@
 struct sasl {
 	Gsasl *ctx;
 	Gsasl_session *sess;
+	struct oauth *oauth; /* XOAUTH2, OAUTHBEARER: ours (oauth.c) */
 	char mech[32];
 };
 
@@ -141,6 +143,13 @@ sasl_new(const char *mech, const char *user, const char *password,
 		return NULL;
 	}
 	snprintf(s->mech, sizeof s->mech, "%s", mech);
+	if (oauth_is_mech(mech)) {
+		s->oauth = oauth_new(mech, user, password, rec);
+		if (s->oauth != NULL)
+			return s;
+		sasl_free(s);
+		return NULL;
+	}
 	if (sasl_start(s, mech, rec) == -1) {
 		sasl_free(s);
 		return NULL;
@@ -180,6 +189,8 @@ sasl_step(struct sasl *s, const char *in, char **out, struct err *rec)
 	int rc;
 
 	*out = NULL;
+	if (s->oauth != NULL)
+		return oauth_step(s->oauth, in, out, rec);
 	rc = gsasl_step64(s->sess, in, out);
 	if (rc == GSASL_NEEDS_MORE)
 		return 1;
@@ -207,5 +218,35 @@ sasl_free(struct sasl *s)
 		gsasl_finish(s->sess);
 	if (s->ctx != NULL)
 		gsasl_done(s->ctx);
+	oauth_free(s->oauth);
 	free(s);
+}
+
+void
+sasl_set_server(struct sasl *s, const char *host, const char *port)
+{
+	if (s->oauth != NULL)
+		oauth_set_server(s->oauth, host, port);
+}
+
+int
+sasl_error_challenge(const struct sasl *s)
+{
+	return s != NULL && oauth_error_expected(s->oauth);
+}
+
+void
+sasl_failure_hint(const struct sasl *s, char *buf, size_t sz)
+{
+	const char *why = s != NULL ? oauth_reason(s->oauth) : "";
+
+	if (s == NULL || s->oauth == NULL)
+		snprintf(buf, sz, "check user and password");
+	else if (why[0] != '\0')
+		snprintf(buf, sz,
+		    "the server refused the OAuth token: %s; get a fresh token",
+		    why);
+	else
+		snprintf(buf, sz,
+		    "check user and the OAuth token; it may have expired");
 }

@@ -34,6 +34,21 @@ int sasl_step(struct sasl *s, const char *in, char **out, struct err *rec);
 /* Wipe and free a response from sasl_step; NULL is fine. */
 void sasl_free_out(char *out);
 
+/* The server's host name and port, which OAUTHBEARER sends (RFC 7628
+ * 3.1); not copied.  Call before the first step; other mechanisms
+ * ignore it. */
+void sasl_set_server(struct sasl *s, const char *host, const char *port);
+
+/* Whether a 334 is still acceptable after the exchange is done on our
+ * side: the error challenge of XOAUTH2 and OAUTHBEARER (RFC 7628
+ * 3.2.2), which sasl_step answers; the failure reply follows it. */
+int sasl_error_challenge(const struct sasl *s);
+
+/* What a user should check after the server refused AUTH, in buf (size
+ * sz): the password, or for OAuth the token, with the reason the server
+ * gave in its error challenge (sanitised). */
+void sasl_failure_hint(const struct sasl *s, char *buf, size_t sz);
+
 /* End the exchange and wipe what it held; NULL is fine. */
 void sasl_free(struct sasl *s);
 

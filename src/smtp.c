@@ -357,7 +357,7 @@ has_initial_response(const char *mech)
 {
 	static const char *const first[] = { "PLAIN", "SCRAM-SHA-1",
 		"SCRAM-SHA-256", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256-PLUS",
-		"EXTERNAL", "ANONYMOUS" };
+		"EXTERNAL", "ANONYMOUS", "XOAUTH2", "OAUTHBEARER" };
 	size_t i;
 
 	for (i = 0; i < sizeof(first) / sizeof(first[0]); i++)
@@ -419,6 +419,7 @@ auth_begin(struct session *s, struct err *rec)
 	    sasl_new(s->mech, s->p->user, s->p->password, io_tls(s->io), rec);
 	if (s->sasl == NULL)
 		return -1;
+	sasl_set_server(s->sasl, s->p->host, s->p->port);
 	s->sasl_more = 1;
 	if (!has_initial_response(s->mech))
 		return send_cmd(s, rec, "AUTH %s", s->mech);
@@ -473,7 +474,7 @@ auth_challenge(struct session *s, struct err *rec)
 	size_t n = s->reply.len;
 	int rc;
 
-	if (!s->sasl_more) {
+	if (!s->sasl_more && !sasl_error_challenge(s->sasl)) {
 		err_set(rec, ERR_PERM, EX_PROTOCOL,
 		    "server %s sent an extra AUTH %s challenge", s->p->host,
 		    s->mech);
@@ -496,9 +497,11 @@ static int
 on_auth(struct session *s, struct err *rec)
 {
 	int code = s->reply.code;
+	char hint[160];
 
 	if (code == 334)
 		return auth_challenge(s, rec);
+	sasl_failure_hint(s->sasl, hint, sizeof(hint));
 	sasl_free(s->sasl);
 	s->sasl = NULL;
 	/* A success the mechanism has not confirmed (SCRAM: the server's
@@ -515,8 +518,8 @@ on_auth(struct session *s, struct err *rec)
 		    "server %s refused AUTH as out of sequence", s->p->host);
 	/* 535 and other 5xx: no retry, no other mechanism. */
 	return fail_reply(s, rec, EX_NOPERM,
-	    "authentication failed for user \"%s\" on %s (check user and password)",
-	    s->p->user, s->p->host);
+	    "authentication failed for user \"%s\" on %s (%s)", s->p->user,
+	    s->p->host, hint);
 }
 
 /* Mail transaction: MAIL, RCPT, DATA */
