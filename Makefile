@@ -28,6 +28,7 @@ SRCS += src/queue.c src/queue_dir.c src/queue_text.c
 SRCS += src/server.c src/flush.c
 SRCS += src/policy.c
 SRCS += src/oauth.c
+SRCS += src/pin.c
 MAIN = src/main.c
 HDRS = $(wildcard src/*.h)
 TEST_HDRS = $(wildcard tests/unit/*.h)

@@ -464,6 +464,35 @@ default_helo(int *oom)
 	return name != NULL ? name : dup_str("localhost", oom);
 }
 
+/* The TLS keys that need each other. */
+static int
+check_tls_keys(
+    cfg_t *sec, const char *path, const struct conf_account *a, struct err *rec)
+{
+	const char *k;
+
+	if ((a->tls_cert_file == NULL) != (a->tls_key_file == NULL)) {
+		k = a->tls_cert_file != NULL ? "tls_cert_file" : "tls_key_file";
+		return confparse_fail(rec, path, confparse_key_line(sec, k),
+		    "%s: set without %s (a client certificate needs both tls_cert_file and tls_key_file)",
+		    k,
+		    a->tls_cert_file != NULL ? "tls_key_file"
+					     : "tls_cert_file");
+	}
+	if (a->tls == CONF_TLS_OFF) {
+		k = a->tls_pin != NULL		? "tls_pin"
+		    : a->tls_priorities != NULL ? "tls_priorities"
+		    : a->tls_cert_file != NULL	? "tls_cert_file"
+						: NULL;
+		if (k != NULL)
+			return confparse_fail(rec, path,
+			    confparse_key_line(sec, k),
+			    "%s: set but tls = off (set tls = starttls or implicit, or remove %s)",
+			    k, k);
+	}
+	return 0;
+}
+
 /* The checks across keys, with the line of the key at fault. */
 static int
 check_account(
@@ -507,7 +536,7 @@ check_account(
 	if (a->auth != CONF_AUTH_OFF && a->tls == CONF_TLS_OFF)
 		return confparse_fail(rec, path, confparse_key_line(sec, "tls"),
 		    "tls: auth over an unencrypted connection would send the password in clear (set tls = starttls or implicit)");
-	return 0;
+	return check_tls_keys(sec, path, a, rec);
 }
 
 static int
@@ -526,6 +555,10 @@ fill_account(
 	a->port = cfg_size(sec, "port") > 0 ? (int)cfg_getint(sec, "port")
 					    : ports[a->tls];
 	a->tls_ca_file = dup_str(cfg_getstr(sec, "tls_ca_file"), &oom);
+	a->tls_pin = dup_str(cfg_getstr(sec, "tls_pin"), &oom);
+	a->tls_priorities = dup_str(cfg_getstr(sec, "tls_priorities"), &oom);
+	a->tls_cert_file = dup_str(cfg_getstr(sec, "tls_cert_file"), &oom);
+	a->tls_key_file = dup_str(cfg_getstr(sec, "tls_key_file"), &oom);
 	a->user = dup_str(cfg_getstr(sec, "user"), &oom);
 	a->password = dup_str(cfg_getstr(sec, "password"), &oom);
 	a->password_command =
@@ -614,6 +647,10 @@ conf_account_free(struct conf_account *acct)
 	free(acct->file);
 	free(acct->host);
 	free(acct->tls_ca_file);
+	free(acct->tls_pin);
+	free(acct->tls_priorities);
+	free(acct->tls_cert_file);
+	free(acct->tls_key_file);
 	free(acct->auth_mech);
 	free(acct->user);
 	secret_free(acct->password);

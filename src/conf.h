@@ -16,6 +16,10 @@ struct conf_account {
 	int port; /* default: 587 starttls, 465 implicit, 25 off */
 	enum conf_tls tls;
 	char *tls_ca_file;
+	char *tls_pin;	      /* "sha256//..." list (tls.h), or NULL */
+	char *tls_priorities; /* narrows the TLS default, or NULL */
+	char *tls_cert_file;  /* client certificate and key, or NULL */
+	char *tls_key_file;
 	enum conf_auth auth; /* default: on when user is set, else off */
 	char *auth_mech;     /* upper case, for CONF_AUTH_MECH */
 	char *user;

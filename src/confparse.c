@@ -24,7 +24,9 @@
 #include "conf.h"
 #include "confparse.h"
 #include "err.h"
+#include "pin.h"
 #include "secret.h"
+#include "tls.h"
 
 #define PATH_SHOW 200 /* longest path quoted back in a message */
 #define KEY_MAX 32
@@ -36,7 +38,7 @@
  * default has one zero per key of the larger table.
  */
 #define LINES "\001lines"
-#define LINES_DEFAULT "{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}"
+#define LINES_DEFAULT "{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}"
 
 enum akey {
 	K_BLOCK,
@@ -56,6 +58,10 @@ enum akey {
 	K_QUEUE,
 	K_PASSWORD_COMMAND,
 	K_ALLOW_FROM,
+	K_PIN,
+	K_PRIORITIES,
+	K_CERT,
+	K_KEY,
 	K_NKEYS
 };
 
@@ -64,7 +70,8 @@ enum rkey { R_BLOCK, R_DEFAULT, R_NKEYS };
 static const char *const akeys[K_NKEYS] = { "", "host", "port", "tls",
 	"tls_ca_file", "auth", "user", "password", "from", "helo", "timeout",
 	"aliases", "local_domain", "partial_delivery", "queue",
-	"password_command", "allow_from" };
+	"password_command", "allow_from", "tls_pin", "tls_priorities",
+	"tls_cert_file", "tls_key_file" };
 static const char *const rkeys[R_NKEYS] = { "", "default_account" };
 
 static const char *const tls_modes[] = { "starttls", "implicit", "off" };
@@ -245,7 +252,8 @@ check_from(cfg_t *cfg, const char *key, const char *v)
 }
 
 /* An absolute path of a readable regular file: a PEM file for
- * tls_ca_file, an aliases file for aliases. */
+ * tls_ca_file, tls_cert_file and tls_key_file, an aliases file for
+ * aliases.  (tls.c checks the key file's owner and mode as it reads it.) */
 static int
 check_file(cfg_t *cfg, const char *key, const char *v)
 {
@@ -332,6 +340,20 @@ check_nonempty(cfg_t *cfg, const char *key, const char *v)
 	    cfg, "%s: empty (remove the line or write %s = \"...\")", key, key);
 }
 
+/* tls_pin and tls_priorities: tls.c knows what is valid. */
+static int
+check_tls_value(cfg_t *cfg, const char *key, const char *v)
+{
+	char why[ERR_TEXT_MAX - 100];
+	int r;
+
+	if (strcmp(key, "tls_pin") == 0)
+		r = pin_check(v, why, sizeof(why));
+	else
+		r = tls_priorities_check(v, why, sizeof(why));
+	return r == 0 ? 0 : pfail(cfg, "%s: %s", key, why);
+}
+
 static const struct {
 	const char *key;
 	int (*check)(cfg_t *, const char *, const char *);
@@ -340,6 +362,10 @@ static const struct {
 	{ "helo", check_name },
 	{ "from", check_from },
 	{ "tls_ca_file", check_file },
+	{ "tls_cert_file", check_file },
+	{ "tls_key_file", check_file },
+	{ "tls_pin", check_tls_value },
+	{ "tls_priorities", check_tls_value },
 	{ "aliases", check_file },
 	{ "local_domain", check_domain },
 	{ "auth", check_auth },
@@ -494,6 +520,10 @@ static cfg_opt_t account_opts[] = {
 	CFG_INT_CB("queue", 1, CFGF_NONE, parse_bool),
 	CFG_STR("password_command", NULL, CFGF_NODEFAULT),
 	CFG_STR_LIST("allow_from", NULL, CFGF_NODEFAULT),
+	CFG_STR("tls_pin", NULL, CFGF_NODEFAULT),
+	CFG_STR("tls_priorities", NULL, CFGF_NODEFAULT),
+	CFG_STR("tls_cert_file", NULL, CFGF_NODEFAULT),
+	CFG_STR("tls_key_file", NULL, CFGF_NODEFAULT),
 	CFG_INT_LIST(LINES, LINES_DEFAULT, CFGF_NONE),
 	CFG_END(),
 };

@@ -45,6 +45,10 @@ flush_smtp_params(const struct conf_account *a, struct smtp_params *p,
 	p->port = port;
 	p->tls = tls[a->tls];
 	p->ca_file = a->tls_ca_file;
+	p->tls_pin = a->tls_pin;
+	p->tls_priorities = a->tls_priorities;
+	p->tls_cert_file = a->tls_cert_file;
+	p->tls_key_file = a->tls_key_file;
 	p->auth = auth[a->auth];
 	p->mech = a->auth_mech;
 	p->user = a->user;

@@ -1002,6 +1002,10 @@ session_new(const struct smtp_params *params, const struct smtp_envelope *env,
 	s->res = res;
 	s->tlsp.host = params->host;
 	s->tlsp.ca_file = params->ca_file;
+	s->tlsp.pin = params->tls_pin;
+	s->tlsp.priorities = params->tls_priorities;
+	s->tlsp.cert_file = params->tls_cert_file;
+	s->tlsp.key_file = params->tls_key_file;
 	s->state = ST_GREETING;
 	err_clear(&s->txn);
 	return s;

@@ -24,6 +24,10 @@ struct smtp_params {
 	const char *port; /* "587" */
 	enum smtp_tls tls;
 	const char *ca_file; /* NULL: system trust store */
+	const char *tls_pin; /* tls_params.pin */
+	const char *tls_priorities;
+	const char *tls_cert_file; /* client certificate and key, or NULL */
+	const char *tls_key_file;
 	enum smtp_auth auth;
 	const char *mech; /* upper case, for SMTP_AUTH_MECH */
 	const char *user;

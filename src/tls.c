@@ -1,35 +1,54 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * GnuTLS client sessions: trust from the system store or a CA file, TLS
- * 1.2 at least, SNI for DNS names, and verification that fails the
- * handshake itself (security.md S12-S16).  The handshake runs on a
- * non-blocking socket under a deadline, and each way it can fail is turned
- * into one line that says what to do about it.
+ * GnuTLS client sessions: trust from the system store, a CA file or a
+ * pinned public key, TLS 1.2 at least (a user priority string may only
+ * narrow it), SNI for DNS names, a client certificate when configured, and
+ * verification that fails the handshake itself (security.md S12-S17).
+ * The handshake runs on a non-blocking socket under a deadline, and each
+ * way it can fail is turned into one line that says what to do about it.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sysexits.h>
+#include <unistd.h>
 
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/abstract.h>
+#include <gnutls/x509.h>
 
 #include "net.h"
+#include "pin.h"
+#include "secret.h"
 #include "tls.h"
 
 #define TLS_PRIORITY_APPEND "-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/* Largest private key file read. */
+#define TLS_KEY_MAX (64 * 1024)
 
 /* What a session owns besides itself; kept with gnutls_session_set_ptr. */
 struct tls_ctx {
 	gnutls_certificate_credentials_t cred;
 	char *host; /* reference identity, without a trailing dot */
+	const struct tls_params *p;
 	int fd;
-	int first_byte; /* first byte the server sent, or -1 */
-	int eno;	/* errno of the last failed send or recv */
+	int first_byte;	     /* first byte the server sent, or -1 */
+	int eno;	     /* errno of the last failed send or recv */
+	int checked;	     /* the verify callback ran */
+	unsigned int status; /* its verdict: 0 or GNUTLS_CERT_* bits */
+	int pin_mismatch;    /* tls_pin set and the key is not listed */
+	char pin[PIN_MAX];   /* the server's key, "sha256//..." */
 };
 
 /* Write without SIGPIPE: a peer that has gone must not kill us. */
@@ -90,6 +109,104 @@ ctx_free(struct tls_ctx *ctx)
 	free(ctx);
 }
 
+/* The trust anchors: none with tls_pin (the key decides, S17), else the
+ * CA file or the system store (S12). */
+static int
+load_trust(
+    struct tls_ctx *ctx, const struct tls_params *params, struct err *rec)
+{
+	int n;
+
+	if (params->pin != NULL)
+		return 0;
+	if (params->ca_file != NULL) {
+		n = gnutls_certificate_set_x509_trust_file(
+		    ctx->cred, params->ca_file, GNUTLS_X509_FMT_PEM);
+		if (n < 0)
+			return err_set(rec, ERR_CONFIG, EX_CONFIG,
+			    "cannot load tls_ca_file %s: %s", params->ca_file,
+			    gnutls_strerror(n));
+		if (n == 0)
+			return err_set(rec, ERR_CONFIG, EX_CONFIG,
+			    "tls_ca_file %s holds no PEM certificate",
+			    params->ca_file);
+		return 0;
+	}
+	n = gnutls_certificate_set_x509_system_trust(ctx->cred);
+	if (n <= 0)
+		return err_set(rec, ERR_CONFIG, EX_CONFIG,
+		    "no CA certificates in the system trust store %s",
+		    "(install ca-certificates or set tls_ca_file)");
+	return 0;
+}
+
+/* Read the private key file as a password file is read: checked on the
+ * open descriptor, owned by us (or root), no group or other bits. */
+static int
+read_key(const char *path, gnutls_datum_t *out, struct err *rec)
+{
+	struct stat st;
+	ssize_t n;
+	size_t len = 0;
+	int fd, e;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
+		return err_set(rec, ERR_CONFIG, EX_CONFIG,
+		    "cannot read tls_key_file %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
+		e = err_set(rec, ERR_CONFIG, EX_CONFIG,
+		    "tls_key_file %s is not a regular file", path);
+	else if (st.st_uid != geteuid() && st.st_uid != 0)
+		e = err_set(rec, ERR_CONFIG, EX_CONFIG,
+		    "tls_key_file %s belongs to uid %u, not to you (run: chown $(id -u) %s)",
+		    path, (unsigned)st.st_uid, path);
+	else if (st.st_mode & (S_IRWXG | S_IRWXO))
+		e = err_set(rec, ERR_CONFIG, EX_CONFIG,
+		    "tls_key_file %s is open to others (run: chmod 600 %s)",
+		    path, path);
+	else if (st.st_size <= 0 || st.st_size > TLS_KEY_MAX ||
+	    (out->data = malloc((size_t)st.st_size)) == NULL)
+		e = err_set(rec, ERR_CONFIG, EX_CONFIG,
+		    "tls_key_file %s is empty or over %d bytes", path,
+		    TLS_KEY_MAX);
+	else
+		e = 0;
+	while (e == 0 && len < (size_t)st.st_size &&
+	    (n = read(fd, out->data + len, (size_t)st.st_size - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	out->size = (unsigned int)len;
+	return e;
+}
+
+/* The client certificate and its key (tls_cert_file, tls_key_file). */
+static int
+load_client_cert(
+    struct tls_ctx *ctx, const struct tls_params *params, struct err *rec)
+{
+	gnutls_datum_t cert = { NULL, 0 }, key = { NULL, 0 };
+	int r;
+
+	if (params->cert_file == NULL || params->key_file == NULL)
+		return 0;
+	if ((r = gnutls_load_file(params->cert_file, &cert)) < 0)
+		return err_set(rec, ERR_CONFIG, EX_CONFIG,
+		    "cannot read tls_cert_file %s: %s", params->cert_file,
+		    gnutls_strerror(r));
+	r = read_key(params->key_file, &key, rec);
+	if (r == 0 &&
+	    (r = gnutls_certificate_set_x509_key_mem2(
+		 ctx->cred, &cert, &key, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0)
+		err_set(rec, ERR_CONFIG, EX_CONFIG,
+		    "cannot use tls_cert_file %s with tls_key_file %s: %s",
+		    params->cert_file, params->key_file, gnutls_strerror(r));
+	if (key.data != NULL)
+		secret_wipe(key.data, key.size);
+	free(key.data);
+	gnutls_free(cert.data);
+	return r < 0 ? -1 : 0;
+}
+
 /* Allocate the context: a private copy of the host name and the trust
  * anchors from params. */
 static struct tls_ctx *
@@ -97,7 +214,6 @@ ctx_new(int fd, const struct tls_params *params, struct err *rec)
 {
 	struct tls_ctx *ctx;
 	size_t len;
-	int n;
 
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL ||
 	    (ctx->host = strdup(params->host)) == NULL ||
@@ -106,46 +222,130 @@ ctx_new(int fd, const struct tls_params *params, struct err *rec)
 		err_set(rec, ERR_LOCAL, EX_OSERR, "TLS setup: out of memory");
 		return NULL;
 	}
+	ctx->p = params;
 	ctx->fd = fd;
 	ctx->first_byte = -1;
 	len = strlen(ctx->host);
 	if (len > 1 && ctx->host[len - 1] == '.')
 		ctx->host[len - 1] = '\0';
 
-	if (params->ca_file != NULL) {
-		n = gnutls_certificate_set_x509_trust_file(
-		    ctx->cred, params->ca_file, GNUTLS_X509_FMT_PEM);
-		if (n < 0)
-			err_set(rec, ERR_CONFIG, EX_CONFIG,
-			    "cannot load tls_ca_file %s: %s", params->ca_file,
-			    gnutls_strerror(n));
-		else if (n == 0)
-			err_set(rec, ERR_CONFIG, EX_CONFIG,
-			    "tls_ca_file %s holds no PEM certificate",
-			    params->ca_file);
-	} else {
-		n = gnutls_certificate_set_x509_system_trust(ctx->cred);
-		if (n <= 0)
-			err_set(rec, ERR_CONFIG, EX_CONFIG,
-			    "no CA certificates in the system trust store %s",
-			    "(install ca-certificates or set tls_ca_file)");
-	}
-	if (n <= 0) {
+	if (load_trust(ctx, params, rec) == -1 ||
+	    load_client_cert(ctx, params, rec) == -1) {
 		ctx_free(ctx);
 		return NULL;
 	}
 	return ctx;
 }
 
+/* Is name (len bytes) the whole-label wildcard "*." followed by rest? */
+static int
+is_wildcard_of(const char *name, size_t len, const char *rest)
+{
+	return rest != NULL && len == strlen(rest) + 1 && name[0] == '*' &&
+	    strncasecmp(name + 1, rest, len - 1) == 0;
+}
+
+/* RFC 9525 6.3: a wildcard is the whole left-most label and nothing
+ * else.  GnuTLS also lets "*ail.example.org" match mail.example.org
+ * (lib/str.c), so a name GnuTLS matched stands only when it matches
+ * without wildcards, or through a DNS-ID (the CN when there is none)
+ * that is "*." and the host without its first label. */
+static int
+whole_label_ok(const gnutls_datum_t *der, const char *host)
+{
+	const char *rest = strchr(host, '.');
+	gnutls_x509_crt_t crt;
+	char name[256];
+	size_t len;
+	unsigned int i;
+	int type, ok = 0, dns = 0;
+
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return 0;
+	if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) < 0)
+		goto done;
+	ok = gnutls_x509_crt_check_hostname2(
+	    crt, host, GNUTLS_VERIFY_DO_NOT_ALLOW_WILDCARDS);
+	for (i = 0; !ok; i++) {
+		len = sizeof(name);
+		type = gnutls_x509_crt_get_subject_alt_name(
+		    crt, i, name, &len, NULL);
+		if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (type == GNUTLS_SAN_DNSNAME) {
+			dns = 1;
+			ok = is_wildcard_of(name, len, rest);
+		}
+	}
+	len = sizeof(name);
+	if (!ok && !dns &&
+	    gnutls_x509_crt_get_dn_by_oid(
+		crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, name, &len) == 0)
+		ok = is_wildcard_of(name, len, rest);
+done:
+	gnutls_x509_crt_deinit(crt);
+	return ok;
+}
+
+/* The certificate check, run by GnuTLS inside the handshake, so that a
+ * refusal fails the handshake itself (S15): with tls_pin the server's key
+ * must be listed (the chain, names and dates are not looked at: the key
+ * is the identity, as with DANE-EE, RFC 7671 5.1); else GnuTLS checks the
+ * chain and the name (never a NULL host), and whole_label_ok the
+ * wildcard.  The verdict stays in ctx for the error text and for
+ * params->report, where it does not stop the handshake. */
+static int
+verify_peer(gnutls_session_t s)
+{
+	struct tls_ctx *ctx = gnutls_session_get_ptr(s);
+	const gnutls_datum_t *chain;
+	unsigned int n = 0;
+
+	ctx->checked = 1;
+	ctx->status = GNUTLS_CERT_INVALID;
+	ctx->pin_mismatch = 0;
+	chain = gnutls_certificate_get_peers(s, &n);
+	if (chain == NULL || n == 0 ||
+	    pin_cert(&chain[0], ctx->pin, sizeof(ctx->pin)) == -1)
+		ctx->pin[0] = '\0';
+	else if (ctx->p->pin != NULL) {
+		ctx->pin_mismatch = !pin_listed(ctx->p->pin, ctx->pin);
+		ctx->status = ctx->pin_mismatch ? GNUTLS_CERT_INVALID : 0;
+	} else if (gnutls_certificate_verify_peers3(
+		       s, ctx->host, &ctx->status) < 0)
+		ctx->status |= GNUTLS_CERT_INVALID;
+	else if (ctx->status == 0 && !whole_label_ok(&chain[0], ctx->host))
+		ctx->status =
+		    GNUTLS_CERT_INVALID | GNUTLS_CERT_UNEXPECTED_OWNER;
+	if (ctx->status == 0 || ctx->p->report)
+		return 0;
+	return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
+}
+
+/* Our default and the user's narrowing, as one string appended to the
+ * system default. */
+static int
+priority_string(const char *user, char *buf, size_t sz)
+{
+	int n;
+
+	if (user == NULL)
+		n = snprintf(buf, sz, "%s", TLS_PRIORITY_APPEND);
+	else
+		n = snprintf(buf, sz, "%s:%s", TLS_PRIORITY_APPEND, user);
+	return n < 0 || (size_t)n >= sz ? -1 : 0;
+}
+
 /* Priority, credentials, SNI, verification and transport for s. */
 static int
 session_setup(gnutls_session_t s, struct tls_ctx *ctx, struct err *rec)
 {
+	char prio[TLS_PRIORITIES_MAX + sizeof(TLS_PRIORITY_APPEND) + 1];
 	const char *errpos = NULL;
-	int r;
+	int r = GNUTLS_E_INVALID_REQUEST;
 
-	r = gnutls_set_default_priority_append(
-	    s, TLS_PRIORITY_APPEND, &errpos, 0);
+	if (priority_string(ctx->p->priorities, prio, sizeof(prio)) == 0)
+		r = gnutls_set_default_priority_append(s, prio, &errpos, 0);
 	if (r >= 0)
 		r = gnutls_credentials_set(
 		    s, GNUTLS_CRD_CERTIFICATE, ctx->cred);
@@ -156,8 +356,7 @@ session_setup(gnutls_session_t s, struct tls_ctx *ctx, struct err *rec)
 		return err_set(rec, ERR_LOCAL, EX_SOFTWARE,
 		    "TLS setup failed: %s", gnutls_strerror(r));
 
-	/* Never NULL: that would skip the host name check (S15). */
-	gnutls_session_set_verify_cert(s, ctx->host, 0);
+	gnutls_session_set_verify_function(s, verify_peer);
 	gnutls_session_set_ptr(s, ctx);
 	gnutls_transport_set_ptr(s, ctx);
 	gnutls_transport_set_push_function(s, tls_push);
@@ -180,7 +379,10 @@ tls_session_new(int fd, const struct tls_params *params, gnutls_session_t *out,
 		    "TLS setup: no host name to verify against");
 	if ((ctx = ctx_new(fd, params, rec)) == NULL)
 		return -1;
-	r = gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL);
+	/* No session resumption in v1 (security.md S20): no ticket is
+	 * asked for, kept or offered, so nothing can be planted. */
+	r = gnutls_init(
+	    &s, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL | GNUTLS_NO_TICKETS);
 	if (r < 0) {
 		ctx_free(ctx);
 		return err_set(rec, ERR_LOCAL, EX_OSERR, "TLS setup failed: %s",
@@ -196,10 +398,13 @@ tls_session_new(int fd, const struct tls_params *params, gnutls_session_t *out,
 }
 
 /* What the user can do about each kind of failure. */
-#define HINT_CA "set tls_ca_file to the CA that signed it"
+#define HINT_CA \
+	"set tls_ca_file to the CA that signed it, or tls_pin to its key"
 #define HINT_NAME "set host to a name the certificate lists"
 #define HINT_TIME "check the clock, or have the certificate renewed"
 #define HINT_VERSION "the server must offer TLS version 1.2 or 1.3"
+#define HINT_NARROWED \
+	"the account's tls_priorities may leave out the protocol version or ciphers the server needs"
 #define HINT_PLAIN \
 	"the server does not speak TLS on this port; try tls = starttls"
 
@@ -213,16 +418,29 @@ handshake_fail(
 
 #define NOT_TRUSTED "The certificate is NOT trusted. "
 
+/* The server's key is not the pinned one (S17). */
+static int
+pin_error(const struct tls_ctx *ctx, struct err *rec)
+{
+	return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
+	    "key of %s does not match tls_pin: the server's key is %s, tls_pin = \"%.200s\" (if the server's key changed on purpose, write tls_pin = \"%s\")",
+	    ctx->host, ctx->pin[0] != '\0' ? ctx->pin : "unknown", ctx->p->pin,
+	    ctx->pin[0] != '\0' ? ctx->pin : "...");
+}
+
 /* Why a certificate failed, in GnuTLS's words, and the hint that fixes
  * it. */
 static int
-cert_error(gnutls_session_t s, const char *host, struct err *rec)
+cert_error(gnutls_session_t s, struct err *rec)
 {
-	unsigned int status = gnutls_session_get_verify_cert_status(s);
+	struct tls_ctx *ctx = gnutls_session_get_ptr(s);
+	unsigned int status = ctx->status;
 	gnutls_datum_t out = { NULL, 0 };
 	const char *why = "verification failed", *hint = HINT_CA;
 	size_t len = strlen(why);
 
+	if (ctx->pin_mismatch)
+		return pin_error(ctx, rec);
 	if (gnutls_certificate_verification_status_print(
 		status, gnutls_certificate_type_get(s), &out, 0) == 0 &&
 	    out.data != NULL) {
@@ -243,8 +461,8 @@ cert_error(gnutls_session_t s, const char *host, struct err *rec)
 			hint = HINT_TIME;
 	}
 	err_set(rec, ERR_PERM, EX_UNAVAILABLE,
-	    "certificate of %s not trusted: %.*s (%s)", host, (int)len, why,
-	    hint);
+	    "certificate of %s not trusted: %.*s (%s)", ctx->host, (int)len,
+	    why, hint);
 	gnutls_free(out.data);
 	return -1;
 }
@@ -253,15 +471,19 @@ cert_error(gnutls_session_t s, const char *host, struct err *rec)
 static int
 alert_error(gnutls_session_t s, const char *host, struct err *rec)
 {
+	struct tls_ctx *ctx = gnutls_session_get_ptr(s);
 	gnutls_alert_description_t a = gnutls_alert_get(s);
 	const char *name = gnutls_alert_get_name(a);
+	int narrowed = ctx->p->priorities != NULL;
 
 	if (a == GNUTLS_A_PROTOCOL_VERSION)
 		return handshake_fail(rec, host,
-		    "the server refused our protocol version", HINT_VERSION);
+		    "the server refused our protocol version",
+		    narrowed ? HINT_NARROWED : HINT_VERSION);
 	return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
-	    "TLS handshake with %s failed: the server sent the alert \"%s\"",
-	    host, name == NULL ? "unknown" : name);
+	    "TLS handshake with %s failed: the server sent the alert \"%s\"%s",
+	    host, name == NULL ? "unknown" : name,
+	    narrowed ? " (" HINT_NARROWED ")" : "");
 }
 
 /* Did the server answer the ClientHello with something that is not a
@@ -289,7 +511,7 @@ handshake_error(gnutls_session_t s, int r, struct err *rec)
 	switch (r) {
 	case GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR:
 	case GNUTLS_E_CERTIFICATE_ERROR:
-		return cert_error(s, ctx->host, rec);
+		return cert_error(s, rec);
 	case GNUTLS_E_FATAL_ALERT_RECEIVED:
 		return alert_error(s, ctx->host, rec);
 	case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
@@ -379,4 +601,178 @@ tls_session_free(gnutls_session_t s)
 	ctx = gnutls_session_get_ptr(s);
 	gnutls_deinit(s);
 	ctx_free(ctx);
+}
+
+int
+tls_verify_result(gnutls_session_t s, struct err *rec)
+{
+	struct tls_ctx *ctx = gnutls_session_get_ptr(s);
+
+	if (!ctx->checked)
+		return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
+		    "certificate of %s not checked: the server sent none",
+		    ctx->host);
+	if (ctx->status != 0)
+		return cert_error(s, rec);
+	return 0;
+}
+
+const char *
+tls_peer_pin(gnutls_session_t s)
+{
+	struct tls_ctx *ctx = gnutls_session_get_ptr(s);
+
+	return ctx->pin;
+}
+
+/* Name what the user's string adds to one of our lists, if anything. */
+static int
+adds(const unsigned int *def, int ndef, const unsigned int *mine, int nmine,
+    const char *(*name)(unsigned int), char *why, size_t sz)
+{
+	int i, j;
+
+	for (i = 0; i < nmine; i++) {
+		for (j = 0; j < ndef && def[j] != mine[i]; j++)
+			;
+		if (j == ndef) {
+			snprintf(why, sz,
+			    "it enables %s, which mailhop's default leaves out (a priority string may only remove, e.g. -VERS-TLS1.2 or -CIPHER-ALL:+AES-256-GCM)",
+			    name(mine[i]) != NULL ? name(mine[i]) : "?");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static const char *
+proto_name(unsigned int v)
+{
+	return gnutls_protocol_get_name((gnutls_protocol_t)v);
+}
+
+static const char *
+cipher_name(unsigned int v)
+{
+	return gnutls_cipher_get_name((gnutls_cipher_algorithm_t)v);
+}
+
+static const char *
+mac_name(unsigned int v)
+{
+	return gnutls_mac_get_name((gnutls_mac_algorithm_t)v);
+}
+
+static const char *
+kx_name(unsigned int v)
+{
+	return gnutls_kx_get_name((gnutls_kx_algorithm_t)v);
+}
+
+static const char *
+sign_name(unsigned int v)
+{
+	return gnutls_sign_get_name((gnutls_sign_algorithm_t)v);
+}
+
+static const char *
+group_name(unsigned int v)
+{
+	return gnutls_group_get_name((gnutls_group_t)v);
+}
+
+/* Does mine only narrow def?  Every list of mine within def's, and at
+ * least one version and one cipher left. */
+static int
+narrows(gnutls_priority_t def, gnutls_priority_t mine, char *why, size_t sz)
+{
+	int (*const get[])(gnutls_priority_t, const unsigned int **) = {
+		gnutls_priority_protocol_list, gnutls_priority_cipher_list,
+		gnutls_priority_mac_list, gnutls_priority_kx_list,
+		gnutls_priority_sign_list, gnutls_priority_group_list
+	};
+	const char *(*const name[])(unsigned int) = { proto_name, cipher_name,
+		mac_name, kx_name, sign_name, group_name };
+	const unsigned int *a, *b;
+	int i, na, nb;
+
+	for (i = 0; i < (int)(sizeof(get) / sizeof(get[0])); i++) {
+		na = get[i](def, &a);
+		nb = get[i](mine, &b);
+		if (i < 2 && nb <= 0) {
+			snprintf(why, sz, "it leaves no TLS %s to use",
+			    i == 0 ? "version" : "cipher");
+			return -1;
+		}
+		if (na > 0 && nb > 0 &&
+		    adds(a, na, b, nb, name[i], why, sz) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* A "+VERS-" item other than TLS 1.2 and 1.3 (GnuTLS ignores those it
+ * was built without, such as SSL3.0: refused all the same). */
+static int
+adds_old_version(const char *v, char *why, size_t sz)
+{
+	const char *p = v;
+	size_t n;
+
+	while (*(p += strspn(p, ":")) != '\0') {
+		n = strcspn(p, ":");
+		if (n > 6 && strncasecmp(p, "+VERS-", 6) == 0 &&
+		    !(n == 12 &&
+			(strncasecmp(p + 6, "TLS1.2", 6) == 0 ||
+			    strncasecmp(p + 6, "TLS1.3", 6) == 0))) {
+			snprintf(why, sz,
+			    "it enables %.*s; mailhop allows only TLS1.2 and TLS1.3 (a priority string may only remove, e.g. -VERS-TLS1.2)",
+			    (int)(n - 6 > 20 ? 20 : n - 6), p + 6);
+			return -1;
+		}
+		p += n;
+	}
+	return 0;
+}
+
+int
+tls_priorities_check(const char *v, char *why, size_t sz)
+{
+	char buf[TLS_PRIORITIES_MAX + sizeof(TLS_PRIORITY_APPEND) + 1];
+	gnutls_priority_t def = NULL, mine = NULL;
+	const char *errpos = NULL;
+	int r = -1, e;
+
+	/* %FLAGS can weaken what no list shows (%COMPAT, %NO_SESSION_HASH,
+	 * %VERIFY_ALLOW_BROKEN...). */
+	if (strchr(v, '%') != NULL)
+		snprintf(why, sz,
+		    "%%flags are not allowed (write only -ITEM or +ITEM operations that narrow the default)");
+	else if (priority_string(v, buf, sizeof(buf)) == -1)
+		snprintf(
+		    why, sz, "longer than %d characters", TLS_PRIORITIES_MAX);
+	else if (adds_old_version(v, why, sz) == -1)
+		;
+	else if (gnutls_priority_init2(&def, TLS_PRIORITY_APPEND, NULL,
+		     GNUTLS_PRIORITY_INIT_DEF_APPEND) < 0)
+		snprintf(why, sz, "GnuTLS's default priority is unusable");
+	else if ((e = gnutls_priority_init2(
+		      &mine, buf, &errpos, GNUTLS_PRIORITY_INIT_DEF_APPEND)) ==
+	    GNUTLS_E_NO_PRIORITIES_WERE_SET)
+		snprintf(why, sz, "it leaves no TLS version or cipher to use");
+	else if (e < 0)
+		snprintf(why, sz,
+		    "GnuTLS does not accept it at \"%.40s\" (see gnutls_priority_init(3) for the syntax)",
+		    errpos != NULL &&
+			    errpos >= buf + strlen(TLS_PRIORITY_APPEND) &&
+			    errpos < buf + strlen(buf)
+			? errpos
+			: v);
+	else
+		r = narrows(def, mine, why, sz);
+	if (def != NULL)
+		gnutls_priority_deinit(def);
+	if (mine != NULL)
+		gnutls_priority_deinit(mine);
+	return r;
 }

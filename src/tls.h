@@ -6,12 +6,32 @@
 
 #include "err.h"
 
+/* Longest tls_priorities string. */
+#define TLS_PRIORITIES_MAX 400
+
 /* How to verify the server.  host is the reference identity: the host
  * name or IP literal from the configuration, never a DNS result. */
 struct tls_params {
 	const char *host;
 	const char *ca_file; /* NULL: the system trust store */
+	/* NULL, or pins checked by pin_check: the server's key must be
+	 * one of them, and then nothing else is checked (no chain, name or
+	 * dates: the key is the identity, RFC 7671 5.1). */
+	const char *pin;
+	const char *priorities; /* NULL, or checked by tls_priorities_check */
+	const char *cert_file;	/* client certificate (PEM), or NULL */
+	const char *key_file;	/* its key: owner and mode are checked */
+	/* 1 only for --serverinfo, which sends nothing that matters after
+	 * the handshake: a refused certificate does not stop the handshake,
+	 * tls_verify_result tells the verdict. */
+	int report;
 };
+
+/* Does the priority string v only narrow mailhop's default (TLS 1.2 and
+ * 1.3 over the system default)?  Refused: a syntax error, %flags, and
+ * anything that adds a version, cipher, MAC, key exchange, signature or
+ * group.  Returns 0, or -1 with why (size sz). */
+int tls_priorities_check(const char *v, char *why, size_t sz);
 
 /* Create a client session on the connected socket fd: TLS 1.2 at least,
  * trust from params, SNI for DNS names (none for IP literals), and
@@ -28,6 +48,15 @@ int tls_session_new(int fd, const struct tls_params *params,
  * version is ERR_PERM/EX_UNAVAILABLE, a timeout or lost connection
  * ERR_TEMP/EX_TEMPFAIL. */
 int tls_handshake(gnutls_session_t s, long long deadline_ms, struct err *rec);
+
+/* After a handshake with params->report: 0 when the certificate (or
+ * pin) was accepted, else -1 with rec filled as a failed handshake would
+ * fill it. */
+int tls_verify_result(gnutls_session_t s, struct err *rec);
+
+/* The pin of the server's certificate ("" when unknown); valid as long
+ * as the session. */
+const char *tls_peer_pin(gnutls_session_t s);
 
 /* "TLS1.3" etc. for the log line; a static string. */
 const char *tls_version_name(gnutls_session_t s);

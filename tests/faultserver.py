@@ -30,6 +30,8 @@ names only what it changes:
         cert=(certfile, keyfile),
         tls_versions=(ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2),
         ciphers="DEFAULT:@SECLEVEL=0",      # OpenSSL cipher string
+        share_context=True,                 # one SSLContext (tickets)
+        client_ca=cafile,                   # ask for a client certificate
         user="alice", password="pw")        # checked by AUTH if set
 
 Reply specs (for greeting, starttls and every replies[] value):
@@ -56,8 +58,10 @@ What is recorded (FaultServer.sessions, one Session per connection):
 pre and post (bytes the client sent before and after the TLS start;
 ClientHello and other TLS records are in neither), commands ((phase,
 line, more) with more=True when further client bytes were already there,
-that is, the client pipelined), sni, tls_version, tls_error, messages,
-auth (mechanism and decoded responses).  FaultServer.connections counts
+that is, the client pipelined), sni, tls_version, tls_error, hello_ext
+(the ClientHello's extensions by type), resumed, peer_cert (the client
+certificate, as getpeercert() gives it), messages, auth (mechanism and
+decoded responses).  FaultServer.connections counts
 TCP connections.
 
     with FaultServer(Scenario(...)) as srv:
@@ -156,7 +160,8 @@ class Scenario:
                  ignore_tls=(), tls="starttls", handshake=None, cert=None,
                  user=None, password=None, name="fault.example.org",
                  read_timeout=10.0, session_timeout=30.0, scram_iter=4096,
-                 tls_versions=None, ciphers=None):
+                 tls_versions=None, ciphers=None, share_context=False,
+                 client_ca=None):
         self.greeting = greeting
         self.ehlo = list(DEFAULT_EHLO if ehlo is None else ehlo)
         self.ehlo_tls = list(DEFAULT_EHLO_TLS if ehlo_tls is None
@@ -176,6 +181,11 @@ class Scenario:
         self.scram_iter = scram_iter
         self.tls_versions = tls_versions
         self.ciphers = ciphers
+        # One SSLContext for every connection (its session ticket keys
+        # too), so a client could resume; no SNI record then.
+        self.share_context = share_context
+        # A CA file: ask for a client certificate and check it with that.
+        self.client_ca = client_ca
 
 
 class Session:
@@ -189,6 +199,9 @@ class Session:
         self.sni_hello = None   # server_name read from it by hand
         self.tls_version = None
         self.tls_error = None
+        self.hello_ext = None   # ClientHello extension types -> bodies
+        self.resumed = None     # the TLS session was resumed
+        self.peer_cert = None   # client certificate (getpeercert())
         self.messages = []
         self.auth = []          # (mechanism, [decoded client responses])
         self.auth_raw = []      # the client's AUTH lines as sent (base64)
@@ -273,6 +286,34 @@ class ScramServer:
 
 
 # ------------------------------------------------------------ connection
+
+def _hello_extensions(data):
+    """{type: body} of the first ClientHello's extensions; None when the
+    record is incomplete or not a ClientHello."""
+    try:
+        if len(data) < 5 or data[0] != 0x16:
+            return None
+        rlen = struct.unpack(">H", data[3:5])[0]
+        rec = data[5:5 + rlen]
+        if len(rec) < rlen or rec[0] != 1:
+            return None
+        p = 4 + 2 + 32
+        p += 1 + rec[p]
+        p += 2 + struct.unpack(">H", rec[p:p + 2])[0]
+        p += 1 + rec[p]
+        out = {}
+        if p + 2 > len(rec):
+            return out
+        end = p + 2 + struct.unpack(">H", rec[p:p + 2])[0]
+        p += 2
+        while p + 4 <= end:
+            typ, ln = struct.unpack(">HH", rec[p:p + 4])
+            out[typ] = bytes(rec[p + 4:p + 4 + ln])
+            p += 4 + ln
+        return out
+    except (IndexError, struct.error):
+        return None
+
 
 def _sni_from_client_hello(data):
     """The server_name of the first ClientHello in raw TLS bytes; None
@@ -397,6 +438,18 @@ class Conn:
     # -- TLS
 
     def _context(self):
+        if self.sc.share_context:
+            if self.srv.shared_ctx is None:
+                self.srv.shared_ctx = self._new_context()
+            return self.srv.shared_ctx
+        ctx = self._new_context()
+
+        def sni(obj, name, c):
+            self.s.sni = name
+        ctx.sni_callback = sni
+        return ctx
+
+    def _new_context(self):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         cert, key = self.sc.cert or self.srv.default_cert
         ctx.load_cert_chain(cert, key)
@@ -407,10 +460,9 @@ class Conn:
                 warnings.simplefilter("ignore", DeprecationWarning)
                 ctx.minimum_version, ctx.maximum_version = \
                     self.sc.tls_versions
-
-        def sni(obj, name, c):
-            self.s.sni = name
-        ctx.sni_callback = sni
+        if self.sc.client_ca:
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+            ctx.load_verify_locations(self.sc.client_ca)
         return ctx
 
     async def handshake(self):
@@ -436,6 +488,8 @@ class Conn:
                 except Closed as e:
                     self.s.tls_error = "handshake: %s" % e
                     raise
+                if self.s.hello_ext is None:
+                    self.s.hello_ext = _hello_extensions(bytes(hello + data))
                 if not self.s.sni_seen:
                     hello += data
                     got = _sni_from_client_hello(bytes(hello))
@@ -453,6 +507,8 @@ class Conn:
         await self._flush_out(tls)
         self.tls = tls
         self.s.tls_version = tls.version()
+        self.s.resumed = tls.session_reused
+        self.s.peer_cert = tls.getpeercert()
         self.s.events.append("TLS %s" % tls.version())
 
     async def _flush_out(self, tls):
@@ -736,6 +792,7 @@ class FaultServer:
         self.lifetime = lifetime
         self.sessions = []
         self.connections = 0
+        self.shared_ctx = None
         self.port = None
         self._loop = None
         self._thread = None

@@ -75,6 +75,12 @@ LEAVES = {
     "star-ail": ("ca", ['cn = "*ail.example.org"',
                         'dns_name = "*ail.example.org"']),
     "cn-only": ("ca", ['cn = "mail.example.org"']),
+    "cn-star": ("ca", ['cn = "*.example.org"']),
+    "san-star-ail-cn-star": ("ca", ['cn = "*.example.org"',
+                                    'dns_name = "*ail.example.org"']),
+    "san-other-and-star": ("ca", ['cn = "other.example.net"',
+                                  'dns_name = "other.example.net"',
+                                  'dns_name = "*.example.org"']),
     # S14
     "ip-only": ("ca", ['cn = "fault ip test"', 'ip_address = "127.0.0.1"',
                        'ip_address = "::1"']),

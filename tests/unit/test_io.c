@@ -294,7 +294,8 @@ test_starttls_injection(void **state)
 	static const struct chunk inj[] = {
 		B("220 ready\r\n250-evil\r\n250 AUTH LOGIN\r\n"), { NULL, 0 }
 	};
-	struct tls_params p = { "localhost", DATA "io_ca.pem" };
+	struct tls_params p = { .host = "localhost",
+		.ca_file = DATA "io_ca.pem" };
 	struct feed f;
 	struct err rec;
 	struct io *io;
@@ -348,7 +349,8 @@ static void
 test_handshake_fault(void **state)
 {
 	const struct hs_case *c = *state;
-	struct tls_params p = { "localhost", DATA "io_ca.pem" };
+	struct tls_params p = { .host = "localhost",
+		.ca_file = DATA "io_ca.pem" };
 	struct feed f;
 	struct err rec;
 	struct io *io;
@@ -407,7 +409,7 @@ static const struct tls_case tls_cases[] = {
 	    EX_UNAVAILABLE, "does not match" },
 	{ "tls-unknown-ca", "localhost", DATA "io_other_ca.pem", NULL,
 	    "localhost", ERR_PERM, EX_UNAVAILABLE,
-	    "(set tls_ca_file to the CA that signed it)" },
+	    "(set tls_ca_file to the CA that signed it, or tls_pin to its key)" },
 	{ "tls-server-tls11", "localhost", DATA "io_ca.pem",
 	    "NORMAL:-VERS-ALL:+VERS-TLS1.1", "localhost", ERR_PERM,
 	    EX_UNAVAILABLE, "protocol version" },
@@ -493,7 +495,7 @@ static void
 test_tls(void **state)
 {
 	const struct tls_case *c = *state;
-	struct tls_params p = { c->host, c->ca_file };
+	struct tls_params p = { .host = c->host, .ca_file = c->ca_file };
 	struct tls_srv sv;
 	struct err rec;
 	struct io *io;

@@ -1,0 +1,311 @@
+# SPDX-License-Identifier: ISC
+"""The trust and TLS-setting rows of ../shared/security.md that need
+configuration keys: S17 (tls_pin), S20 (no session cache), S16's user
+priority string (tls_priorities), client certificates with AUTH EXTERNAL.
+Each test asserts what the server saw, mailhop's exit code and its one
+stderr line; the happy paths run against the real Postfix too."""
+
+import base64
+import hashlib
+import os
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+import test_security as ts
+from conftest_fault import *  # noqa: F401,F403
+from mailmodel import check_arrival, check_error_line
+
+
+def der_len(der, i):
+    """(length, offset of the contents) of the DER TLV whose length
+    octets start at i."""
+    n = der[i]
+    if n < 0x80:
+        return n, i + 1
+    k = n & 0x7f
+    return int.from_bytes(der[i + 1:i + 1 + k], "big"), i + 1 + k
+
+
+def spki_pin(certfile):
+    """The pin of the first certificate in certfile, computed here by
+    walking the DER (not by GnuTLS, which mailhop uses): sha256// and the
+    base64 of the SHA-256 of its SubjectPublicKeyInfo."""
+    with open(certfile) as f:
+        pem = f.read()
+    der = ssl.PEM_cert_to_DER_cert(pem[:pem.index("-----END CERTIFICATE"
+                                                   "-----") + 25])
+    _, i = der_len(der, 1)            # Certificate
+    _, i = der_len(der, i + 1)        # tbsCertificate
+    fields = []
+    while len(fields) < 7:
+        start = i
+        n, body = der_len(der, i + 1)
+        fields.append(der[start:body + n])
+        i = body + n
+    if fields[0][0] != 0xa0:          # no explicit version
+        fields.insert(0, b"")
+    spki = fields[6]
+    assert spki[0] == 0x30
+    return "sha256//" + base64.b64encode(hashlib.sha256(spki).digest()) \
+        .decode()
+
+
+def off_by_one(pin):
+    raw = bytearray(base64.b64decode(pin[len("sha256//"):]))
+    raw[5] ^= 0x01
+    return "sha256//" + base64.b64encode(bytes(raw)).decode()
+
+
+def q(s):
+    return '"%s"' % s
+
+
+def check_config_error(res, path, key, *words):
+    """Exit 78 and one line "FILE:LINE: KEY: ..." naming key's line."""
+    with open(path) as f:
+        n = [i + 1 for i, ln in enumerate(f)
+             if ln.strip().startswith(key + " ")][0]
+    return check_error_line(res, 78, "%s:%d: %s: " % (path, n, key), *words)
+
+
+# ---------------------------------------------------------------- S17
+
+
+def test_S17_pin_trusts_a_self_signed_server(mailhop, fault, fault_conf,
+                                             fault_pki):
+    cert = fault_pki.cert("self-signed")
+    srv = fault(ts.sc(cert=cert))
+    res = ts.run(mailhop, fault_conf, srv, ca_file=None,
+                 extra={"tls_pin": q(spki_pin(cert[0]))})
+    assert res.rc == 0 and res.stderr == "", res
+    s = ts.only(srv)
+    assert s.tls_version and s.auth_ok and len(s.messages) == 1, s
+
+
+def test_S17_pin_one_bit_off_is_refused(mailhop, fault, fault_conf,
+                                        fault_pki):
+    cert = fault_pki.cert("self-signed")
+    good = spki_pin(cert[0])
+    bad = off_by_one(good)
+    srv = fault(ts.sc(cert=cert))
+    res = ts.run(mailhop, fault_conf, srv, ca_file=None,
+                 extra={"tls_pin": q(bad)})
+    check_error_line(res, 69, "does not match tls_pin",
+                     "the server's key is " + good, bad)
+    s = ts.only(srv)
+    assert s.tls_version is None and not s.post, s
+    ts.assert_nothing_sent(s)
+
+
+def test_S17_pin_replaces_the_chain_check(mailhop, fault, fault_conf,
+                                          fault_pki):
+    """A certificate the CA file would accept is refused when the pin
+    names another key: with tls_pin, the key alone decides."""
+    other = spki_pin(fault_pki.cert("self-signed")[0])
+    srv = fault(ts.sc())          # the harness CA's good certificate
+    res = ts.run(mailhop, fault_conf, srv, extra={"tls_pin": q(other)})
+    check_error_line(res, 69, "does not match tls_pin", other)
+    ts.assert_nothing_sent(ts.only(srv))
+
+
+def test_S17_pin_list_for_a_key_rollover(mailhop, fault, fault_conf,
+                                         fault_pki):
+    cert = fault_pki.cert("self-signed")
+    pins = "%s; %s" % (off_by_one(spki_pin(cert[0])), spki_pin(cert[0]))
+    srv = fault(ts.sc(cert=cert))
+    res = ts.run(mailhop, fault_conf, srv, ca_file=None,
+                 extra={"tls_pin": q(pins)})
+    assert res.rc == 0, res
+    assert len(ts.only(srv).messages) == 1
+
+
+def test_S17_pinned_key_needs_no_name_match(mailhop_hosts, fault,
+                                            fault_conf, fault_pki):
+    """Decision (mailhop.conf(5)): the pinned key is the identity, as a
+    DANE-EE record is (RFC 7671 5.1), so the certificate's names and
+    dates are not checked.  The self-signed certificate names localhost
+    and 127.0.0.1; the account says mail.example.org."""
+    cert = fault_pki.cert("self-signed")
+    srv = fault(ts.sc(cert=cert))
+    res = ts.run(mailhop_hosts, fault_conf, srv, ca_file=None,
+                 host="mail.example.org",
+                 extra={"tls_pin": q(spki_pin(cert[0]))})
+    assert res.rc == 0, res
+    s = ts.only(srv)
+    assert s.sni == "mail.example.org" and len(s.messages) == 1
+
+
+def test_S17_expired_pinned_certificate(mailhop, fault, fault_conf,
+                                        fault_pki):
+    cert = fault_pki.cert("expired")
+    srv = fault(ts.sc(cert=cert))
+    res = ts.run(mailhop, fault_conf, srv, ca_file=None,
+                 extra={"tls_pin": q(spki_pin(cert[0]))})
+    assert res.rc == 0, res
+
+
+@pytest.mark.parametrize("value,word", [
+    ("sha256//abc", "is not a pin"),
+    ("sha1//" + "A" * 44, "is not a pin"),
+    ("sha256//" + "A" * 43 + "*", "is not a pin"),
+    ("", "empty"),
+    (" ; ", "empty"),
+])
+def test_S17_pin_syntax_is_checked(mailhop, servers, value, word):
+    path = servers.write_config(extra={"tls_pin": q(value)})
+    res = mailhop.send(path, [ts.RCPT], ts.MESSAGE)
+    check_config_error(res, path, "tls_pin", word)
+
+
+def test_S17_pin_against_postfix(servers, mailhop, rcpt):
+    """The real Postfix's certificate, pinned, with no CA file: the pin
+    alone makes it trusted, and the message arrives."""
+    pin = spki_pin(os.path.join(servers.pki, "server.pem"))
+    for tls in ("starttls", "implicit"):
+        to = rcpt()
+        conf = servers.write_config(tls=tls, ca_file=None,
+                                    extra={"tls_pin": q(pin)})
+        res = mailhop.send(conf, [to], ts.MESSAGE)
+        assert res.rc == 0 and res.stderr == "", res
+        msgs = servers.wait_for_delivery(to)
+        check_arrival(msgs[0], ts.MESSAGE, "alice@example.org", to)
+
+
+def test_S17_wrong_pin_against_postfix(servers, mailhop, rcpt):
+    to = rcpt()
+    pin = off_by_one(spki_pin(os.path.join(servers.pki, "server.pem")))
+    conf = servers.write_config(ca_file=None, extra={"tls_pin": q(pin)})
+    res = mailhop.send(conf, [to], ts.MESSAGE)
+    check_error_line(res, 69, "does not match tls_pin", pin)
+    servers.assert_nothing_delivered(to)
+
+
+# ---------------------------------------------------------------- S20
+
+# TLS extensions that carry or ask for resumption state.
+SESSION_TICKET, PRE_SHARED_KEY, PSK_MODES = 35, 41, 45
+
+
+def home_files(servers):
+    out = set()
+    for d, _, files in os.walk(servers.path("home")):
+        out |= {os.path.join(d, f) for f in files}
+    return out
+
+
+@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+def test_S20_no_session_resumption(servers, mailhop, fault, fault_conf,
+                                   version):
+    """Two sends to a server that keeps its ticket keys: neither asks
+    for a ticket or offers one, neither is resumed, and no file appears
+    (a cache could be planted)."""
+    v = getattr(ssl.TLSVersion, version)
+    srv = fault(ts.sc(share_context=True, tls_versions=(v, v)))
+    before = home_files(servers)
+    for i in range(2):
+        res = ts.run(mailhop, fault_conf, srv, connections=i + 1)
+        assert res.rc == 0 and res.stderr == "", res
+    assert home_files(servers) == before
+    for s in srv.sessions:
+        assert s.tls_version == version.replace("_", ".") and \
+            s.resumed is False and len(s.messages) == 1, s
+        assert s.hello_ext is not None, s
+        assert not {SESSION_TICKET, PRE_SHARED_KEY, PSK_MODES} \
+            & set(s.hello_ext), sorted(s.hello_ext)
+
+
+# ------------------------------------------------- S16: tls_priorities
+
+
+@pytest.mark.parametrize("value,word", [
+    ("+VERS-TLS1.1", "enables TLS1.1"),
+    ("+VERS-TLS1.0", "enables TLS1.0"),
+    ("+VERS-SSL3.0", "enables SSL3.0"),
+    ("-VERS-TLS1.3:+VERS-TLS1.1", "enables TLS1.1"),
+    ("+NULL", "enables NULL"),
+    ("+ARCFOUR-128", "enables ARCFOUR-128"),
+    ("+VERS-ALL", "enables ALL"),
+    ("%COMPAT", "%flags are not allowed"),
+    ("%NO_SESSION_HASH", "%flags are not allowed"),
+    ("-VERS-ALL", "leaves no TLS version"),
+    ("-CIPHER-ALL", "leaves no TLS version or cipher"),
+    ("+NO-SUCH-THING", "GnuTLS does not accept it"),
+], ids=lambda x: x[:24])
+def test_S16_priorities_may_only_narrow(servers, mailhop, value, word):
+    path = servers.write_config(extra={"tls_priorities": q(value)})
+    res = mailhop.send(path, [ts.RCPT], ts.MESSAGE)
+    check_config_error(res, path, "tls_priorities", word)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def gnutls_serv(servers):
+    """gnutls_serv(priority) -> port of a gnutls-serv (gnutls-bin) with
+    the harness's certificate that allows only what priority allows."""
+    procs = []
+
+    def start(priority):
+        port = free_port()
+        p = subprocess.Popen(
+            ["gnutls-serv", "--port", str(port),
+             "--x509certfile", os.path.join(servers.pki, "server.pem"),
+             "--x509keyfile", os.path.join(servers.pki, "server-key.pem"),
+             "--priority", priority],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        procs.append(p)
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                return port
+            except OSError:
+                time.sleep(0.02)
+        pytest.fail("gnutls-serv did not start: %r" % p.stdout.read())
+    yield start
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+@pytest.mark.parametrize("server,mine", [
+    ("NORMAL:-VERS-ALL:+VERS-TLS1.1", None),
+    ("NORMAL:-VERS-ALL:+VERS-TLS1.0", None),
+    ("NORMAL:-VERS-ALL:+VERS-TLS1.3", "-VERS-TLS1.3"),
+    ("NORMAL:-VERS-ALL:+VERS-TLS1.2", "-VERS-TLS1.2"),
+], ids=["server-1.1", "server-1.0", "1.3-vs-mine-1.2", "1.2-vs-mine-1.3"])
+def test_S16_version_refused_by_gnutls_serv(servers, mailhop, gnutls_serv,
+                                            server, mine):
+    """gnutls-serv offering only an old version, or only the version the
+    account's tls_priorities removed: no handshake, 69."""
+    port = gnutls_serv(server)
+    extra = {"tls_priorities": q(mine)} if mine else {}
+    conf = servers.write_config(tls="implicit", port=port, extra=extra)
+    res = mailhop.send(conf, [ts.RCPT], ts.MESSAGE)
+    check_error_line(res, 69, "protocol version",
+                     *(["tls_priorities"] if mine else []))
+
+
+@pytest.mark.parametrize("mine,version", [
+    ("-VERS-TLS1.2", "TLS1.3"),
+    ("-VERS-TLS1.3", "TLS1.2"),
+    ("-CIPHER-ALL:+AES-256-GCM", "TLS1.3"),
+])
+def test_S16_priorities_against_postfix(servers, mailhop, rcpt, mine,
+                                        version):
+    to = rcpt()
+    conf = servers.write_config(extra={"tls_priorities": q(mine)})
+    res = mailhop.send(conf, [to], ts.MESSAGE, extra_args=["-v"])
+    assert res.rc == 0, res
+    msgs = servers.wait_for_delivery(to)
+    check_arrival(msgs[0], ts.MESSAGE, "alice@example.org", to)
+    assert " tls=%s " % version in servers.mailhop_syslog(res.pid) + " "
+    if "AES-256" in mine:
+        assert "AES-256-GCM" in res.stderr, res.stderr
