@@ -22,6 +22,15 @@ _mailhop_accounts()
 	done | sort -u
 }
 
+# Print the ids in the user's queue (msg/ and failed/), for -qI and -qD.
+_mailhop_queue_ids()
+{
+	local q=${XDG_STATE_HOME:-$HOME/.local/state}/mailhop/queue d
+	for d in "$q/msg" "$q/failed"; do
+		[[ -d $d ]] && ls -- "$d" 2>/dev/null
+	done
+}
+
 _mailhop_files()
 {
 	if declare -F _filedir >/dev/null; then
@@ -88,9 +97,13 @@ _mailhop()
 		COMPREPLY=($(compgen -P -a -W "$(_mailhop_accounts "$conf")" \
 		    -- "${cur#-a}"))
 		;;
+	-qI?* | -qD?*)
+		COMPREPLY=($(compgen -P "${cur:0:3}" \
+		    -W "$(_mailhop_queue_ids) failed" -- "${cur:3}"))
+		;;
 	-*)
 		COMPREPLY=($(compgen -W '-a -B -C -F -f -i -N -R -r -t -V -v
-		    -bm -bp -bi -bs -I -q --' -- "$cur"))
+		    -bm -bp -bi -bs -I -q -qI -qD -qDfailed --' -- "$cur"))
 		;;
 	esac
 	return 0

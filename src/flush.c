@@ -22,6 +22,10 @@ struct flush_ctx {
 	int have_acct;
 	int code;  /* the exit code of the pass */
 	int quiet; /* errors go to syslog only */
+	/* What the pass did, for the summary of -q: sent, deferred (still
+	 * queued), moved to failed/ (refused or expired), left as they were
+	 * (their account cannot be loaded). */
+	size_t sent, deferred, failed, left;
 };
 
 void
@@ -268,12 +272,15 @@ settle(struct flush_ctx *c, struct queue_msg *m, const struct queue_entry *e,
 	if (er->class == ERR_NONE) {
 		rc = queue_done(m, &qe);
 		status = "sent";
+		c->sent++;
 	} else if (er->class != ERR_PERM) {
 		rc = queue_retry_later(m, er->text, time(NULL), &expired, &qe);
 		status = expired ? "expired" : "deferred";
+		*(expired ? &c->failed : &c->deferred) += 1;
 	} else {
 		rc = queue_fail(m, er->text, &qe);
 		status = "refused";
+		c->failed++;
 	}
 	log_entry(c, e, res, status,
 	    er->class == ERR_NONE ? res->reply : er->text,
@@ -303,8 +310,10 @@ flush_one(struct queue_msg *m, const struct queue_entry *e, void *arg)
 	char port[16], *pbuf;
 	size_t psz = strlen(e->params) + 1;
 
-	if (load_account(c, e) == -1)
+	if (load_account(c, e) == -1) {
+		c->left++;
 		return 0;
+	}
 	pbuf = malloc(psz);
 	if (pbuf == NULL) {
 		c->code = EX_OSERR;
@@ -326,11 +335,31 @@ flush_one(struct queue_msg *m, const struct queue_entry *e, void *arg)
 	return 0;
 }
 
-/* Send the due messages of account (NULL: of every account). */
+/* What a -q run did, on standard error: on a terminal or with -v. */
+static void
+summary(const struct flush_ctx *c, const struct queue_stats *st)
+{
+	fprintf(stderr,
+	    "mailhop: queue: %zu sent, %zu still queued, %zu moved to the failed area",
+	    c->sent, c->deferred + c->left, c->failed);
+	if (st->waiting > 0)
+		fprintf(stderr, "; %zu not due yet (-qI sends all now)",
+		    st->waiting);
+	if (st->locked > 0)
+		fprintf(
+		    stderr, "; %zu being sent by another mailhop", st->locked);
+	if (st->bad > 0)
+		fprintf(stderr, "; %zu unreadable (mailq shows why)", st->bad);
+	fputc('\n', stderr);
+}
+
+/* Send the due messages of account (NULL: of every account); with tell,
+ * say what was done. */
 static int
-flush_pass(const struct options *o, const char *account, int quiet)
+flush_pass(const struct options *o, const char *account, int quiet, int tell)
 {
 	struct flush_ctx c = { 0 };
+	struct queue_stats st = { 0 };
 	struct queue *q = NULL;
 	struct err e;
 
@@ -338,23 +367,53 @@ flush_pass(const struct options *o, const char *account, int quiet)
 	c.quiet = quiet;
 	err_clear(&e);
 	if (flush_open(o->config, &q, &e) == -1 ||
-	    queue_due(q, account, time(NULL), flush_one, &c, NULL, &e) == -1) {
+	    queue_due(q, account, time(NULL), flush_one, &c, &st, &e) == -1) {
 		syslog(LOG_ERR, "queue: %s", e.text);
 		if (!quiet)
 			fprintf(stderr, "mailhop: %s\n", e.text);
 		c.code = e.code;
-	}
+	} else if (tell)
+		summary(&c, &st);
 	queue_close(q);
 	if (c.have_acct)
 		conf_account_free(&c.acct);
 	return c.code;
 }
 
-/* -qIID: make message ID due now. */
+/* -qIID: make message ID due now; -qI: every message. */
 static int
 retry_now_op(struct queue *q, const struct options *o, struct err *e)
 {
-	return queue_retry_now(q, o->queue_id, e);
+	size_t n;
+
+	if (o->queue_id[0] != '\0')
+		return queue_retry_now(q, o->queue_id, e);
+	return queue_retry_all(q, &n, e);
+}
+
+/* -qDID: delete message ID; -qDfailed: the failed area. */
+static int
+delete_op(struct queue *q, const struct options *o, struct err *e)
+{
+	size_t n;
+
+	if (strcmp(o->queue_del, "failed") != 0) {
+		if (queue_delete(q, o->queue_del, e) == -1)
+			return -1;
+		syslog(LOG_NOTICE, "queue %s: deleted by uid %ld", o->queue_del,
+		    (long)getuid());
+		if (o->verbose || isatty(STDERR_FILENO))
+			fprintf(stderr, "mailhop: deleted %s\n", o->queue_del);
+		return 0;
+	}
+	if (queue_delete_failed(q, &n, e) == -1)
+		return -1;
+	syslog(LOG_NOTICE, "queue: %zu failed messages deleted by uid %ld", n,
+	    (long)getuid());
+	if (o->verbose || isatty(STDERR_FILENO))
+		fprintf(stderr, "mailhop: deleted %zu failed message%s\n", n,
+		    n == 1 ? "" : "s");
+	return 0;
 }
 
 int
@@ -362,15 +421,17 @@ flush_run(const struct options *o)
 {
 	int code;
 
+	if (o->queue_del != NULL)
+		return with_queue(o, delete_op);
 	if (o->queue_id != NULL && (code = with_queue(o, retry_now_op)) != 0)
 		return code;
 	if (o->verbose)
 		log_trace_enable(STDERR_FILENO);
-	return flush_pass(o, NULL, 0);
+	return flush_pass(o, NULL, 0, o->verbose || isatty(STDERR_FILENO));
 }
 
 void
 flush_account(const struct options *o, const char *account)
 {
-	(void)flush_pass(o, account, 1);
+	(void)flush_pass(o, account, 1, 0);
 }

@@ -256,19 +256,26 @@ set_mode(struct options *o, const char *v, struct err *rec)
 
 /* -q, -q30m, -q1h30m: flush the queue (the interval means nothing to a
  * program that is not a daemon); -qIID makes message ID due at once
- * first; -qR and -qS are accepted and ignored. */
+ * first, -qI alone every message; -qDID deletes message ID, -qDfailed the
+ * failed area, and sends nothing; -qR and -qS are accepted and
+ * ignored. */
 static int
 set_flush(struct options *o, const char *v, struct err *rec)
 {
 	size_t n = strspn(v, "0123456789smhdw");
 
-	if (v[0] != '\0' && v[n] != '\0' && strchr("RIS", v[0]) == NULL)
+	if (v[0] != '\0' && v[n] != '\0' && strchr("RISD", v[0]) == NULL)
 		return err_set(rec, ERR_USAGE, EX_USAGE,
 		    "unknown option -q%.40s (use -q, or -q with an interval such as -q30m)",
 		    v);
+	if (v[0] == 'D' && v[1] == '\0')
+		return err_set(rec, ERR_USAGE, EX_USAGE,
+		    "option -qD needs a queue id, glued: -qDID deletes that message (mailq lists them), -qDfailed the failed area");
 	o->mode = OPT_MODE_FLUSH;
-	if (v[0] == 'I' && v[1] != '\0')
+	if (v[0] == 'I')
 		o->queue_id = v + 1;
+	if (v[0] == 'D')
+		o->queue_del = v + 1;
 	return 0;
 }
 

@@ -47,7 +47,10 @@ struct options {
 	const char *account;  /* -a */
 	const char *config;   /* -C */
 	const char *queue_id; /* -qI: the queued message to retry now */
-	char **rcpt;	      /* recipient arguments; the array is owned */
+	/* -qI alone sets queue_id to "": every queued message.  -qD: the
+	 * message to delete, or "failed" for the failed area. */
+	const char *queue_del;
+	char **rcpt; /* recipient arguments; the array is owned */
 	size_t nrcpt;
 	char *sender_buf; /* owned copy behind sender when <> was cut */
 };

@@ -16,8 +16,9 @@
  *           account NAME
  *           sender ADDR            empty for the null sender
  *           created SECONDS        since the epoch
- *           attempts N             failed attempts so far
- *           next-try SECONDS
+ *           attempts N             failed attempts so far (tries
+ *                                  forced by mailq do not count)
+ *           next-try SECONDS       0: made due by mailq (-qI)
  *           size BYTES             of data
  *           last-error TEXT        sanitised (err_sanitize)
  *           msgid TEXT
@@ -513,6 +514,8 @@ queue_due(struct queue *q, const char *account, long long now, queue_due_fn *fn,
 			    m.env.why);
 			break;
 		case SKIPPED:
+			stats->waiting++;
+			break;
 		case GONE:
 			break;
 		}
@@ -616,7 +619,10 @@ queue_retry_later(struct queue_msg *m, const char *reason, long long now,
 
 	*expired = 0;
 	set_error(m, reason);
-	if (e->attempts < UINT_MAX)
+	/* next-try 0 is a try forced by mailq (queue_retry_now,
+	 * queue_retry_all): it does not count, so the delay stays where the
+	 * schedule had it instead of doubling. */
+	if (e->next_try != 0 && e->attempts < UINT_MAX)
 		e->attempts++;
 	e->next_try = now + queue_backoff(e->attempts, queue_dir_random());
 	if (now - e->created >= m->q->lifetime)
@@ -694,4 +700,59 @@ queue_delete(struct queue *q, const char *id, struct err *rec)
 		ret = remove_msg(&m, rec);
 	msg_release(&m);
 	return ret;
+}
+
+/* Apply op to every message of where that is not locked; *count gets how
+ * many it was applied to. */
+static int
+each_message(struct queue *q, int where, int (*op)(struct queue_msg *),
+    size_t *count, struct err *rec)
+{
+	struct queue_msg m;
+	char **names;
+	long n, i;
+	enum take r;
+
+	*count = 0;
+	if ((n = queue_dir_names(where, 1, &names)) == -1)
+		return queue_dir_err(rec, EX_IOERR, "read the queue", q->path);
+	for (i = 0; i < n; i++) {
+		r = take(q, where, names[i], NULL, LLONG_MAX, &m);
+		if ((r == TAKEN || (r == BAD && m.locked)) && op(&m) == 0)
+			(*count)++;
+		msg_release(&m);
+	}
+	queue_dir_free_names(names, n);
+	return 0;
+}
+
+static int
+make_due(struct queue_msg *m)
+{
+	struct err ignored;
+
+	if (m->env.why[0] != '\0' || m->env.e.next_try == 0)
+		return -1;
+	m->env.e.next_try = 0;
+	return rewrite_env(m, &ignored);
+}
+
+int
+queue_retry_all(struct queue *q, size_t *count, struct err *rec)
+{
+	return each_message(q, q->msg, make_due, count, rec);
+}
+
+static int
+remove_any(struct queue_msg *m)
+{
+	struct err ignored;
+
+	return remove_msg(m, &ignored);
+}
+
+int
+queue_delete_failed(struct queue *q, size_t *count, struct err *rec)
+{
+	return each_message(q, q->failed, remove_any, count, rec);
 }

@@ -80,6 +80,7 @@ struct queue_entry {
 struct queue_stats {
 	size_t taken;
 	size_t locked;
+	size_t waiting; /* not due yet, or of another account */
 	size_t bad;
 	char bad_id[QUEUE_ID_SIZE];
 	char bad_why[ERR_TEXT_MAX];
@@ -161,9 +162,11 @@ int queue_done(struct queue_msg *m, struct err *rec);
 
 /* The attempt failed temporarily with reason: count it and set the next
  * try to now plus the next delay of the schedule (crash-safe rewrite of
- * the envelope).  If the message is older than the lifetime, it moves to
- * failed/ instead and *expired is set to 1 (the caller logs it).
- * Returns 0, or -1 with rec filled (the message stays as it was). */
+ * the envelope).  A forced try (next-try 0: queue_retry_now or
+ * queue_retry_all) is not counted: the same delay starts again.  If the
+ * message is older than the lifetime, it moves to failed/ instead and
+ * *expired is set to 1 (the caller logs it).  Returns 0, or -1 with rec
+ * filled (the message stays as it was). */
 int queue_retry_later(struct queue_msg *m, const char *reason, long long now,
     int *expired, struct err *rec);
 
@@ -179,6 +182,18 @@ int queue_retry_now(struct queue *q, const char *id, struct err *rec);
 /* For mailq: remove message id, queued or failed (also a corrupt one).
  * Fails as queue_retry_now. */
 int queue_delete(struct queue *q, const char *id, struct err *rec);
+
+/* For mailq: make every queued message due at once (next-try 0; a try so
+ * forced that fails does not count in the schedule, see
+ * queue_retry_later).  Messages being sent now and corrupt ones are left
+ * alone.  *count gets how many were made due.  Returns 0, or -1 with rec
+ * filled when msg/ cannot be read. */
+int queue_retry_all(struct queue *q, size_t *count, struct err *rec);
+
+/* For mailq: remove every message of the failed area (corrupt ones too)
+ * but those locked at the time; *count gets how many.  Returns 0, or -1
+ * with rec filled when failed/ cannot be read. */
+int queue_delete_failed(struct queue *q, size_t *count, struct err *rec);
 
 /* The delay before attempt attempts + 1, given random bits rnd: the
  * schedule without the clock, exposed for the unit tests. */

@@ -304,6 +304,7 @@ struct printer {
 	long long now;
 	long long bytes;
 	size_t count;
+	size_t failed;
 };
 
 static void
@@ -352,6 +353,7 @@ print_entry(const struct queue_entry *e, void *arg)
 		return 0;
 	}
 	pr->bytes += e->size;
+	pr->failed += e->failed != 0;
 	when(date, sizeof(date), e->created);
 	fprintf(pr->f, "%-23s%c %8lld %-20s %s\n", e->id, e->failed ? '!' : ' ',
 	    e->size, date, e->sender[0] ? e->sender : "<>");
@@ -365,16 +367,20 @@ print_entry(const struct queue_entry *e, void *arg)
 int
 queue_print(struct queue *q, FILE *f, long long now, struct err *rec)
 {
-	struct printer pr = { f, now, 0, 0 };
+	struct printer pr = { f, now, 0, 0, 0 };
 
 	if (queue_list(q, print_entry, &pr, rec) == -1)
 		return -1;
 	if (pr.count == 0)
 		fputs("mail queue is empty\n", f);
-	else
+	else if (pr.failed == 0)
 		fprintf(f, "-- %lld Kbytes in %zu Request%s.\n",
 		    (pr.bytes + 1023) / 1024, pr.count,
 		    pr.count == 1 ? "" : "s");
+	else
+		fprintf(f, "-- %lld Kbytes in %zu Request%s, %zu failed.\n",
+		    (pr.bytes + 1023) / 1024, pr.count,
+		    pr.count == 1 ? "" : "s", pr.failed);
 	if (fflush(f) != 0 || ferror(f))
 		return err_set(rec, ERR_LOCAL, EX_IOERR,
 		    "queue: cannot write the listing: %s", strerror(errno));

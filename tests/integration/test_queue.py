@@ -260,3 +260,93 @@ def test_postfix_stopped_then_started(servers, mailhop, rcpt, state):
     flush(servers, mailhop, conf, env)
     servers.wait_queue_empty()
     assert arrived(servers, to, msgid) == 1
+
+
+def queue_down(servers, mailhop, env, rcpts, n=1):
+    """Queue n messages for each of rcpts through the closed port; returns
+    the down config."""
+    down = servers.write_config(host="127.0.0.1", timeout=5, queue=True,
+                                port=servers.ports["closed"])
+    for to in rcpts:
+        for _ in range(n):
+            assert mailhop.send(down, [to], MESSAGE, env=env).rc == 0
+    return down
+
+
+def test_qI_alone_sends_every_queued_message_now(servers, mailhop, rcpt,
+                                                 state):
+    """-qI without an id makes every queued message due; -v says what the
+    run did; a forced try that fails does not double the delay (the
+    attempt count stays, the unit test checks the delay)."""
+    env, qdir = state
+    one, two = rcpt("one"), rcpt("two")
+    down = queue_down(servers, mailhop, env, [one, two])
+    assert len(entries(qdir, "msg")) == 2
+    res = mailhop.run(["-C", down, "-v", "-q"], env=env)
+    assert res.rc == 0, res
+    assert ("mailhop: queue: 0 sent, 0 still queued, 0 moved to the failed "
+            "area; 2 not due yet (-qI sends all now)") in res.stderr, res
+    res = mailhop.run(["-C", down, "-v", "-qI"], env=env)
+    assert res.rc == 0, res
+    assert ("mailhop: queue: 0 sent, 2 still queued, 0 moved to the failed "
+            "area\n") in res.stderr, res
+    for qid in entries(qdir, "msg"):
+        envfile = (qdir / "msg" / qid / "env").read_text()
+        assert "\nattempts 1\n" in envfile, envfile
+    up = servers.write_config(queue=True)
+    res = mailhop.run(["-C", up, "-v", "-qI"], env=env)
+    assert res.rc == 0, res
+    assert ("mailhop: queue: 2 sent, 0 still queued, 0 moved to the failed "
+            "area\n") in res.stderr, res
+    assert len(servers.wait_for_delivery(one)) == 1
+    assert len(servers.wait_for_delivery(two)) == 1
+    assert entries(qdir, "msg") == []
+
+
+def test_qD_deletes_one_message(servers, mailhop, rcpt, state):
+    env, qdir = state
+    keep, drop = rcpt("keep"), rcpt("drop")
+    down = queue_down(servers, mailhop, env, [keep, drop])
+    ids = {}
+    for qid in entries(qdir, "msg"):
+        text = (qdir / "msg" / qid / "env").read_text()
+        ids[keep if keep in text else drop] = qid
+    res = mailhop.run(["-C", down, "-v", "-qD" + ids[drop]], env=env)
+    assert res.rc == 0, res
+    assert "mailhop: deleted %s" % ids[drop] in res.stderr, res
+    assert entries(qdir, "msg") == [ids[keep]]
+    line = servers.wait_syslog(r"mailhop\[%d\]: " % res.pid)
+    assert "queue %s: deleted by uid 0" % ids[drop] in line, line
+    listing = mailq(mailhop, down, env)
+    assert keep in listing and drop not in listing, listing
+    # Gone already, or not an id at all: 64, saying so.
+    res = mailhop.run(["-C", down, "-qD" + ids[drop]], env=env)
+    check_error_line(res, 64, ids[drop], "mailq lists them")
+    res = mailhop.run(["-C", down, "-qD../x"], env=env)
+    check_error_line(res, 64, "no message")
+    res = mailhop.run(["-C", down, "-qD"], env=env)
+    check_error_line(res, 64, "-qD needs a queue id")
+    assert entries(qdir, "msg") == [ids[keep]]
+
+
+def test_qDfailed_clears_the_failed_area(servers, mailhop, rcpt, state):
+    """Refused messages are listed (marked !, counted in the total) and
+    -qDfailed removes them all, and only them."""
+    env, qdir = state
+    conf = servers.write_config(queue=True)
+    for _ in range(2):
+        res = mailhop.send(conf, ["reject@example.org"], MESSAGE, env=env)
+        assert res.rc == 67, res
+    queue_down(servers, mailhop, env, [rcpt()])
+    assert len(entries(qdir, "failed")) == 2
+    listing = mailq(mailhop, conf, env)
+    assert "in 3 Requests, 2 failed." in listing, listing
+    for qid in entries(qdir, "failed"):
+        assert re.search(re.escape(qid) + r" *!", listing), listing
+    res = mailhop.run(["-C", conf, "-v", "-qDfailed"], env=env)
+    assert res.rc == 0, res
+    assert "mailhop: deleted 2 failed messages" in res.stderr, res
+    assert entries(qdir, "failed") == []
+    assert len(entries(qdir, "msg")) == 1
+    res = mailhop.run(["-C", conf, "-qDfailed"], env=env)
+    assert res.rc == 0 and res.stderr == "", res

@@ -360,6 +360,60 @@ test_retry_grows(void **state)
 	queue_close(q);
 }
 
+/* A try forced by mailq (-qI: next-try 0) that fails does not count: the
+ * message waits the delay its schedule had reached again, not double. */
+static void
+test_forced_retry_keeps_delay(void **state)
+{
+	struct queue *q = open_q(NULL);
+	struct retry_arg r = { T0, 0, 0, 0 };
+	struct queue_stats st;
+	struct err rec;
+	char id[QUEUE_ID_SIZE], id2[QUEUE_ID_SIZE];
+	size_t n;
+	int i, fd;
+
+	(void)state;
+	err_clear(&rec);
+	put(q, &env2, "connection refused", T0, id);
+	for (i = 0; i < 3; i++) {
+		r.now += 60;
+		if (i == 2) /* -qI alone: every message */
+			assert_int_equal(queue_retry_all(q, &n, &rec), 0);
+		else
+			assert_int_equal(queue_retry_now(q, id, &rec), 0);
+		assert_int_equal(list(q).e[0].next_try, 0);
+		assert_int_equal(
+		    queue_due(q, NULL, r.now, retry_cb, &r, &st, &rec), 0);
+		assert_int_equal(st.taken, 1);
+		assert_int_equal(r.attempts, 1); /* still the first */
+		assert_true(
+		    r.delay >= schedule[1].min && r.delay <= schedule[1].max);
+	}
+	assert_int_equal(n, 1);
+	/* The schedule's own try counts and doubles. */
+	r.now += 3600;
+	assert_int_equal(queue_due(q, NULL, r.now, retry_cb, &r, &st, &rec), 0);
+	assert_int_equal(r.attempts, 2);
+	assert_true(r.delay >= schedule[2].min && r.delay <= schedule[2].max);
+	/* queue_retry_all leaves failed/ alone; queue_delete_failed empties
+	 * it and leaves msg/ alone. */
+	put(q, &env2, "x", T0, id2);
+	fd = spool(MESSAGE);
+	assert_int_equal(
+	    queue_put_failed(q, &env2, fd, "550 no", T0, id2, &rec), 0);
+	close(fd);
+	assert_int_equal(queue_retry_all(q, &n, &rec), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(queue_retry_all(q, &n, &rec), 0);
+	assert_int_equal(n, 0); /* already due */
+	assert_int_equal(queue_delete_failed(q, &n, &rec), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(list(q).n, 2);
+	assert_int_equal(list(q).failed, 0);
+	queue_close(q);
+}
+
 static void
 test_expiry(void **state)
 {
@@ -1173,6 +1227,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_retry_grows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_forced_retry_keeps_delay, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_fail_and_put_failed, setup, teardown),
 		cmocka_unit_test_setup_teardown(
