@@ -23,6 +23,7 @@
 #include "conf.h"
 #include "confparse.h"
 #include "err.h"
+#include "policy.h"
 #include "secret.h"
 
 /* Larger files are refused: a config is a few hundred bytes per account,
@@ -363,19 +364,157 @@ choose_default(struct files *fs, struct cfile **from, struct err *rec)
 	return NULL;
 }
 
-static cfg_t *
-choose(struct files *fs, const char *name, struct cfile **from, struct err *rec)
-{
-	struct cfile *sys = fs->n == 2 ? &fs->f[1] : NULL;
+/* One account that may be chosen, with the file it is in. */
+struct cand {
+	cfg_t *sec;
+	struct cfile *cf;
+};
 
-	if (sys != NULL && sys->open_errno != 0 && !settled_by_user(fs, name)) {
+/* The accounts in file order, each name once (the user file's wins).
+ * Returns how many, or -1 when out of memory; free *v. */
+static long
+candidates(struct files *fs, struct cand **v)
+{
+	struct cfile *from = NULL;
+	unsigned int j, max = 0;
+	long n = 0;
+	int i;
+
+	for (i = 0; i < fs->n; i++)
+		if (fs->f[i].cfg != NULL)
+			max += cfg_size(fs->f[i].cfg, "account");
+	if ((*v = calloc(max + 1, sizeof(**v))) == NULL)
+		return -1;
+	for (i = 0; i < fs->n; i++)
+		for (j = 0; fs->f[i].cfg != NULL &&
+		     j < cfg_size(fs->f[i].cfg, "account");
+		     j++) {
+			cfg_t *sec = cfg_getnsec(fs->f[i].cfg, "account", j);
+
+			if (lookup(fs, cfg_title(sec), &from) != sec)
+				continue;
+			(*v)[n].sec = sec;
+			(*v)[n++].cf = from;
+		}
+	return n;
+}
+
+/* The pattern of the account sec that address matches, or NULL: its
+ * allow_from patterns, else its from address; *key says which. */
+static const char *
+matching(cfg_t *sec, const char *address, const char **key)
+{
+	struct policy p = { .nallow = 1, .local_domain = "" };
+	unsigned int i, n = cfg_size(sec, "allow_from");
+	const char *pat;
+
+	for (i = 0; i < n; i++) {
+		pat = cfg_getnstr(sec, "allow_from", i);
+		p.allow = &pat;
+		*key = "allow_from";
+		if (pat != NULL && policy_allowed(&p, address))
+			return pat;
+	}
+	if (n > 0 || (pat = cfg_getstr(sec, "from")) == NULL)
+		return NULL;
+	p.allow = &pat;
+	*key = "from";
+	return policy_allowed(&p, address) ? pat : NULL;
+}
+
+/* The first account whose addresses match address (what names it in
+ * *why); NULL when none does, or address has no domain. */
+static cfg_t *
+match_address(const struct cand *v, long n, const char *what,
+    const char *address, struct cfile **from, char **why, int *oom)
+{
+	char a[256], p[256];
+	const char *pat, *key;
+	long i;
+
+	if (address == NULL || strchr(address, '@') == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if ((pat = matching(v[i].sec, address, &key)) == NULL)
+			continue;
+		*from = v[i].cf;
+		err_sanitize(a, sizeof(a), address, strlen(address));
+		err_sanitize(p, sizeof(p), pat, strlen(pat));
+		if (asprintf(why, "%s %s matches its %s \"%s\" (line %d)", what,
+			a, key, p, confparse_key_line(v[i].sec, key)) == -1) {
+			*why = NULL;
+			*oom = 1;
+		}
+		return v[i].sec;
+	}
+	return NULL;
+}
+
+/* Rules 2 and 3: the envelope sender, then the From header. */
+static cfg_t *
+choose_by_address(struct files *fs, const struct conf_pick *pk,
+    struct cfile **from, char **why, struct err *rec)
+{
+	struct addr_list l = { 0 };
+	struct cand *v = NULL;
+	cfg_t *sec = NULL;
+	long n = candidates(fs, &v);
+	int oom = n < 0, failed = 0;
+	size_t i;
+
+	if (n > 0)
+		sec = match_address(v, n, "the envelope sender (-f)",
+		    pk->sender, from, why, &oom);
+	if (sec == NULL && n > 1 && pk->get_from != NULL) {
+		failed = pk->get_from(pk->arg, &l, rec) == -1;
+		for (i = 0; !failed && sec == NULL && i < l.n; i++)
+			sec = match_address(v, n, "the From address",
+			    l.v[i].mailbox, from, why, &oom);
+	}
+	addr_list_free(&l);
+	free(v);
+	if (oom && !failed)
+		err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
+	return oom || failed ? NULL : sec;
+}
+
+static cfg_t *
+choose(struct files *fs, const struct conf_pick *pk, struct cfile **from,
+    char **why, struct err *rec)
+{
+	struct cfile *sys = fs->n == 2 ? &fs->f[1] : NULL, *df = NULL;
+	char buf[CONFPARSE_SHOW_MAX];
+	const char *def;
+	cfg_t *sec;
+	int rc;
+
+	if (sys != NULL && sys->open_errno != 0 &&
+	    !settled_by_user(fs, pk->name)) {
 		confparse_fail(rec, NULL, 0, "cannot read %s: %s", sys->path,
 		    strerror(sys->open_errno));
 		return NULL;
 	}
-	if (name != NULL)
-		return choose_named(fs, name, from, rec);
-	return choose_default(fs, from, rec);
+	err_clear(rec);
+	if (pk->name != NULL) {
+		sec = choose_named(fs, pk->name, from, rec);
+		rc = asprintf(
+		    why, "-a %s", confparse_show(buf, sizeof(buf), pk->name));
+	} else if ((sec = choose_by_address(fs, pk, from, why, rec)) != NULL ||
+	    rec->class != ERR_NONE)
+		return sec;
+	else if ((sec = choose_default(fs, from, rec)) == NULL)
+		return NULL;
+	else if ((def = default_account(fs, &df)) != NULL)
+		rc = asprintf(why, "default_account (%s, line %d)", df->path,
+		    confparse_key_line(df->cfg, "default_account"));
+	else
+		rc = asprintf(why, "the only account");
+	if (sec != NULL && rc == -1) {
+		*why = NULL;
+		err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
+		return NULL;
+	}
+	return sec;
 }
 
 static char *
@@ -595,29 +734,75 @@ free_files(struct files *fs)
 	}
 }
 
+/* The settings --pretend shows, with the values conf computes for keys
+ * left unset. */
+static int
+fill_settings(cfg_t *sec, struct conf_account *a)
+{
+	struct conf_setting *c;
+	size_t i;
+	int rc = 0;
+
+	if (confparse_settings(sec, &a->settings, &a->nsettings) == -1)
+		return -1;
+	for (i = 0; rc != -1 && i < a->nsettings; i++) {
+		c = &a->settings[i];
+		if (c->value != NULL)
+			continue;
+		if (strcmp(c->key, "port") == 0)
+			rc = asprintf(&c->value, "%d", a->port);
+		else if (strcmp(c->key, "auth") == 0)
+			rc = asprintf(&c->value, "%s",
+			    a->auth == CONF_AUTH_OFF ? "off" : "on");
+		else if (strcmp(c->key, "helo") == 0)
+			rc = asprintf(&c->value, "\"%s\"", a->helo);
+		else if (strcmp(c->key, "local_domain") == 0)
+			rc = asprintf(&c->value, "\"%s\"", a->local_domain);
+		if (rc == -1)
+			c->value = NULL;
+	}
+	return rc == -1 ? -1 : 0;
+}
+
 /*
  * XXX: libconfuse's lexer keeps its own copies of the text it scans (its
  * read buffer, the quoted-string buffer) and frees them unwiped; only
  * our buffer and the values in the cfg tree are wiped.
  */
 int
-conf_load(const char *file, const char *name, struct conf_account *acct,
-    struct err *rec)
+conf_choose(const char *file, const struct conf_pick *pick,
+    struct conf_account *acct, struct err *rec)
 {
 	struct files fs;
 	struct cfile *from = NULL;
+	char *why = NULL;
 	cfg_t *sec;
 	int rc = -1;
 
 	memset(acct, 0, sizeof(*acct));
 	memset(&fs, 0, sizeof(fs));
 	if (load_files(&fs, file, rec) == 0 &&
-	    (sec = choose(&fs, name, &from, rec)) != NULL)
-		rc = fill_account(sec, from, acct, rec);
+	    (sec = choose(&fs, pick, &from, &why, rec)) != NULL &&
+	    (rc = fill_account(sec, from, acct, rec)) == 0) {
+		acct->chosen_by = why;
+		why = NULL;
+		if (fill_settings(sec, acct) == -1)
+			rc = err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
+	}
+	free(why);
 	if (rc == -1)
 		conf_account_free(acct);
 	free_files(&fs);
 	return rc;
+}
+
+int
+conf_load(const char *file, const char *name, struct conf_account *acct,
+    struct err *rec)
+{
+	struct conf_pick pick = { .name = name };
+
+	return conf_choose(file, &pick, acct, rec);
 }
 
 int
@@ -662,5 +847,9 @@ conf_account_free(struct conf_account *acct)
 	for (i = 0; i < acct->nallow_from; i++)
 		free(acct->allow_from[i]);
 	free(acct->allow_from);
+	free(acct->chosen_by);
+	for (i = 0; acct->settings != NULL && i < acct->nsettings; i++)
+		free(acct->settings[i].value);
+	free(acct->settings);
 	memset(acct, 0, sizeof(*acct));
 }

@@ -2,10 +2,24 @@
 #ifndef MAILHOP_CONF_H
 #define MAILHOP_CONF_H
 
+#include "addr.h"
 #include "err.h"
 
 enum conf_tls { CONF_TLS_STARTTLS, CONF_TLS_IMPLICIT, CONF_TLS_OFF };
 enum conf_auth { CONF_AUTH_OFF, CONF_AUTH_ON, CONF_AUTH_MECH };
+
+/* Where an account's setting comes from (mailhop --pretend). */
+enum conf_origin { CONF_FROM_BUILTIN, CONF_FROM_ACCOUNT, CONF_FROM_DEFAULTS };
+
+/* One key of an account as --pretend shows it. */
+struct conf_setting {
+	const char *key; /* static */
+	char *value;	 /* as it would be written ("..." for a string, {...}
+			  * for a list); "(set, hidden)" for a secret;
+			  * NULL: not set and no built-in value */
+	enum conf_origin origin;
+	int line; /* in the account's file; 0 for a built-in value */
+};
 
 /* One account's effective settings.  All strings are malloc'ed and owned
  * by the struct; NULL where the key is unset. */
@@ -36,9 +50,23 @@ struct conf_account {
 	char **allow_from;    /* allow_from patterns (policy.h), or NULL:
 			       * the default policy */
 	size_t nallow_from;
-	int queue; /* 1: keep a message that met a temporary
-		    * failure and retry it (mailhop -q); 0: exit
-		    * 75 and keep nothing; default 1 */
+	int queue;		       /* 1: keep a message that met a temporary
+					* failure and retry it (mailhop -q); 0: exit
+					* 75 and keep nothing; default 1 */
+	char *chosen_by;	       /* why this account (conf_choose) */
+	struct conf_setting *settings; /* every key, for --pretend */
+	size_t nsettings;
+};
+
+/* What chooses the account (conf_choose). */
+struct conf_pick {
+	const char *name;   /* -a, or NULL */
+	const char *sender; /* -f or -r, or NULL */
+	/* Called at most once, only when the choice needs the From header:
+	 * append the From mailboxes to *from (may add none).  Returns 0, or
+	 * -1 with rec filled, which conf_choose returns.  NULL: no From. */
+	int (*get_from)(void *arg, struct addr_list *from, struct err *rec);
+	void *arg;
 };
 
 /* Find the configuration and the account to use.  file is the -C
@@ -53,6 +81,18 @@ struct conf_account {
  * never shows a secret value. */
 int conf_load(const char *file, const char *name, struct conf_account *acct,
     struct err *rec);
+
+/* conf_load with the whole choice, in this order: -a (pick->name); else
+ * the first account, in file order (the user file's, then the system
+ * file's), whose addresses match the envelope sender pick->sender; else
+ * the first whose addresses match an address of the From header
+ * (pick->get_from, asked only when there are several accounts); else
+ * default_account; else the only account.  An account's addresses are
+ * its allow_from patterns, else its from address (policy_allowed); an
+ * address without a domain chooses nothing.  acct->chosen_by says which
+ * rule chose it.  Fails as conf_load, or as get_from. */
+int conf_choose(const char *file, const struct conf_pick *pick,
+    struct conf_account *acct, struct err *rec);
 
 /* When acct has a password_command and logs in, run it (secret_command,
  * up to SECRET_COMMAND_TIMEOUT) and put the password it prints into

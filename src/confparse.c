@@ -39,6 +39,9 @@
  */
 #define LINES "\001lines"
 #define LINES_DEFAULT "{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}"
+/* In an account block: [k] the line in the defaults block of a key the
+ * account took from there (0: its own value, or the built-in one). */
+#define INHERITED "\001inherited"
 
 enum akey {
 	K_BLOCK,
@@ -73,6 +76,9 @@ static const char *const akeys[K_NKEYS] = { "", "host", "port", "tls",
 	"password_command", "allow_from", "tls_pin", "tls_priorities",
 	"tls_cert_file", "tls_key_file" };
 static const char *const rkeys[R_NKEYS] = { "", "default_account" };
+
+/* Keys whose value --pretend never shows. */
+static const char *const secret_keys[] = { "password", NULL };
 
 static const char *const tls_modes[] = { "starttls", "implicit", "off" };
 static const char *const bools[] = { "off", "on", "no", "yes", "false",
@@ -156,10 +162,12 @@ find(const char *const *tab, size_t n, const char *s)
 	return -1;
 }
 
+/* An account block or the defaults block: both take the account keys. */
 static int
 in_account(cfg_t *cfg)
 {
-	return strcmp(cfg_name(cfg), "account") == 0;
+	return strcmp(cfg_name(cfg), "account") == 0 ||
+	    strcmp(cfg_name(cfg), "defaults") == 0;
 }
 
 static int
@@ -176,13 +184,24 @@ key_index(cfg_t *cfg, const char *name)
 }
 
 static int
-key_line(cfg_t *sec, int k)
+list_at(cfg_t *sec, const char *list, int k)
 {
-	cfg_opt_t *lines = cfg_getopt(sec, LINES);
+	cfg_opt_t *lines = cfg_getopt(sec, list);
 
 	if (lines == NULL || (unsigned int)k >= lines->nvalues)
 		return 0;
 	return (int)cfg_opt_getnint(lines, (unsigned int)k);
+}
+
+/* The line where key k was written: in the block, else in defaults. */
+static int
+key_line(cfg_t *sec, int k)
+{
+	int line = list_at(sec, LINES, k);
+
+	if (line == 0 && k != K_BLOCK)
+		line = list_at(sec, INHERITED, k);
+	return line;
 }
 
 /* Remember the line of key k; a key set twice is an error. */
@@ -427,7 +446,10 @@ on_value(cfg_t *cfg, cfg_opt_t *opt)
 
 	if (parsing == NULL || (k = key_index(cfg, opt->name)) < 0)
 		return 0;
-	if (k == K_ALLOW_FROM && in_account(cfg) && opt->nvalues > 1)
+	/* libconfuse calls this after each value of a list and once more
+	 * at its end: a one-value list {"a"} comes twice on its line. */
+	if (k == K_ALLOW_FROM && in_account(cfg) &&
+	    (opt->nvalues > 1 || list_at(cfg, LINES, k) == cfg->line))
 		return check_allow_from(cfg, opt);
 	if (note_line(cfg, k, opt->name) == -1)
 		return -1;
@@ -525,11 +547,14 @@ static cfg_opt_t account_opts[] = {
 	CFG_STR("tls_cert_file", NULL, CFGF_NODEFAULT),
 	CFG_STR("tls_key_file", NULL, CFGF_NODEFAULT),
 	CFG_INT_LIST(LINES, LINES_DEFAULT, CFGF_NONE),
+	CFG_INT_LIST(INHERITED, LINES_DEFAULT, CFGF_NONE),
 	CFG_END(),
 };
 
 static cfg_opt_t root_opts[] = {
 	CFG_STR("default_account", NULL, CFGF_NODEFAULT),
+	/* What every account inherits, key by key. */
+	CFG_SEC("defaults", account_opts, CFGF_NONE),
 	CFG_SEC("account", account_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_INT_LIST(LINES, LINES_DEFAULT, CFGF_NONE),
@@ -612,15 +637,17 @@ unknown_key(cfg_t *cfg, const char *name)
 		    "password: unexpected text after the value (put the password in quotes: password = \"...\")");
 	else if (!in_account(cfg) && find(akeys, K_NKEYS, name) > 0)
 		pfail(cfg,
-		    "%s: only allowed inside an account block (write account NAME { %s = ... })",
+		    "%s: only allowed inside an account block or defaults (write account NAME { %s = ... })",
 		    akeys[find(akeys, K_NKEYS, name)],
 		    akeys[find(akeys, K_NKEYS, name)]);
 	else if (in_account(cfg) && find(rkeys, R_NKEYS, name) > 0)
 		pfail(cfg,
-		    "default_account: not allowed inside an account block (move it before the block)");
-	else if (in_account(cfg) && strcmp(name, "account") == 0)
+		    "default_account: not allowed inside an account block or defaults (move it before the block)");
+	else if (in_account(cfg) &&
+	    (strcmp(name, "account") == 0 || strcmp(name, "defaults") == 0))
 		pfail(cfg,
-		    "account: inside another account block (close the block above with })");
+		    "%s: inside another account block or defaults (close the block above with })",
+		    strcmp(name, "account") == 0 ? "account" : "defaults");
 	else if ((hint = closest_key(cfg, name)) != NULL)
 		pfail(cfg, "%s: unknown key (did you mean %s?)",
 		    confparse_show(buf, sizeof(buf), name), hint);
@@ -835,6 +862,103 @@ last_line(const char *s, size_t n)
 	return line;
 }
 
+/* Copy the values of src into dst, an option of the same type. */
+static int
+copy_values(cfg_opt_t *dst, cfg_opt_t *src)
+{
+	unsigned int i;
+	int rc = CFG_SUCCESS;
+
+	if (dst == NULL || src == NULL || dst->type != src->type)
+		return -1;
+	cfg_free_value(dst);
+	for (i = 0; rc == CFG_SUCCESS && i < src->nvalues; i++) {
+		switch (src->type) {
+		case CFGT_STR:
+			rc = cfg_opt_setnstr(dst, cfg_opt_getnstr(src, i), i);
+			break;
+		case CFGT_INT:
+			rc = cfg_opt_setnint(dst, cfg_opt_getnint(src, i), i);
+			break;
+		case CFGT_BOOL:
+			rc = cfg_opt_setnbool(dst, cfg_opt_getnbool(src, i), i);
+			break;
+		case CFGT_FLOAT:
+			rc = cfg_opt_setnfloat(
+			    dst, cfg_opt_getnfloat(src, i), i);
+			break;
+		default:
+			rc = CFG_FAIL;
+			break;
+		}
+	}
+	return rc == CFG_SUCCESS ? 0 : -1;
+}
+
+/* Keys that are ways of doing one thing: an account that sets one of a
+ * group inherits none of it, so that password_command in an account
+ * replaces a password in defaults. */
+static const int alternatives[][3] = {
+	{ K_PASSWORD, K_PASSWORD_COMMAND, 0 },
+};
+
+/* Whether the account sets k, or a key that is an alternative to it. */
+static int
+sets_key(cfg_t *acct, int k)
+{
+	size_t g, i;
+
+	if (list_at(acct, LINES, k) != 0)
+		return 1;
+	for (g = 0; g < sizeof(alternatives) / sizeof(alternatives[0]); g++)
+		for (i = 0; alternatives[g][i] != 0; i++)
+			if (alternatives[g][i] == k) {
+				for (i = 0; alternatives[g][i] != 0; i++)
+					if (list_at(acct, LINES,
+						alternatives[g][i]) != 0)
+						return 1;
+				break;
+			}
+	return 0;
+}
+
+/*
+ * Give the account every key the defaults block sets and the account
+ * does not, noting the line it was written on, so that an error about
+ * it points there.  Any key of the table is inherited the same way.
+ */
+static int
+inherit(cfg_t *acct, cfg_t *defs)
+{
+	cfg_opt_t *inh = cfg_getopt(acct, INHERITED);
+	int k, line;
+
+	for (k = 1; k < K_NKEYS; k++) {
+		line = list_at(defs, LINES, k);
+		if (line == 0 || sets_key(acct, k))
+			continue;
+		if (copy_values(cfg_getopt(acct, akeys[k]),
+			cfg_getopt(defs, akeys[k])) == -1 ||
+		    inh == NULL || (unsigned int)k >= inh->nvalues)
+			return -1;
+		inh->values[k]->number = line;
+	}
+	return 0;
+}
+
+static int
+inherit_all(cfg_t *cfg, struct err *rec)
+{
+	cfg_t *defs = cfg_getsec(cfg, "defaults");
+	unsigned int i;
+
+	for (i = 0; defs != NULL && i < cfg_size(cfg, "account"); i++)
+		if (inherit(cfg_getnsec(cfg, "account", i), defs) == -1)
+			return err_set(
+			    rec, ERR_LOCAL, EX_OSERR, "out of memory");
+	return 0;
+}
+
 static cfg_t *
 new_cfg(void)
 {
@@ -847,8 +971,11 @@ new_cfg(void)
 	cfg_set_error_function(cfg, on_error);
 	cfg_set_validate_func(cfg, "default_account", on_value);
 	cfg_set_validate_func(cfg, "account|" LINES, on_block);
+	cfg_set_validate_func(cfg, "defaults|" LINES, on_block);
 	for (k = 1; k < K_NKEYS; k++) {
 		snprintf(name, sizeof(name), "account|%s", akeys[k]);
+		cfg_set_validate_func(cfg, name, on_value);
+		snprintf(name, sizeof(name), "defaults|%s", akeys[k]);
 		cfg_set_validate_func(cfg, name, on_value);
 	}
 	return cfg;
@@ -894,6 +1021,8 @@ confparse_buf(
 		return NULL;
 	}
 	rc = parse_buf(cfg, &p, buf, len);
+	if (rc == 0)
+		rc = inherit_all(cfg, rec);
 	*has_password = p.has_password;
 	if (rc == -1) {
 		confparse_free(cfg);
@@ -910,20 +1039,27 @@ confparse_key_line(cfg_t *sec, const char *key)
 	return k < 0 ? 0 : key_line(sec, k);
 }
 
+static void
+wipe_password(cfg_t *sec)
+{
+	cfg_opt_t *opt = sec != NULL ? cfg_getopt(sec, "password") : NULL;
+	unsigned int j;
+	char *s;
+
+	for (j = 0; opt != NULL && j < opt->nvalues; j++)
+		if ((s = cfg_opt_getnstr(opt, j)) != NULL)
+			secret_wipe(s, strlen(s));
+}
+
 /* libconfuse frees its strings without wiping them. */
 static void
 wipe_passwords(cfg_t *cfg)
 {
-	unsigned int i, j;
-	cfg_opt_t *opt;
-	char *s;
+	unsigned int i;
 
-	for (i = 0; i < cfg_size(cfg, "account"); i++) {
-		opt = cfg_getopt(cfg_getnsec(cfg, "account", i), "password");
-		for (j = 0; opt != NULL && j < opt->nvalues; j++)
-			if ((s = cfg_opt_getnstr(opt, j)) != NULL)
-				secret_wipe(s, strlen(s));
-	}
+	for (i = 0; i < cfg_size(cfg, "account"); i++)
+		wipe_password(cfg_getnsec(cfg, "account", i));
+	wipe_password(cfg_getsec(cfg, "defaults"));
 }
 
 void
@@ -933,4 +1069,91 @@ confparse_free(cfg_t *cfg)
 		return;
 	wipe_passwords(cfg);
 	cfg_free(cfg);
+}
+
+/* One value of opt as it would be written in the file. */
+static void
+show_value(cfg_opt_t *opt, unsigned int i, char *buf, size_t size)
+{
+	const char *v;
+	long n;
+
+	switch (opt->type) {
+	case CFGT_STR:
+		v = cfg_opt_getnstr(opt, i);
+		buf[0] = '"';
+		err_sanitize(buf + 1, size - 2, v, strlen(v));
+		strcat(buf, "\"");
+		break;
+	case CFGT_INT:
+		n = cfg_opt_getnint(opt, i);
+		if (opt->parsecb == parse_tls && n >= 0 && n < 3)
+			snprintf(buf, size, "%s", tls_modes[n]);
+		else if (opt->parsecb == parse_bool)
+			snprintf(buf, size, "%s", n ? "on" : "off");
+		else
+			snprintf(buf, size, "%ld", n);
+		break;
+	case CFGT_BOOL:
+		snprintf(buf, size, "%s",
+		    cfg_opt_getnbool(opt, i) ? "true" : "false");
+		break;
+	default:
+		snprintf(buf, size, "?");
+		break;
+	}
+}
+
+/* The value of opt as it would be written, a list in { }, a secret
+ * masked; NULL when it has none.  *oom is set when out of memory. */
+static char *
+show_opt(cfg_opt_t *opt, int *oom)
+{
+	char one[CONFPARSE_VALUE_MAX], all[CONFPARSE_VALUE_MAX];
+	size_t len = 0;
+	unsigned int i;
+	char *s;
+
+	if (opt->nvalues == 0)
+		return NULL;
+	if (find(secret_keys, sizeof(secret_keys) / sizeof(secret_keys[0]) - 1,
+		opt->name) >= 0)
+		snprintf(all, sizeof(all), "(set, hidden)");
+	else if (!(opt->flags & CFGF_LIST))
+		show_value(opt, 0, all, sizeof(all));
+	else
+		for (i = 0; i < opt->nvalues && len < sizeof(all); i++) {
+			show_value(opt, i, one, sizeof(one));
+			len += (size_t)snprintf(all + len, sizeof(all) - len,
+			    "%s%s%s", i == 0 ? "{" : ", ", one,
+			    i + 1 == opt->nvalues ? "}" : "");
+		}
+	if ((s = strdup(all)) == NULL)
+		*oom = 1;
+	return s;
+}
+
+int
+confparse_settings(cfg_t *sec, struct conf_setting **v, size_t *n)
+{
+	int k, oom = 0;
+
+	*n = 0;
+	if ((*v = calloc(K_NKEYS, sizeof(**v))) == NULL)
+		return -1;
+	for (k = 1; k < K_NKEYS; k++) {
+		struct conf_setting *c = &(*v)[k - 1];
+
+		c->key = akeys[k];
+		c->value = show_opt(cfg_getopt(sec, akeys[k]), &oom);
+		c->line = key_line(sec, k);
+		if (list_at(sec, LINES, k) != 0)
+			c->origin = CONF_FROM_ACCOUNT;
+		else if (c->line != 0)
+			c->origin = CONF_FROM_DEFAULTS;
+		else
+			c->origin = CONF_FROM_BUILTIN;
+	}
+	*n = K_NKEYS - 1;
+	return oom ? -1 : 0;
 }

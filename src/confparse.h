@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <confuse.h>
 
+#include "conf.h"
 #include "err.h"
 
 /* Longest value quoted back in a message, terminator included. */
@@ -26,6 +27,16 @@ cfg_t *confparse_buf(const char *path, char *buf, size_t len, int *has_password,
  * "default_account"); for key NULL, the line of the block's "{".  0 when
  * not set or not a key of that block. */
 int confparse_key_line(cfg_t *sec, const char *key);
+
+/* Longest value shown by confparse_settings, terminator included. */
+#define CONFPARSE_VALUE_MAX 512
+
+/* Every account key of sec, in the order of the key table, with its
+ * value as it would be written (lists in { }, a password as
+ * "(set, hidden)", NULL when the key has no value), where it came from
+ * and the line.  Returns 0 with *v (*n entries, free each value and the
+ * array) or -1 when out of memory, *v still to be freed. */
+int confparse_settings(cfg_t *sec, struct conf_setting **v, size_t *n);
 
 /* Wipe the passwords in cfg (libconfuse frees its strings unwiped), then
  * free it.  NULL is fine. */

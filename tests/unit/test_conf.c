@@ -23,7 +23,7 @@
 #include <cmocka.h>
 
 #define CASES "../data/conf_cases.txt"
-#define MAX_CASES 160
+#define MAX_CASES 240
 #define SECRET "hunter2" /* the password of every case; never in a message */
 #define NOBODY 65534
 
@@ -46,6 +46,9 @@ struct tcase {
 	long big;
 	char xdg[16];
 	char account[64];
+	char sender[128];
+	char fromhdr[256];
+	int asked; /* get_from calls */
 	char *text[T_N];
 	struct env env;
 };
@@ -110,7 +113,9 @@ setting(struct tcase *tc, const char *s)
 	    sscanf(s, "owner %ld", &tc->owner) == 1 ||
 	    sscanf(s, "big %ld", &tc->big) == 1 ||
 	    sscanf(s, "xdg %15s", tc->xdg) == 1 ||
-	    sscanf(s, "account %63s", tc->account) == 1)
+	    sscanf(s, "account %63s", tc->account) == 1 ||
+	    sscanf(s, "sender %127s", tc->sender) == 1 ||
+	    sscanf(s, "fromhdr %255[^\n]", tc->fromhdr) == 1)
 		return;
 	if (strcmp(s, "unreadable") == 0)
 		tc->unreadable = 1;
@@ -278,11 +283,28 @@ teardown_case(void **state)
 	return 0;
 }
 
-/* conf_load as the case wants it: -C, -a, as nobody when unreadable. */
+/* get_from of the case: its fromhdr line, parsed. */
 static int
-load(const struct tcase *tc, const struct env *e, struct conf_account *a,
+get_from(void *arg, struct addr_list *from, struct err *rec)
+{
+	struct tcase *tc = arg;
+
+	tc->asked++;
+	if (tc->fromhdr[0] == '\0')
+		return 0;
+	if (strcmp(tc->fromhdr, "FAIL") == 0)
+		return err_set(rec, ERR_LOCAL, EX_NOINPUT, "cannot read");
+	assert_int_equal(addr_parse_list(tc->fromhdr, from, rec), 0);
+	return 0;
+}
+
+/* conf_choose as the case wants it: -C, -a, -f, the From header, as
+ * nobody when unreadable. */
+static int
+load(struct tcase *tc, const struct env *e, struct conf_account *a,
     struct err *rec, double *secs)
 {
+	struct conf_pick pick = { 0 };
 	struct timespec t0, t1;
 	int rc, as_nobody = tc->unreadable && geteuid() == 0;
 	const char *conf =
@@ -293,8 +315,11 @@ load(const struct tcase *tc, const struct env *e, struct conf_account *a,
 	if (as_nobody)
 		assert_int_equal(seteuid(NOBODY), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = conf_load(
-	    conf, tc->account[0] != '\0' ? tc->account : NULL, a, rec);
+	pick.name = tc->account[0] != '\0' ? tc->account : NULL;
+	pick.sender = tc->sender[0] != '\0' ? tc->sender : NULL;
+	pick.get_from = get_from;
+	pick.arg = tc;
+	rc = conf_choose(conf, &pick, a, rec);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (as_nobody)
 		assert_int_equal(seteuid(0), 0);
@@ -303,9 +328,28 @@ load(const struct tcase *tc, const struct env *e, struct conf_account *a,
 	return rc;
 }
 
+/* What --pretend shows for key: "VALUE|ORIGIN|LINE". */
+static void
+setting_text(const struct conf_account *a, const char *key, char *buf, size_t n)
+{
+	static const char *const origins[] = { "builtin", "account",
+		"defaults" };
+	size_t i;
+
+	snprintf(buf, n, "(no such key)");
+	for (i = 0; i < a->nsettings; i++)
+		if (strcmp(a->settings[i].key, key) == 0)
+			snprintf(buf, n, "%s|%s|%d",
+			    a->settings[i].value != NULL ? a->settings[i].value
+							 : "(null)",
+			    origins[a->settings[i].origin],
+			    a->settings[i].line);
+}
+
 /* One field of the account as the expect lines write it. */
 static void
-field(const struct conf_account *a, const char *key, char *buf, size_t n)
+field(const struct tcase *tc, const struct conf_account *a, const char *key,
+    char *buf, size_t n)
 {
 	static const char *const tls[] = { "starttls", "implicit", "off" };
 	static const char *const auth[] = { "off", "on", "mech" };
@@ -331,7 +375,13 @@ field(const struct conf_account *a, const char *key, char *buf, size_t n)
 	size_t i;
 
 	snprintf(buf, n, "?");
-	if (strcmp(key, "port") == 0)
+	if (strncmp(key, "setting.", 8) == 0)
+		setting_text(a, key + 8, buf, n);
+	else if (strcmp(key, "chosen_by") == 0)
+		snprintf(buf, n, "%s", a->chosen_by);
+	else if (strcmp(key, "get_from") == 0)
+		snprintf(buf, n, "%d", tc->asked);
+	else if (strcmp(key, "port") == 0)
 		snprintf(buf, n, "%d", a->port);
 	else if (strcmp(key, "timeout") == 0)
 		snprintf(buf, n, "%d", a->timeout);
@@ -362,12 +412,12 @@ static void
 check_field(
     const struct tcase *tc, const struct conf_account *a, const char *line)
 {
-	char key[32], op[4], want[256], got[256];
+	char key[48], op[4], want[600], got[600];
 
 	want[0] = '\0';
-	if (sscanf(line, "%31s %3s %255[^\n]", key, op, want) < 2)
+	if (sscanf(line, "%47s %3s %599[^\n]", key, op, want) < 2)
 		fail_msg("%s:%d: bad expect line: %s", CASES, tc->line, line);
-	field(a, key, got, sizeof(got));
+	field(tc, a, key, got, sizeof(got));
 	if (strcmp(op, "=") == 0 && strcmp(got, want) != 0)
 		fail_msg("%s:%d: %s: want %s, got %s", CASES, tc->line, key,
 		    want, got);
@@ -416,7 +466,7 @@ check(const struct tcase *tc, const struct env *e, int rc,
 static void
 run_case(void **state)
 {
-	const struct tcase *tc = *state;
+	struct tcase *tc = *state;
 	struct conf_account a, zero;
 	struct err rec;
 	double secs;
