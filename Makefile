@@ -29,6 +29,7 @@ SRCS += src/server.c src/flush.c
 SRCS += src/policy.c
 SRCS += src/oauth.c
 SRCS += src/pin.c
+SRCS += src/peek.c
 MAIN = src/main.c
 HDRS = $(wildcard src/*.h)
 TEST_HDRS = $(wildcard tests/unit/*.h)

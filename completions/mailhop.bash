@@ -103,7 +103,7 @@ _mailhop()
 		;;
 	-*)
 		COMPREPLY=($(compgen -W '-a -B -C -F -f -i -N -R -r -t -V -v
-		    -bm -bp -bi -bs -I -q -qI -qD -qDfailed --' -- "$cur"))
+		    -bm -bp -bi -bs -I -q -qI -qD -qDfailed --pretend --' -- "$cur"))
 		;;
 	esac
 	return 0

@@ -6,10 +6,12 @@
  * (RFC 5321 4.1.2: a Mailbox has a domain).
  */
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -662,4 +664,54 @@ alias_check_file(const char *path, struct alias_info *info, struct err *rec)
 	}
 	alias_free(m);
 	return rc;
+}
+
+/* The canonical name of ctx->hostname when it has no dot, once. */
+static const char *
+canonical(struct alias_ctx *c)
+{
+	struct addrinfo hints, *res = NULL;
+
+	if (c->canon_done)
+		return c->canon[0] != '\0' ? c->canon : NULL;
+	c->canon_done = 1;
+	if (c->hostname == NULL || strchr(c->hostname, '.') != NULL)
+		return NULL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_CANONNAME;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(c->hostname, NULL, &hints, &res) == 0 &&
+	    res->ai_canonname != NULL)
+		snprintf(c->canon, sizeof(c->canon), "%s", res->ai_canonname);
+	if (res != NULL)
+		freeaddrinfo(res);
+	return c->canon[0] != '\0' ? c->canon : NULL;
+}
+
+int
+alias_is_local(struct alias_ctx *c, const char *mailbox)
+{
+	const char *at = strrchr(mailbox, '@'), *canon;
+
+	if (mailbox[0] == '\0')
+		return 0;
+	if (at == NULL)
+		return 1;
+	if (c->hostname != NULL && strcasecmp(at + 1, c->hostname) == 0)
+		return 1;
+	canon = canonical(c);
+	return canon != NULL && strcasecmp(at + 1, canon) == 0;
+}
+
+char *
+alias_from_rewrite(void *ctx, const char *mailbox)
+{
+	struct alias_ctx *c = ctx;
+	char *s;
+
+	if (c->from == NULL || !alias_is_local(c, mailbox))
+		return NULL;
+	if ((s = strdup(c->from)) == NULL)
+		c->oom = 1;
+	return s;
 }

@@ -85,7 +85,20 @@ struct alias_ctx {
 	const struct alias_map *map; /* alias_to_rewrite only; NULL: none */
 	const char *local_domain;    /* not NULL */
 	int oom;		     /* set when a call ran out of memory */
+	/* alias_from_rewrite and alias_is_local: */
+	const char *from;     /* the account's address */
+	const char *hostname; /* this host's name (gethostname), or NULL */
+	char canon[256];      /* its canonical name, found on first need */
+	int canon_done;
 };
+
+/*
+ * Whether mailbox is a local sender (issue 4, DESIGN.md "The From
+ * check"): no domain, or this host's own name as the domain (ctx's
+ * hostname, or its canonical name, looked up once with getaddrinfo when
+ * hostname has no dot), ignoring case.  "" (the null sender) is not.
+ */
+int alias_is_local(struct alias_ctx *ctx, const char *mailbox);
 
 /*
  * Header rewrite callbacks (addr_rewrite_fn), ctx a struct alias_ctx.
@@ -93,13 +106,13 @@ struct alias_ctx {
  * a malloc'ed replacement the caller frees.  Out of memory: NULL (mailbox
  * kept) and ctx->oom set.
  *
- * alias_header_rewrite is msg_opts.rewrite, called for To, Cc, From and
- * their Resent- forms alike: a bare name becomes name@local_domain and is
- * never replaced by an alias target.  "From: root (Cron Daemon)" leaves as
- * "From: root@example.com (Cron Daemon)", which the From policy can judge
- * as a local sender, and no private target address is shown to the
- * recipients; sendmail and Postfix qualify header addresses the same way
- * and never alias them.  The envelope is aliased (alias_expand).
+ * alias_header_rewrite is msg_opts.rewrite, for To and Cc and their
+ * Resent- forms (From has alias_from_rewrite): a bare name becomes
+ * name@local_domain and is never replaced by an alias target, so "To:
+ * root" leaves as "To: root@example.com" and no private target address
+ * is shown to the recipients; sendmail and Postfix qualify header
+ * addresses the same way and never alias them.  The envelope is aliased
+ * (alias_expand).
  *
  * alias_to_rewrite, for To and Cc only, for a hook that can tell the
  * fields apart: a bare name that expands to exactly one address becomes
@@ -109,5 +122,15 @@ struct alias_ctx {
  */
 char *alias_header_rewrite(void *ctx, const char *mailbox);
 char *alias_to_rewrite(void *ctx, const char *mailbox);
+
+/*
+ * alias_from_rewrite is msg_opts.from_rewrite, for From and Resent-From:
+ * a local sender (alias_is_local) becomes the account's address
+ * ctx->from, so "From: Cron Daemon <root>" leaves as "From: Cron Daemon
+ * <you@example.com>" and "From: root (Cron Daemon)" as "From:
+ * you@example.com (Cron Daemon)": the display name and comments stay.
+ * Any other mailbox is kept.
+ */
+char *alias_from_rewrite(void *ctx, const char *mailbox);
 
 #endif

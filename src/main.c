@@ -22,6 +22,7 @@
 #include "log.h"
 #include "msg.h"
 #include "options.h"
+#include "peek.h"
 #include "policy.h"
 #include "secret.h"
 #include "server.h"
@@ -35,9 +36,14 @@ struct run {
 	struct msg msg;
 	int have_msg;
 	struct alias_map *aliases; /* the account's aliases file, or NULL */
-	char *sender;		   /* for MAIL FROM: qualified, or "" */
-	struct addr_list rcpt;	   /* as given, for the log line */
-	char **wire;		   /* the same, in ASCII form for RCPT */
+	struct alias_ctx actx;	   /* local names: header and sender rewrite */
+	char hostname[256];	   /* for actx */
+	int infd;		   /* the message */
+	int stdin_closed;
+	struct peek peek;      /* its start, read to choose the account */
+	char *sender;	       /* for MAIL FROM: qualified, or "" */
+	struct addr_list rcpt; /* as given, for the log line */
+	char **wire;	       /* the same, in ASCII form for RCPT */
 	struct smtp_result res;
 	int *codes; /* each recipient's RCPT reply (smtp.h rcpt_codes) */
 	int tried;  /* smtp_send ran: a failure may be queued */
@@ -115,14 +121,15 @@ collect_rcpts(struct run *r)
 	return 0;
 }
 
-/* The envelope sender: -f or the account's address, a bare local name
- * qualified with the local domain (R16), "" for the null sender. */
+/* The envelope sender: -f or the account's address, "" for the null
+ * sender.  A local -f (no domain, or this host's name: cron's -f root)
+ * becomes the account's address (issue 4), as the From field does. */
 static int
 set_sender(struct run *r)
 {
 	const char *given = r->opt.sender;
 
-	if (given == NULL)
+	if (given == NULL || alias_is_local(&r->actx, given))
 		given = r->acct.from;
 	r->sender = alias_sender(r->acct.local_domain, given, &r->err);
 	if (r->sender == NULL)
@@ -134,35 +141,34 @@ set_sender(struct run *r)
 	return 0;
 }
 
-/* Read the message on infd (-t, -F); then fill the envelope.  Bare names
- * in To, Cc and From get the local domain (R16, alias.h). */
+/* Read the message on infd (-t, -F), after the bytes peek_header took;
+ * then fill the envelope.  Bare names in To and Cc get the local domain
+ * (R16); a local From becomes the account's address (alias.h). */
 static int
 read_message(struct run *r, int infd)
 {
-	struct alias_ctx actx = { 0 };
 	struct msg_opts mo = { 0 };
 
 	mo.extract = r->opt.extract;
 	mo.from = r->sender[0] != '\0' ? r->sender : r->acct.from;
 	mo.fullname = r->opt.fullname;
 	mo.domain = addr_domain(r->acct.from);
-	actx.map = r->aliases;
-	actx.local_domain = r->acct.local_domain;
 	mo.rewrite = alias_header_rewrite;
-	mo.rewrite_arg = &actx;
+	mo.from_rewrite = alias_from_rewrite;
+	mo.rewrite_arg = &r->actx;
+	mo.head = r->peek.buf;
+	mo.head_len = r->peek.len;
 	if (msg_read(infd, &mo, &r->msg, &r->err) == -1)
 		return -1;
 	r->have_msg = 1;
-	if (actx.oom)
+	if (r->actx.oom)
 		return err_set(&r->err, ERR_LOCAL, EX_OSERR, "out of memory");
 	return collect_rcpts(r);
 }
 
 /* The From policy (allow_from): the envelope sender, every From address
- * and Sender, before anything is sent.  An added From is the sender.
- * XXX: a From the header rewrite qualified with local_domain is refused
- * when allow_from excludes it, not rewritten to the account's address as
- * issue 4 says: the rewrite hook cannot tell From from To and Cc. */
+ * and Sender, before anything is sent.  An added From is the sender; a
+ * local From was rewritten to the account's address (read_message). */
 static int
 check_policy(struct run *r)
 {
@@ -192,17 +198,53 @@ check_policy(struct run *r)
 	return 0;
 }
 
+/* conf_pick.get_from: the From addresses of the message's header.  With
+ * --pretend, a terminal is not read (it would wait for typing). */
+static int
+peek_from(void *arg, struct addr_list *from, struct err *rec)
+{
+	struct run *r = arg;
+
+	if (r->stdin_closed || (r->opt.pretend && isatty(r->infd)))
+		return 0;
+	return peek_header(r->infd, &r->peek, from, rec);
+}
+
+/* Choose the account (-a, -f, the From header, default_account). */
+static int
+choose_account(struct run *r)
+{
+	struct conf_pick pick = { 0 };
+
+	pick.name = r->opt.account;
+	pick.sender = r->opt.sender;
+	pick.get_from = peek_from;
+	pick.arg = r;
+	if (conf_choose(r->opt.config, &pick, &r->acct, &r->err) == -1)
+		return -1;
+	r->have_acct = 1;
+	if (gethostname(r->hostname, sizeof(r->hostname)) == 0) {
+		r->hostname[sizeof(r->hostname) - 1] = '\0';
+		r->actx.hostname = r->hostname;
+	}
+	r->actx.from = r->acct.from;
+	r->actx.local_domain = r->acct.local_domain;
+	return 0;
+}
+
 /* Read the configuration, then the message; fill the envelope. */
 static int
 prepare(struct run *r, int infd, int stdin_closed)
 {
-	if (conf_load(r->opt.config, r->opt.account, &r->acct, &r->err) == -1)
+	r->infd = infd;
+	r->stdin_closed = stdin_closed;
+	if (choose_account(r) == -1)
 		return -1;
-	r->have_acct = 1;
 	if (r->acct.aliases != NULL) {
 		r->aliases = alias_load(r->acct.aliases, &r->err);
 		if (r->aliases == NULL)
 			return -1;
+		r->actx.map = r->aliases;
 	}
 	if (set_sender(r) == -1)
 		return -1;
@@ -445,6 +487,7 @@ cleanup(struct run *r)
 	free(r->codes);
 	addr_list_free(&r->rcpt);
 	alias_free(r->aliases);
+	peek_free(&r->peek);
 	free(r->sender);
 	if (r->have_msg)
 		msg_free(&r->msg);
@@ -474,6 +517,40 @@ send_one(struct run *r, int infd, int stdin_closed)
 	if (code == EX_OK && !r->queued && r->acct.queue)
 		flush_account(&r->opt, r->acct.name);
 	return code;
+}
+
+/* --pretend: the account, why, its file and every setting, on stdout.
+ * Nothing is sent, no password command runs, no message is spooled. */
+static int
+pretend(struct run *r)
+{
+	static const char *const origins[] = {
+		[CONF_FROM_BUILTIN] = "built-in default",
+		[CONF_FROM_ACCOUNT] = "account",
+		[CONF_FROM_DEFAULTS] = "defaults",
+	};
+	const struct conf_setting *c;
+	size_t i;
+
+	r->infd = STDIN_FILENO;
+	if (choose_account(r) == -1) {
+		fprintf(stderr, "mailhop: %s\n", r->err.text);
+		return r->err.code;
+	}
+	printf("account: %s\nchosen by: %s\nfile: %s\n", r->acct.name,
+	    r->acct.chosen_by, r->acct.file);
+	for (i = 0; i < r->acct.nsettings; i++) {
+		c = &r->acct.settings[i];
+		if (c->value == NULL)
+			printf("%-17s (not set)\n", c->key);
+		else if (c->line > 0)
+			printf("%-17s = %s  (%s, line %d)\n", c->key, c->value,
+			    origins[c->origin], c->line);
+		else
+			printf("%-17s = %s  (%s)\n", c->key, c->value,
+			    origins[c->origin]);
+	}
+	return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
 }
 
 /* -bs: relay one message of the dialogue as a send run would, with the
@@ -603,6 +680,12 @@ main(int argc, char *argv[])
 	if (r.opt.mode != OPT_MODE_SEND) {
 		code = run_mode(&r.opt);
 		opt_free(&r.opt);
+		return code;
+	}
+	if (r.opt.pretend) {
+		r.stdin_closed = stdin_closed;
+		code = pretend(&r);
+		cleanup(&r);
 		return code;
 	}
 	if (r.opt.verbose)

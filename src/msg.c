@@ -367,23 +367,29 @@ resent_block(struct reader *r, const char *f, size_t n)
 		r->resent = 2;
 }
 
-/* With opts->rewrite: the field with the mailboxes the callback changes
- * put in (addr_rewrite_list), as a new string of *nlen bytes; NULL when
- * nothing changed or the field does not parse. */
+/* With opts->rewrite (opts->from_rewrite for From and Resent-From): the
+ * field with the mailboxes the callback changes put in
+ * (addr_rewrite_list), as a new string of *nlen bytes; NULL when there
+ * is no callback, nothing changed or the field does not parse. */
 static char *
-rewrite_field(
-    struct reader *r, const char *f, size_t len, size_t v, size_t *nlen)
+rewrite_field(struct reader *r, const char *f, size_t len, size_t n, size_t v,
+    size_t *nlen)
 {
+	static const char *const froms[] = { "From", "Resent-From", NULL };
+	addr_rewrite_fn *fn = r->opts->rewrite;
 	char *val, *out = NULL, *nf = NULL;
 	struct err e;
 
+	if (r->opts->from_rewrite != NULL && hdr_name_in(f, n, froms))
+		fn = r->opts->from_rewrite;
+	if (fn == NULL)
+		return NULL;
 	if ((val = strndup(f + v, len - v - 2)) == NULL) {
 		fail(r, ERR_LOCAL, EX_OSERR, "out of memory");
 		return NULL;
 	}
 	err_clear(&e);
-	if (addr_rewrite_list(
-		val, r->opts->rewrite, r->opts->rewrite_arg, &out, &e) == -1 &&
+	if (addr_rewrite_list(val, fn, r->opts->rewrite_arg, &out, &e) == -1 &&
 	    e.class == ERR_LOCAL)
 		fail(r, e.class, e.code, "%s", e.text);
 	free(val);
@@ -456,8 +462,8 @@ flush_field(struct reader *r, const char *f, size_t len)
 	 * Content-Length is meaningless once line ends change. */
 	if (hdr_name_in(f, n, dropped))
 		return;
-	if (r->opts->rewrite != NULL && hdr_name_in(f, n, rw) &&
-	    (nf = rewrite_field(r, f, len, v, &nlen)) != NULL) {
+	if (hdr_name_in(f, n, rw) &&
+	    (nf = rewrite_field(r, f, len, n, v, &nlen)) != NULL) {
 		f = nf;
 		len = nlen;
 	}
@@ -699,8 +705,15 @@ static int
 read_all(struct reader *r, int infd)
 {
 	struct msg_crlf st = { 0 };
+	size_t k, off;
 	ssize_t n;
 
+	for (off = 0; off < r->opts->head_len && !r->failed; off += k) {
+		k = r->opts->head_len - off;
+		k = k < READ_CHUNK ? k : READ_CHUNK;
+		feed(r, r->cvt,
+		    msg_crlf_feed(&st, r->opts->head + off, k, r->cvt));
+	}
 	for (;;) {
 		n = read(infd, r->in, READ_CHUNK);
 		if (n == 0)

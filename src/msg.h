@@ -41,6 +41,13 @@ struct msg_opts {
 	 * A replacement with CR or LF fails msg_read (EX_SOFTWARE). */
 	addr_rewrite_fn *rewrite;
 	void *rewrite_arg;
+	/* For From and Resent-From instead of rewrite, when not NULL (the
+	 * local From rewrite, issue 4); same contract, same rewrite_arg. */
+	addr_rewrite_fn *from_rewrite;
+	/* Bytes already read from infd (peek_header): the message starts
+	 * with these, then infd is read on to EOF.  NULL: none. */
+	const char *head;
+	size_t head_len;
 };
 
 struct msg {

@@ -380,6 +380,10 @@ check_rcpts(const struct options *o, struct err *rec)
 	};
 	size_t i;
 
+	if (o->pretend && o->mode != OPT_MODE_SEND)
+		return err_set(rec, ERR_USAGE, EX_USAGE,
+		    "--pretend shows the account a message would be sent with; it does not go with %s",
+		    names[o->mode]);
 	if (o->nrcpt > 0 && o->mode != OPT_MODE_SEND)
 		return err_set(rec, ERR_USAGE, EX_USAGE,
 		    "%s takes no recipient arguments; leave them out",
@@ -410,6 +414,8 @@ opt_parse(int argc, char *const argv[], struct options *o, struct err *rec)
 			rcpt[n++] = argv[i];
 		} else if (strcmp(argv[i], "--") == 0) {
 			rest = 1;
+		} else if (strcmp(argv[i], "--pretend") == 0) {
+			o->pretend = 1;
 		} else if (parse_word(argc, argv, &i, o, rec) == -1) {
 			opt_free(o);
 			return -1;

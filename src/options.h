@@ -50,6 +50,7 @@ struct options {
 	/* -qI alone sets queue_id to "": every queued message.  -qD: the
 	 * message to delete, or "failed" for the failed area. */
 	const char *queue_del;
+	int pretend; /* --pretend: show the account, send nothing */
 	char **rcpt; /* recipient arguments; the array is owned */
 	size_t nrcpt;
 	char *sender_buf; /* owned copy behind sender when <> was cut */

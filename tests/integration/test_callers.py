@@ -122,12 +122,17 @@ class Caller:
         return p.returncode, o or b"", (e or b"").decode("utf-8", "replace")
 
 
+# The address of the account Caller writes (harness.write_config).
+ACCOUNT_FROM = b"alice@example.org"
+
+
 def qualified(data, fields, domain="example.org"):
     """data with the header fields named in fields (lines, without their
-    line end) as mailhop sends them: each bare name qualified with the
-    local domain, the rest of the field as it was (alias.h).  fields maps
-    a header line to the same line with the names given in it qualified;
-    every line given must be in the header."""
+    line end) as mailhop sends them: each bare name in To or Cc qualified
+    with the local domain, each in From replaced by the account's address
+    (issue 4: a local From is rewritten), the rest of the field as it was
+    (alias.h).  fields maps a header line to the same line with the names
+    given in it qualified; every line given must be in the header."""
     head, sep, body = data.partition(b"\n\n")
     if not sep:
         head, sep, body = data.partition(b"\r\n\r\n")
@@ -136,8 +141,10 @@ def qualified(data, fields, domain="example.org"):
         i = [ln.rstrip(b"\r") for ln in lines].index(old)
         new = old
         for n in names:
+            to = ACCOUNT_FROM if old.startswith(b"From:") \
+                else n + b"@" + domain.encode()
             new = re.sub(rb"(?<![\w.@-])" + re.escape(n) + rb"(?![\w.@-])",
-                         n + b"@" + domain.encode(), new, count=1)
+                         to, new, count=1)
         assert new != old, (old, names)
         lines[i] = new + lines[i][len(old):]
     return b"\n".join(lines) + sep + body
@@ -185,7 +192,8 @@ def test_cronie(servers, rcpt, tmp_path):
                    "-oem", "-oi", "-t", "-f", "root"], data))
     sent = qualified(data, {b'From: "(Cron Daemon)" <root>': [b"root"],
                             b"To: root": [b"root"]})
-    (got,) = arrived(servers, [to], data, "root@example.org", sent)
+    # -f root is local: the envelope sender is the account's address.
+    (got,) = arrived(servers, [to], data, "alice@example.org", sent)
     assert set(got) >= {"Date", "Message-ID"}
 
 
@@ -492,7 +500,8 @@ def test_fail2ban(servers, rcpt, tmp_path):
                   shell=True))
     sent = qualified(data, {b"From: Fail2Ban <fail2ban>": [b"fail2ban"],
                             b"To: root": [b"root"]})
-    arrived(servers, [root], data, "fail2ban@example.org", sent)
+    # -f fail2ban is local: the account's address goes in MAIL FROM.
+    arrived(servers, [root], data, "alice@example.org", sent)
 
 
 def test_atd(servers, rcpt, tmp_path):

@@ -128,21 +128,24 @@ def test_B18(servers, mailhop, rcpt):
     assert trace["x-original-to"] == admin
     froms = [h for h in header if h.lower().startswith(b"from:")]
     assert len(froms) == 1, header
-    assert froms[0] in (b"From: root@example.org (Cron Daemon)",
-                        b"From: alice@example.org (Cron Daemon)"), froms
+    # Issue 4: a local From becomes the account's address, comment kept.
+    assert froms == [b"From: alice@example.org (Cron Daemon)"], froms
     assert b"To: root@example.org" in header, header
 
 
 def test_B18_bare_envelope_sender(servers, mailhop, rcpt):
-    """-f root (cronie, fail2ban): MAIL FROM:<root@local_domain>, never
-    <root>."""
+    """-f fail2ban (cronie, fail2ban): a local envelope sender becomes the
+    account's address (issue 4), never <fail2ban>, nor
+    fail2ban@local_domain, an address the account may not own."""
     to = rcpt()
-    conf = config(servers, local_domain="example.org")
+    conf = config(servers, local_domain="example.net")
     res = mailhop.send(conf, [to], b"Subject: fail2ban\n\nbanned\n",
                        ["-f", "fail2ban"])
     assert res.rc == 0, res
-    trace, _ = arrived(servers, to)
-    assert trace["return-path"] == "<fail2ban@example.org>"
+    trace, header = arrived(servers, to)
+    assert trace["return-path"] == "<alice@example.org>"
+    # The added From is the envelope sender, so the account's too.
+    assert b"From: alice@example.org" in header, header
 
 
 def test_local_keys_accepted(servers, mailhop, rcpt):

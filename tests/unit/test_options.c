@@ -105,6 +105,7 @@ describe(const struct options *o, char *buf, size_t sz)
 	off = put(buf, sz, off, "B", bodies[o->body]);
 	off = put(buf, sz, off, "a", o->account);
 	off = put(buf, sz, off, "C", o->config);
+	off = put(buf, sz, off, "pretend", o->pretend ? "1" : NULL);
 	off += snprintf(buf + off, sz - off, " rcpt=");
 	for (i = 0; i < o->nrcpt && off < sz; i++)
 		off += snprintf(
