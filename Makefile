@@ -74,7 +74,7 @@ unit: $(UNIT_TESTS:%=$(B)/test_%)
 
 format-check:
 	clang-format --dry-run --Werror src/*.c src/*.h tests/unit/*.c \
-	    tests/unit/*.h
+	    tests/unit/*.h bench/*.c
 
 format:
 	clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h
@@ -90,6 +90,18 @@ check: deps
 	$(MAKE) all
 	$(MAKE) format-check lint-man unit
 	$(MAKE) integration
+
+# Not part of check: installs msmtp and the tools bench needs, then
+# measures mailhop against msmtp (bench/bench.py; README, "make bench").
+bench:
+	@sh scripts/deps.sh bench
+	$(MAKE) all $(B)/bench-delay
+	$(PYTHON) bench/bench.py $(CURDIR)/mailhop $(CURDIR)/$(B)/bench-delay
+
+$(B)/bench-delay: bench/delay.c
+	@mkdir -p $(B)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ bench/delay.c \
+	    $$($(PKG_CONFIG) --cflags --libs libnetfilter_queue)
 
 demo: deps
 	$(MAKE) all
@@ -121,5 +133,5 @@ uninstall:
 clean:
 	rm -rf $(B) mailhop
 
-.PHONY: all deps unit format-check format lint-man integration check demo \
+.PHONY: all deps unit format-check format lint-man integration check demo bench \
 	install uninstall clean

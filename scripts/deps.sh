@@ -1,10 +1,16 @@
 #!/bin/sh
 # Install the Debian packages that the build and the tests need, when they
 # are missing.  Run as root on Debian 12; elsewhere it only reports.
+# `deps.sh bench` also installs what make bench needs (and check does not):
+# msmtp to compare with, iptables and libnetfilter-queue for the delay
+# helper, valgrind for instruction counts, GNU time for peak memory.
 set -eu
 pkgs="build-essential pkg-config libgnutls28-dev libgsasl-dev libidn2-dev
 libconfuse-dev libcmocka-dev python3-pytest postfix dovecot-core rsyslog
 gnutls-bin mandoc clang-format libpython3.11-testsuite iproute2"
+if [ "${1:-}" = bench ]; then
+	pkgs="$pkgs msmtp iptables libnetfilter-queue-dev valgrind time"
+fi
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
@@ -21,4 +27,4 @@ echo "postfix postfix/main_mailer_type select No configuration" |
     debconf-set-selections
 apt-get update -q
 # shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $missing
+apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends $missing

@@ -242,7 +242,7 @@ def _mailbox_path(addr):
 
 
 class Harness:
-    def __init__(self, base=None, keep=False):
+    def __init__(self, base=None, keep=False, message_size_limit=None):
         self.keep = keep or bool(os.environ.get("MAILHOP_KEEP_TMP"))
         # Under /tmp by default: every directory above base must be
         # searchable by the postfix and nobody users, which a private
@@ -275,6 +275,9 @@ class Harness:
         self.mailboxes = {}
         self.users = dict(USERS)
         self._nconf = 0
+        # Postfix's limit in bytes (make bench sends 50 MB); None keeps
+        # Postfix's default (10240000).
+        self.message_size_limit = message_size_limit
 
     def path(self, *parts):
         return os.path.join(self.base, *parts)
@@ -611,7 +614,16 @@ smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated,
     reject
 smtpd_recipient_restrictions =
     check_recipient_access texthash:{self.pf_etc}/rcpt_access
-"""
+""" + self._size_limit_cf()
+
+    def _size_limit_cf(self):
+        if self.message_size_limit is None:
+            return ""
+        n = int(self.message_size_limit)
+        # virtual(8) refuses a Maildir file over virtual_mailbox_limit,
+        # which must not be below message_size_limit.
+        return "message_size_limit = %d\nvirtual_mailbox_limit = %d\n" % (
+            n, n)
 
     def _postfix_master_cf(self):
         p = self.ports

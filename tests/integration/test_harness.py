@@ -341,3 +341,22 @@ def test_postfix_stop_and_start_keep_maildirs(servers, rcpt):
     s.quit()
     assert len(servers.wait_for_delivery(after)) == 1
     assert len(servers.maildir_messages(before)) == 1
+
+
+@pytest.mark.parametrize("limit", [None, 60 * 1024 * 1024])
+def test_message_size_limit_option(tmp_path, limit):
+    """Harness(message_size_limit=N), which make bench uses for its 50 MiB
+    message, reaches Postfix as both limits; without it Postfix keeps its
+    defaults.  postconf reads the main.cf the harness would write."""
+    h = harness.Harness(base=str(tmp_path), message_size_limit=limit)
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "main.cf").write_text(h._postfix_main_cf())
+    out = subprocess.run(
+        ["postconf", "-c", str(etc), "message_size_limit",
+         "virtual_mailbox_limit"], capture_output=True, text=True,
+        check=True).stdout
+    want = ((10240000, 51200000) if limit is None else (limit, limit))
+    assert out.split("\n")[:2] == [
+        "message_size_limit = %d" % want[0],
+        "virtual_mailbox_limit = %d" % want[1]]
