@@ -345,10 +345,41 @@ class Bench:
                     label, med[0]["mailhop"] * 1000,
                     med[DELAY_MS]["mailhop"] * 1000, med[0]["msmtp"] * 1000,
                     med[DELAY_MS]["msmtp"] * 1000, DELAY_MS))
+            self.check_login(label, auth)
             floor = FLOOR[label]
             self.row("round trips, " + label, "RTT", rt["mailhop"],
                      rt["msmtp"], "%d (floor)" % floor,
                      rt["mailhop"] < floor + 0.5)
+
+    def check_login(self, label, auth):
+        """Both clients logged in as alice with auth's mechanism, as
+        Postfix logged it for the newest message each delivered."""
+        seen = []
+        for c in self.clients:
+            self.wait_delivered(c, 60)
+            d = self.h.maildir(RCPT[c.name])
+            files = [os.path.join(d, sub, f) for sub in ("new", "cur")
+                     for f in os.listdir(os.path.join(d, sub))]
+            with open(max(files, key=os.path.getmtime), "rb") as f:
+                mech, user = self.h.smtpd_sasl_method(f.read(4096))
+            if (mech or "").upper() != auth.upper() or user != "alice":
+                raise BenchError("%s: Postfix saw %s log in with %s as %s, "
+                                 "not %s as alice" % (label, c.name, mech,
+                                                      user, auth))
+            seen.append("%s %s" % (c.name, mech))
+        self.details.append("%s: Postfix logged %s" % (label,
+                                                       ", ".join(seen)))
+
+    def wait_delivered(self, c, timeout):
+        """Wait until c's mailbox holds every message c sent."""
+        end = time.monotonic() + timeout
+        while self.count_mail(RCPT[c.name]) < c.sent:
+            if time.monotonic() > end:
+                raise BenchError(
+                    "the server's mailbox for %s holds %d messages; %s "
+                    "sent %d" % (c.name, self.count_mail(RCPT[c.name]),
+                                 c.name, c.sent))
+            time.sleep(0.2)
 
     # figure 3
     def instructions(self):
@@ -459,20 +490,12 @@ class Bench:
 
     def check_delivered(self):
         """Every message each client counted arrived in its mailbox."""
-        end = time.monotonic() + 300
-        while True:
-            got = {c.name: self.count_mail(RCPT[c.name])
-                   for c in self.clients}
-            if all(got[c.name] >= c.sent for c in self.clients):
-                break
-            if time.monotonic() > end:
-                raise BenchError("the server's mailboxes hold %s; the "
-                                 "clients sent %s" % (got, {
-                                     c.name: c.sent for c in self.clients}))
-            time.sleep(0.5)
+        for c in self.clients:
+            self.wait_delivered(c, 300)
         self.details.append(
             "delivered by Postfix: mailhop %d of %d, msmtp %d of %d" % (
-                got["mailhop"], self.mh.sent, got["msmtp"], self.ms.sent))
+                self.count_mail(RCPT["mailhop"]), self.mh.sent,
+                self.count_mail(RCPT["msmtp"]), self.ms.sent))
 
     def count_mail(self, rcpt):
         d = self.h.maildir(rcpt)
