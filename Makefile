@@ -23,7 +23,7 @@ PKG_LIBS = $$($(PKG_CONFIG) --libs $(PKGS))
 SRCS = src/addr.c src/alias.c src/conf.c src/confparse.c src/err.c src/io.c src/log.c \
 	src/msg.c src/net.c src/options.c src/reply.c src/sasl.c src/secret.c \
 	src/hdr.c src/qp.c src/smtp.c src/tls.c
-SRCS += src/esmtp.c
+SRCS += src/esmtp.c src/smtp_open.c src/smtp_txn.c
 SRCS += src/queue.c src/queue_dir.c src/queue_text.c
 SRCS += src/server.c src/flush.c
 SRCS += src/policy.c

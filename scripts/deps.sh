@@ -3,13 +3,13 @@
 # are missing.  Run as root on Debian 12; elsewhere it only reports.
 # `deps.sh bench` also installs what make bench needs (and check does not):
 # msmtp to compare with, iptables and libnetfilter-queue for the delay
-# helper, valgrind for instruction counts, GNU time for peak memory.
+# helper, valgrind for instruction counts.
 set -eu
 pkgs="build-essential pkg-config libgnutls28-dev libgsasl-dev libidn2-dev
 libconfuse-dev libcmocka-dev python3-pytest postfix dovecot-core rsyslog
-gnutls-bin mandoc clang-format libpython3.11-testsuite iproute2"
+gnutls-bin mandoc clang-format libpython3.11-testsuite iproute2 time"
 if [ "${1:-}" = bench ]; then
-	pkgs="$pkgs msmtp iptables libnetfilter-queue-dev valgrind time"
+	pkgs="$pkgs msmtp iptables libnetfilter-queue-dev valgrind"
 fi
 missing=""
 for p in $pkgs; do

@@ -15,6 +15,14 @@
 #include "flush.h"
 #include "log.h"
 
+/* The connection of the account being flushed. */
+enum flush_conn {
+	CONN_NONE,   /* not opened yet: opened for the first due message */
+	CONN_OPEN,   /* carries the account's messages one after another */
+	CONN_FAILED, /* could not be opened: each message gets open_err */
+	CONN_LOST    /* lost or out of step: the rest stay queued */
+};
+
 /* What one flush pass carries from message to message. */
 struct flush_ctx {
 	const struct options *o;
@@ -26,6 +34,13 @@ struct flush_ctx {
 	 * queued), moved to failed/ (refused or expired), left as they were
 	 * (their account cannot be loaded). */
 	size_t sent, deferred, failed, left;
+	enum flush_conn state;
+	struct smtp_conn *conn;
+	struct smtp_params p; /* of acct; conn points into it */
+	char port[16];
+	struct smtp_result open_res;
+	struct err open_err;
+	size_t lost; /* messages left after the connection was lost */
 };
 
 void
@@ -294,44 +309,83 @@ settle(struct flush_ctx *c, struct queue_msg *m, const struct queue_entry *e,
 	}
 }
 
-/* queue_due's callback: send one message with its account.
- * XXX: one connection per message; issue 6 wants one per account with
- * RSET between messages.
- * XXX: all or nothing even with partial_delivery: queue.h cannot cut a
- * queued envelope down to the refused recipients yet. */
+/* Open the connection of c's account for its first due message.  The
+ * queue's messages go all or nothing even with partial_delivery: the
+ * queue cannot cut a queued envelope down to the refused recipients, and
+ * delivering to some would send the message twice to them next time. */
+static void
+open_conn(struct flush_ctx *c)
+{
+	flush_smtp_params(&c->acct, &c->p, c->port, sizeof(c->port));
+	c->p.partial = 0;
+	err_clear(&c->open_err);
+	if (smtp_conn_open(&c->p, &c->open_res, &c->conn, &c->open_err) == 0)
+		c->state = CONN_OPEN;
+	else
+		c->state = CONN_FAILED;
+}
+
+/* Close the account's connection (QUIT); the next account opens its
+ * own.  Messages left after a lost connection are logged once. */
+static void
+end_account(struct flush_ctx *c, const char *account)
+{
+	smtp_conn_close(c->conn);
+	c->conn = NULL;
+	if (c->lost > 0)
+		syslog(LOG_NOTICE,
+		    "queue: account %s: connection to %s lost, %zu message(s) left in the queue for the next run",
+		    account != NULL ? account : "?",
+		    c->have_acct ? c->acct.host : "?", c->lost);
+	c->state = CONN_NONE;
+	c->lost = 0;
+}
+
+/* queue_due's callback: send one message over its account's connection,
+ * RSET between messages (smtp_conn_send).  Each message is settled on
+ * its own outcome alone; once the connection is lost or out of step, the
+ * messages after it are left as they are, due, never sent twice. */
 static int
 flush_one(struct queue_msg *m, const struct queue_entry *e, void *arg)
 {
 	struct flush_ctx *c = arg;
 	struct smtp_envelope env;
-	struct smtp_params p;
 	struct smtp_result res;
 	struct err er;
-	char port[16], *pbuf;
+	char *pbuf;
 	size_t psz = strlen(e->params) + 1;
 
 	if (load_account(c, e) == -1) {
 		c->left++;
 		return 0;
 	}
-	pbuf = malloc(psz);
-	if (pbuf == NULL) {
+	if (c->state == CONN_LOST) {
+		c->left++;
+		c->lost++;
+		return 0;
+	}
+	if (c->state == CONN_NONE)
+		open_conn(c);
+	if (c->state == CONN_FAILED) {
+		er = c->open_err;
+		settle(c, m, e, &c->open_res, &er);
+		return 0;
+	}
+	if ((pbuf = malloc(psz)) == NULL) {
 		c->code = EX_OSERR;
 		return 1;
 	}
-	flush_smtp_params(&c->acct, &p, port, sizeof(port));
-	p.partial = 0;
 	memset(&env, 0, sizeof(env));
-	memset(&res, 0, sizeof(res));
 	env.from = e->sender;
 	env.rcpt = e->rcpt;
 	env.nrcpt = e->nrcpt;
 	params_parse(e->params, &env, pbuf, psz);
-	err_clear(&er);
-	if (smtp_send(&p, &env, queue_msg_fd(m), &res, &er) == 0)
+	if (smtp_conn_send(c->conn, &env, queue_msg_fd(m), 0, &res, &er) == 0)
 		err_clear(&er);
 	settle(c, m, e, &res, &er);
 	free(pbuf);
+	if (!smtp_conn_usable(c->conn))
+		c->state = CONN_LOST;
 	return 0;
 }
 
@@ -353,6 +407,108 @@ summary(const struct flush_ctx *c, const struct queue_stats *st)
 	fputc('\n', stderr);
 }
 
+/* The accounts that have a due message, each once; and how many
+ * messages are not due yet. */
+struct due_accounts {
+	long long now;
+	char **v;
+	size_t n;
+	size_t waiting;
+	int oom;
+};
+
+static int
+collect_account(const struct queue_entry *e, void *arg)
+{
+	struct due_accounts *a = arg;
+	char **v;
+	size_t i;
+
+	if (e->bad != NULL || e->failed)
+		return 0;
+	if (e->next_try > a->now) {
+		a->waiting++;
+		return 0;
+	}
+	for (i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], e->account) == 0)
+			return 0;
+	v = realloc(a->v, (a->n + 1) * sizeof(*v));
+	if (v == NULL || (v[a->n] = strdup(e->account)) == NULL) {
+		a->v = v != NULL ? v : a->v;
+		a->oom = 1;
+		return 1;
+	}
+	a->v = v;
+	a->n++;
+	return 0;
+}
+
+static void
+free_accounts(struct due_accounts *a)
+{
+	while (a->n > 0)
+		free(a->v[--a->n]);
+	free(a->v);
+}
+
+/* Send the due messages of one account (NULL: any) over one connection
+ * (one per account, in turn, for NULL). */
+static int
+flush_account_due(struct flush_ctx *c, struct queue *q, const char *account,
+    long long now, struct queue_stats *st, struct err *e)
+{
+	int rc;
+
+	rc = queue_due(q, account, now, flush_one, c, st, e);
+	end_account(c, account);
+	return rc;
+}
+
+/* Add the stats of one account's pass to the run's: the unreadable ones
+ * are counted by every pass, so the largest count is theirs. */
+static void
+add_stats(struct queue_stats *all, const struct queue_stats *one)
+{
+	all->taken += one->taken;
+	all->locked += one->locked;
+	if (one->bad > all->bad) {
+		all->bad = one->bad;
+		memcpy(all->bad_id, one->bad_id, sizeof(all->bad_id));
+		memcpy(all->bad_why, one->bad_why, sizeof(all->bad_why));
+	}
+}
+
+/* Send the due messages of account; with NULL, of every account, one
+ * account after another, each over a connection of its own (a pass over
+ * all would interleave them).  st gets what was found. */
+static int
+flush_queue(struct flush_ctx *c, struct queue *q, const char *account,
+    struct queue_stats *st, struct err *e)
+{
+	struct due_accounts a = { 0 };
+	struct queue_stats one;
+	long long now = time(NULL);
+	size_t i;
+	int rc = 0;
+
+	a.now = now;
+	if (account == NULL && queue_list(q, collect_account, &a, e) == -1)
+		return -1;
+	if (a.oom)
+		rc = err_set(e, ERR_LOCAL, EX_OSERR, "out of memory");
+	else if (account != NULL || a.n == 0)
+		rc = flush_account_due(c, q, account, now, st, e);
+	for (i = 0; rc == 0 && i < a.n; i++) {
+		rc = flush_account_due(c, q, a.v[i], now, &one, e);
+		add_stats(st, &one);
+	}
+	if (a.n > 0)
+		st->waiting = a.waiting;
+	free_accounts(&a);
+	return rc;
+}
+
 /* Send the due messages of account (NULL: of every account); with tell,
  * say what was done. */
 static int
@@ -367,7 +523,7 @@ flush_pass(const struct options *o, const char *account, int quiet, int tell)
 	c.quiet = quiet;
 	err_clear(&e);
 	if (flush_open(o->config, &q, &e) == -1 ||
-	    queue_due(q, account, time(NULL), flush_one, &c, &st, &e) == -1) {
+	    flush_queue(&c, q, account, &st, &e) == -1) {
 		syslog(LOG_ERR, "queue: %s", e.text);
 		if (!quiet)
 			fprintf(stderr, "mailhop: %s\n", e.text);

@@ -83,21 +83,54 @@ struct smtp_result {
 };
 
 /* Deliver the message in msgfd (the spool file: CRLF lines, read with
- * pread from offset 0 to EOF) to the server in params: greeting, EHLO,
- * STARTTLS or implicit TLS, AUTH, then MAIL, RCPT and DATA (MAIL and
- * RCPT pipelined when offered; DATA with them for one recipient or
- * partial delivery), the dot-stuffed message, QUIT.  Every wait has a
- * deadline.  Returns 0 once the server said 250 to the message; else -1
- * with rec filled: ERR_TEMP for 4xx, timeouts and lost connections,
- * ERR_PERM with the sysexits code of DESIGN.md otherwise.  A message
- * over the server's SIZE, or one that needs SMTPUTF8 when the server
- * lacks it, is refused before MAIL (ERR_PERM, EX_DATAERR).  If any
- * recipient is refused, rec names each refused address (EX_NOUSER, or
- * ERR_TEMP when every refusal was 4xx) and no message is sent, unless
- * params->partial: then the accepted recipients get it and
- * res->delivered counts them.  env must be wholly initialised (unused
- * fields 0 or NULL).  Blocks. */
+ * pread from offset 0 to EOF) to the server in params: smtp_conn_open,
+ * smtp_conn_send with QUIT in the message's group, smtp_conn_close.
+ * An envelope no server should see is refused before connecting
+ * (ERR_USAGE).  Returns and fills res and rec as smtp_conn_send.
+ * Blocks. */
 int smtp_send(const struct smtp_params *params, const struct smtp_envelope *env,
     int msgfd, struct smtp_result *res, struct err *rec);
+
+/* A session that can carry several messages (a queue flush). */
+struct smtp_conn;
+
+/* Connect to the server in params (which must outlive the connection),
+ * read the greeting, EHLO, STARTTLS or implicit TLS, EHLO again, AUTH.
+ * Every wait has a deadline.  Returns 0 with *conn set (release with
+ * smtp_conn_close); or -1 with *conn NULL and rec filled: ERR_TEMP for
+ * 4xx, timeouts, refused or lost connections, ERR_PERM with the sysexits
+ * code of DESIGN.md otherwise.  res gets the TLS version and the AUTH
+ * mechanism as far as the session got, and the last reply.  Blocks. */
+int smtp_conn_open(const struct smtp_params *params, struct smtp_result *res,
+    struct smtp_conn **conn, struct err *rec);
+
+/* One mail transaction on conn: RSET first unless it is the first, MAIL,
+ * RCPT, then BDAT (RFC 3030) when the server offers CHUNKING, else DATA
+ * and the dot-stuffed message.  With PIPELINING the commands leave as
+ * one group in one write, with the message when one recipient is named
+ * or params->partial is set (else it waits for the RCPT replies), and,
+ * with quit set, QUIT after it; quit ends the connection's use either
+ * way.  Returns 0 once the server said 250 to the message; else -1 with
+ * rec filled: ERR_TEMP for 4xx, timeouts and lost connections (once the
+ * end of the message went out, rec says delivery is uncertain), ERR_PERM
+ * with the sysexits code of DESIGN.md otherwise.  A message over the
+ * server's SIZE, or one that needs SMTPUTF8 when the server lacks it, is
+ * refused before MAIL (ERR_PERM, EX_DATAERR).  If any recipient is
+ * refused, rec names each refused address (EX_NOUSER, or ERR_TEMP when
+ * every refusal was 4xx) and no message is sent, unless params->partial:
+ * then the accepted recipients get it and res->delivered counts them.
+ * env must be wholly initialised (unused fields 0 or NULL).  After a
+ * failure, smtp_conn_usable says whether conn can take another message.
+ * Blocks. */
+int smtp_conn_send(struct smtp_conn *conn, const struct smtp_envelope *env,
+    int msgfd, int quit, struct smtp_result *res, struct err *rec);
+
+/* Whether conn is open, in step and may carry another transaction. */
+int smtp_conn_usable(const struct smtp_conn *conn);
+
+/* End the session: RSET if a refused transaction is open, QUIT (waiting
+ * briefly for its 221) when the dialogue is in step; close; free.  NULL
+ * is fine.  Blocks at most a few seconds. */
+void smtp_conn_close(struct smtp_conn *conn);
 
 #endif

@@ -19,7 +19,11 @@ and starts, on 127.0.0.1 and on ephemeral ports only:
                smtps       implicit TLS (wrapper mode), relaying needs AUTH;
                plain       no TLS, no AUTH, relaying allowed from 127/8;
                wrongname   like submission, on 127.0.0.2, which the
-                           certificate does not name.
+                           certificate does not name;
+               big         like submission, with message_size_limit
+                           100 MB (its own cleanup service, bigcleanup):
+                           for large messages; the others keep
+                           Postfix's default of 10240000.
              Every recipient domain is a virtual mailbox domain: a message
              for user@domain lands in the Maildir mail/domain/user/ (owned
              by nobody).  The address must be registered with
@@ -110,6 +114,8 @@ USERS = {
 # A second address of the submission service: the certificate does not
 # name it, so a client must refuse it ("wrongname" port).
 WRONGNAME_ADDR = "127.0.0.2"
+# message_size_limit of the "big" listener (the others keep the default).
+BIG_SIZE_LIMIT = 100 * 1024 * 1024
 
 # Postfix adds these at the top of each delivered message.
 TRACE_HEADERS = ("return-path", "x-original-to", "delivered-to")
@@ -295,7 +301,7 @@ class Harness:
     def _start(self):
         try:
             self._choose_syslog_socket()
-            for p in ("submission", "smtps", "plain"):
+            for p in ("submission", "smtps", "plain", "big"):
                 self.ports[p] = _free_port()
             self.ports["wrongname"] = _free_port(WRONGNAME_ADDR)
             self._hold_ports()
@@ -303,7 +309,7 @@ class Harness:
             self._start_rsyslog()
             self._start_dovecot()
             self._start_postfix()
-            for name in ("submission", "smtps", "plain"):
+            for name in ("submission", "smtps", "plain", "big"):
                 self.wait_port(self.ports[name], name,
                                tls=(name == "smtps"))
             self.wait_port(self.ports["wrongname"], "wrongname",
@@ -652,8 +658,8 @@ smtpd_recipient_restrictions =
             ("discard", "unix", "-", "-", "-", "-", "discard"),
             ("local", "unix", "-", "n", "-", "-", "local"),
             ("virtual", "unix", "-", "n", "-", "-",
-             "virtual -o max_use=1 -o virtual_mailbox_maps=texthash:"
-             + self.vmailbox),
+             "virtual -o max_use=1 -o virtual_mailbox_limit=0"
+             " -o virtual_mailbox_maps=texthash:" + self.vmailbox),
             ("lmtp", "unix", "-", "-", "-", "-", "lmtp"),
             ("anvil", "unix", "-", "-", "-", "1", "anvil"),
             ("scache", "unix", "-", "-", "-", "1", "scache"),
@@ -672,6 +678,14 @@ smtpd_recipient_restrictions =
                    "  -o syslog_name=postfix/smtps\n"
                    "  -o smtpd_tls_wrappermode=yes\n"
                    "  -o smtpd_tls_security_level=encrypt\n" + auth)
+        out.append(f"127.0.0.1:{p['big']} inet n - n - - smtpd\n"
+                   "  -o syslog_name=postfix/big\n"
+                   "  -o smtpd_tls_security_level=may\n"
+                   "  -o smtpd_tls_auth_only=yes\n"
+                   f"  -o message_size_limit={BIG_SIZE_LIMIT}\n"
+                   "  -o cleanup_service_name=bigcleanup\n" + auth)
+        out.append("bigcleanup unix n - n - 0 cleanup\n"
+                   f"  -o message_size_limit={BIG_SIZE_LIMIT}\n")
         out.append(f"127.0.0.1:{p['plain']} inet n - n - - smtpd\n"
                    "  -o syslog_name=postfix/plain\n"
                    "  -o smtpd_tls_security_level=none\n"

@@ -103,6 +103,8 @@ struct fake {
 	char *buf;
 	size_t len;
 	int group; /* C lines left in a G group */
+	/* Bytes of BDAT data still to come as D rows; -1: none pending. */
+	long long bdat_left;
 	int closed;
 	const char *pass;
 };
@@ -226,6 +228,24 @@ fake_line(struct fake *f, int rowno)
 	return line;
 }
 
+/* RFC 3030: the size in BDAT must be the bytes that follow it.  D rows
+ * take them line by line; the next command must start right after. */
+static void
+fake_bdat(struct fake *f, const char *got, int cmd, int rowno)
+{
+	if (!cmd && f->bdat_left >= 0) {
+		f->bdat_left -= (long long)strlen(got) + 2;
+		if (f->bdat_left < 0)
+			die(f, rowno, "data line past the BDAT size");
+		return;
+	}
+	if (f->bdat_left > 0)
+		die(f, rowno, "BDAT promised %lld more bytes", f->bdat_left);
+	f->bdat_left = -1;
+	if (strncmp(got, "BDAT ", 5) == 0)
+		f->bdat_left = atoll(got + 5);
+}
+
 /* C: a command the client sends alone (nothing follows it before our
  * reply); in a G group, the whole group arrived with its first line. */
 static void
@@ -234,6 +254,7 @@ fake_expect(struct fake *f, const char *want, int strict, int rowno)
 	const char *p = want;
 	size_t len;
 	char *text = unescape(&p, '\0', &len), *got = fake_line(f, rowno);
+	int cmd = strict;
 
 	if (strict && f->group > 0 && fake_lines(f) < f->group - 1)
 		die(f, rowno, "group of %d not sent at once: %.*s", f->group,
@@ -242,6 +263,7 @@ fake_expect(struct fake *f, const char *want, int strict, int rowno)
 		strict = --f->group == 0;
 	if (strcmp(got, text) != 0)
 		die(f, rowno, "got \"%s\", want \"%s\"", got, text);
+	fake_bdat(f, got, cmd, rowno);
 	if (strict && f->len > 0)
 		die(f, rowno, "more sent after \"%s\": %.*s", got, (int)f->len,
 		    f->buf);
@@ -417,6 +439,7 @@ fake_run(const struct scase *c, int lfd)
 	size_t i;
 
 	alarm(20);
+	f.bdat_left = -1;
 	f.buf = malloc(FAKE_BUF);
 	assert_non_null(f.buf);
 	/* noconnect: the client must give up before connecting. */

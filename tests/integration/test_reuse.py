@@ -1,0 +1,205 @@
+# SPDX-License-Identifier: ISC
+"""Flushing over one connection (issue 6) and the protocol floor (issue 7)
+against the real Postfix: every due message of an account goes over ONE
+connection with RSET between them, counted in Postfix's own log; a refused
+transaction leaves the others alone; queued messages go all or nothing
+even with partial_delivery; BDAT (RFC 3030) carries the message,
+pipelined with MAIL, RCPT and QUIT, byte-exact, also at 50 MB with a
+peak RSS that does not grow with the message."""
+
+import os
+import re
+import subprocess
+import time
+
+import harness
+from mailmodel import parse_log
+
+MESSAGE = b"From: alice@example.org\nSubject: reuse %d\n\nbody %d\n"
+
+
+def entries(qdir, area):
+    p = qdir / area
+    return sorted(os.listdir(p)) if p.is_dir() else []
+
+
+def make_due(qdir, qid):
+    """Stand in for the wait to the next retry: next-try 0 (queue.c)."""
+    p = qdir / "msg" / qid / "env"
+    lines = [("next-try 0" if ln.startswith("next-try ") else ln)
+             for ln in p.read_text().splitlines()]
+    p.write_text("\n".join(lines) + "\n")
+
+
+def queue_while_down(servers, mailhop, env, qdir, rcpts, extra=None):
+    """Send to a closed port so the message is queued; make it due."""
+    down = servers.write_config(host="127.0.0.1", timeout=5, queue=True,
+                                port=servers.ports["closed"], extra=extra)
+    before = set(entries(qdir, "msg"))
+    res = mailhop.send(down, rcpts, MESSAGE % (len(before), len(before)),
+                       env=env)
+    assert res.rc == 0, res
+    (qid,) = set(entries(qdir, "msg")) - before
+    make_due(qdir, qid)
+    return qid
+
+
+def maillog_size(servers):
+    return os.path.getsize(servers.maillog)
+
+
+def smtpd_sessions(servers, offset, count, timeout=20):
+    """The Postfix smtpd log lines written since offset, once count
+    "disconnect from" lines are among them."""
+    deadline = time.time() + timeout
+    while True:
+        with open(servers.maillog, "rb") as f:
+            f.seek(offset)
+            lines = f.read().decode("utf-8", "replace").splitlines()
+        disc = [ln for ln in lines if " disconnect from " in ln]
+        if len(disc) >= count or time.time() > deadline:
+            return lines, disc
+        time.sleep(0.05)
+
+
+def connects(lines):
+    return [ln for ln in lines if re.search(r"smtpd\[\d+\]: connect from ",
+                                            ln)]
+
+
+def test_flush_sends_five_over_one_connection(servers, mailhop, rcpt,
+                                              tmp_path):
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    qdir = tmp_path / "state" / "mailhop" / "queue"
+    to = [rcpt("m%d" % i) for i in range(5)]
+    for t in to:
+        queue_while_down(servers, mailhop, env, qdir, [t])
+    assert len(entries(qdir, "msg")) == 5
+    up = servers.write_config(queue=True)
+    off = maillog_size(servers)
+    res = mailhop.run(["-C", up, "-q"], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    for t in to:
+        assert len(servers.wait_for_delivery(t)) == 1
+    assert entries(qdir, "msg") == []
+    lines, disc = smtpd_sessions(servers, off, 1)
+    assert len(connects(lines)) == 1, "\n".join(lines)
+    assert len(disc) == 1, "\n".join(lines)
+    # Postfix counts each command in the disconnect line: five
+    # transactions, RSET between them, BDAT for each message.
+    assert re.search(r" mail=5 rcpt=5 bdat=5 rset=4 quit=1 ", disc[0]), \
+        disc[0]
+    servers.wait_queue_empty()
+    for t in to:
+        assert len(servers.maildir_messages(t)) == 1
+    # Each message has its own syslog line, status=sent.
+    for t in to:
+        line = servers.wait_syslog(r"mailhop\[%d\]: .*rcpt=%s" % (
+            res.pid, re.escape(t)))
+        assert parse_log(line.split("]: ", 1)[1])["status"] == "sent", line
+
+
+def test_refused_message_leaves_the_others_alone(servers, mailhop, rcpt,
+                                                 tmp_path):
+    """Message 2 of 3 names a recipient Postfix refuses (5xx).  With
+    partial_delivery on for the account, the queued message still goes
+    all or nothing: nobody gets it and it moves to failed/; messages 1
+    and 3 arrive once, all over one connection."""
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    qdir = tmp_path / "state" / "mailhop" / "queue"
+    partial = {"partial_delivery": "on"}
+    first, good, last = rcpt("first"), rcpt("good"), rcpt("last")
+    queue_while_down(servers, mailhop, env, qdir, [first], partial)
+    time.sleep(1.1)  # queue order is by creation time
+    bad = queue_while_down(servers, mailhop, env, qdir,
+                           [good, "reject@example.org"], partial)
+    time.sleep(1.1)
+    queue_while_down(servers, mailhop, env, qdir, [last], partial)
+    up = servers.write_config(queue=True, extra=partial)
+    off = maillog_size(servers)
+    res = mailhop.run(["-C", up, "-q"], env=env)
+    assert res.rc == 0, res
+    assert len(servers.wait_for_delivery(first)) == 1
+    assert len(servers.wait_for_delivery(last)) == 1
+    servers.assert_nothing_delivered(good)
+    assert entries(qdir, "msg") == []
+    assert entries(qdir, "failed") == [bad]
+    lines, disc = smtpd_sessions(servers, off, 1)
+    assert len(connects(lines)) == 1, "\n".join(lines)
+    assert re.search(r" mail=3 rcpt=3/4 bdat=2 rset=2 quit=1 ", disc[0]), \
+        disc[0]
+    line = servers.wait_syslog(r"mailhop\[%d\]: .*rcpt=%s" % (
+        res.pid, re.escape(good)))
+    log = parse_log(line.split("]: ", 1)[1])
+    assert log["status"] == "refused" and "reject@example.org" in \
+        log["reply"], line
+
+
+def big_message(path, size):
+    """A message of about size bytes with every header mailhop would add,
+    so what arrives is exactly it after Postfix's trace fields; lines of
+    76 characters that differ from each other.  Written to path, never
+    held whole."""
+    head = (b"From: alice@example.org\nTo: someone@example.org\n"
+            b"Date: Thu, 03 Dec 2026 12:00:00 +0000\n"
+            b"Message-ID: <big.%d@example.org>\nSubject: big\n\n" % size)
+    with open(path, "wb") as f:
+        f.write(head)
+        n, i = len(head), 0
+        while n < size:
+            line = (b"%08d " % i) + bytes(
+                (65 + (i * 7 + k) % 26) for k in range(66)) + b".\n"
+            if i % 1000 == 0:
+                line = b"." + line[1:]  # a leading dot, no stuffing
+            f.write(line)
+            n += len(line)
+            i += 1
+    return n
+
+
+def run_measured(servers, mailhop, args, stdin_path):
+    """Run mailhop under /usr/bin/time with stdin from a file; (exit
+    status, peak RSS in KiB, stderr).  time forks mailhop from a small
+    process: a wait4 from Python would count the forked Python too
+    (ru_maxrss survives exec)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+           "HOME": servers.path("home"), "LANG": "C.UTF-8",
+           "XDG_STATE_HOME": servers.path("home", "state")}
+    with open(stdin_path, "rb") as f:
+        p = servers.popen(["/usr/bin/time", "-f", "maxrss=%M",
+                           mailhop.path] + args, stdin=f, env=env,
+                          stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
+        _, err = p.communicate(timeout=300)
+    err = err.decode("utf-8", "replace")
+    rss = re.findall(r"^maxrss=(\d+)$", err, re.M)
+    assert rss, err
+    return p.returncode, int(rss[-1]), err
+
+
+def test_50mb_message_streams_byte_exact_in_flat_memory(servers, mailhop,
+                                                        rcpt, tmp_path):
+    """BDAT from the spool file in 64 KiB writes: the 50 MB message
+    arrives byte for byte, and mailhop's peak RSS is no more than 2 MiB
+    above that of a small message (it never holds the message)."""
+    conf = servers.write_config(port=servers.ports["big"])
+    small_to, big_to = rcpt("small"), rcpt("big")
+    small = tmp_path / "small.eml"
+    big_message(small, 1000)
+    rc, small_rss, err = run_measured(
+        servers, mailhop, ["-C", conf, small_to], small)
+    assert rc == 0, err
+    big = tmp_path / "big.eml"
+    big_message(big, 50 * 1000 * 1000)
+    rc, big_rss, err = run_measured(
+        servers, mailhop, ["-C", conf, big_to], big)
+    assert rc == 0, err
+    (raw,) = servers.wait_for_delivery(big_to, timeout=120)
+    trace, rest = harness.split_trace(raw)
+    assert "received" in trace
+    want = big.read_bytes()
+    assert len(rest) == len(want) and rest == want
+    print("peak RSS: small message %d KiB, 50 MB message %d KiB"
+          % (small_rss, big_rss))
+    assert big_rss - small_rss < 2048, (small_rss, big_rss)
+    assert big_rss < 9 * 1024, big_rss  # msmtp: 9.1 MB (PERFORMANCE.md)
