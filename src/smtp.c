@@ -107,7 +107,8 @@ vput_cmd(struct smtp_conn *s, struct err *rec, const char *fmt, va_list ap)
 		return smtp_refuse_cmd(s, "SMTP command over 1022 bytes", rec);
 	for (i = 0; i < (size_t)n; i++)
 		if ((unsigned char)s->cmd[i] < 0x20 || s->cmd[i] == 0x7f)
-			return smtp_refuse_cmd(s, "control byte in a command", rec);
+			return smtp_refuse_cmd(
+			    s, "control byte in a command", rec);
 	log_trace('>', s->cmd, (size_t)n);
 	memcpy(s->cmd + n, "\r\n", 2);
 	if (io_put(s->io, s->cmd, (size_t)n + 2, rec) == -1)
@@ -357,8 +358,8 @@ smtp_conn_open(const struct smtp_params *params, struct smtp_result *res,
 		*conn = s;
 		return 0;
 	}
-	log_tracef("session ended in state %s: %s", state_names[s->state],
-	    rec->text);
+	log_tracef(
+	    "session ended in state %s: %s", state_names[s->state], rec->text);
 	smtp_conn_close(s);
 	return -1;
 }
@@ -370,8 +371,8 @@ smtp_conn_usable(const struct smtp_conn *c)
 }
 
 int
-smtp_conn_send(struct smtp_conn *c, const struct smtp_envelope *env,
-    int msgfd, int quit, struct smtp_result *res, struct err *rec)
+smtp_conn_send(struct smtp_conn *c, const struct smtp_envelope *env, int msgfd,
+    int quit, struct smtp_result *res, struct err *rec)
 {
 	int rc;
 

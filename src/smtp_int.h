@@ -135,8 +135,8 @@ int smtp_open_start_tls(struct smtp_conn *s, struct err *rec);
 /* Refuse before connecting an envelope no server should see: no
  * recipient, a control byte or an overlong word (S26), bad DSN values.
  * Returns 0, or -1 with rec filled (ERR_USAGE). */
-int smtp_txn_check(const struct smtp_params *p,
-    const struct smtp_envelope *env, struct err *rec);
+int smtp_txn_check(const struct smtp_params *p, const struct smtp_envelope *env,
+    struct err *rec);
 
 /* Transaction (smtp_txn.c): send_state and handle_reply for
  * ST_RSET_FIRST .. ST_BDAT.  smtp_txn_begin checks env, clears s->t and

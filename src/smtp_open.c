@@ -36,8 +36,8 @@ smtp_open_start_tls(struct smtp_conn *s, struct err *rec)
 	snprintf(s->res->tls, sizeof(s->res->tls), "%s", s->tls);
 	if (log_trace_enabled()) {
 		desc = gnutls_session_get_desc(tls);
-		log_tracef("%s established with %s: %s", s->tls,
-		    s->p->host, desc != NULL ? desc : "?");
+		log_tracef("%s established with %s: %s", s->tls, s->p->host,
+		    desc != NULL ? desc : "?");
 		gnutls_free(desc);
 	}
 	return 0;

@@ -69,8 +69,7 @@ measure(struct smtp_conn *s, struct err *rec)
 	struct stat st;
 
 	if (fstat(s->t.msgfd, &st) == -1 ||
-	    (st.st_size >= 2 &&
-		pread(s->t.msgfd, end, 2, st.st_size - 2) != 2))
+	    (st.st_size >= 2 && pread(s->t.msgfd, end, 2, st.st_size - 2) != 2))
 		return err_set(rec, ERR_LOCAL, EX_IOERR,
 		    "cannot read the spooled message: %s", strerror(errno));
 	s->t.size = (long long)st.st_size;
@@ -100,8 +99,8 @@ check_caps(struct smtp_conn *s, struct err *rec)
 }
 
 int
-smtp_txn_begin(struct smtp_conn *s, const struct smtp_envelope *env,
-    int msgfd, int quit, struct err *rec)
+smtp_txn_begin(struct smtp_conn *s, const struct smtp_envelope *env, int msgfd,
+    int quit, struct err *rec)
 {
 	if (smtp_txn_check(s->p, env, rec) == -1)
 		return -1;
@@ -131,12 +130,11 @@ put_mail(struct smtp_conn *s, struct err *rec)
 {
 	char params[SMTP_CMD_MAX];
 
-	if (esmtp_mail_params(params, sizeof(params), &s->caps, s->t.env,
-		s->t.size) == -1)
+	if (esmtp_mail_params(
+		params, sizeof(params), &s->caps, s->t.env, s->t.size) == -1)
 		return smtp_refuse_cmd(s, "MAIL parameters too long", rec);
 	s->ntxn++;
-	return smtp_put_cmd(
-	    s, rec, "MAIL FROM:<%s>%s", s->t.env->from, params);
+	return smtp_put_cmd(s, rec, "MAIL FROM:<%s>%s", s->t.env->from, params);
 }
 
 static int
@@ -145,8 +143,8 @@ put_rcpt(struct smtp_conn *s, size_t i, struct err *rec)
 	const char *to = s->t.env->rcpt[i];
 	char params[SMTP_CMD_MAX];
 
-	if (esmtp_rcpt_params(params, sizeof(params), &s->caps, s->t.env,
-		to) == -1)
+	if (esmtp_rcpt_params(params, sizeof(params), &s->caps, s->t.env, to) ==
+	    -1)
 		return smtp_refuse_cmd(s, "RCPT parameters too long", rec);
 	return smtp_put_cmd(s, rec, "RCPT TO:<%s>%s", to, params);
 }
@@ -207,8 +205,8 @@ put_bdat(struct smtp_conn *s, struct err *rec)
 	}
 	if (s->t.wire_size > s->t.size && io_put(s->io, "\r\n", 2, rec) == -1)
 		return -1;
-	log_tracef("message sent: %lld bytes in one BDAT chunk",
-	    s->t.wire_size);
+	log_tracef(
+	    "message sent: %lld bytes in one BDAT chunk", s->t.wire_size);
 	s->sane = 1;
 	if (put_quit(s, rec) == -1)
 		return -1;
@@ -314,8 +312,8 @@ refusals_error(struct smtp_txn *t)
 		err_set(&t->err, ERR_PERM, EX_NOUSER, "recipient refused: %s",
 		    t->refused);
 	else
-		err_set(&t->err, ERR_TEMP, EX_TEMPFAIL,
-		    "recipient refused: %s", t->refused);
+		err_set(&t->err, ERR_TEMP, EX_TEMPFAIL, "recipient refused: %s",
+		    t->refused);
 	err_reply(&t->err, t->refused_reply, t->refused_len);
 }
 
