@@ -727,7 +727,8 @@ smtpd_recipient_restrictions =
         """(name, address, port) of every smtpd listener."""
         return [(n, WRONGNAME_ADDR if n == "wrongname" else "127.0.0.1",
                  self.ports[n])
-                for n in ("submission", "smtps", "plain", "wrongname")]
+                for n in ("submission", "smtps", "plain", "big",
+                          "wrongname")]
 
     @staticmethod
     def _refuses(addr, port):
