@@ -19,6 +19,9 @@ WARN = -Wall -Wextra -Werror -Wmissing-prototypes
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DSYSCONFDIR='"$(SYSCONFDIR)"' $(WARN)
 PKG_CFLAGS = $$($(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS = $$($(PKG_CONFIG) --libs $(PKGS))
+# keyring.c takes libsecret's prototypes from its header, but loads the
+# library with dlopen: it is never linked (see keyring.c).
+SECRET_CFLAGS = $$($(PKG_CONFIG) --cflags libsecret-1)
 
 SRCS = src/addr.c src/alias.c src/conf.c src/confparse.c src/err.c src/io.c src/log.c \
 	src/msg.c src/net.c src/options.c src/reply.c src/sasl.c src/secret.c \
@@ -27,7 +30,7 @@ SRCS += src/esmtp.c src/smtp_open.c src/smtp_txn.c
 SRCS += src/queue.c src/queue_dir.c src/queue_text.c
 SRCS += src/server.c src/flush.c
 SRCS += src/policy.c
-SRCS += src/oauth.c
+SRCS += src/oauth.c src/keyring.c
 SRCS += src/pin.c
 SRCS += src/peek.c
 MAIN = src/main.c
@@ -47,11 +50,13 @@ mailhop: $(OBJS) $(B)/main.o
 
 $(B)/%.o: src/%.c $(HDRS)
 	@mkdir -p $(B)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) \
+	    $(if $(filter src/keyring.c,$<),$(SECRET_CFLAGS)) -c -o $@ $<
 
 $(B)/asan/%.o: src/%.c $(HDRS)
 	@mkdir -p $(B)/asan
-	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) $(PKG_CFLAGS) -c -o $@ $<
+	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) $(PKG_CFLAGS) \
+	    $(if $(filter src/keyring.c,$<),$(SECRET_CFLAGS)) -c -o $@ $<
 
 $(B)/mailhop-asan: $(ASAN_OBJS) $(B)/asan/main.o
 	$(CC) $(SAN) -o $@ $^ $(PKG_LIBS)

@@ -60,9 +60,16 @@ _mailhop()
 		esac
 	done
 
+	# bash splits "--store-password=NAME" at the "=".
+	if [[ $prev == = && ${COMP_WORDS[COMP_CWORD-2]} == --store-password ]]
+	then
+		COMPREPLY=($(compgen -W "$(_mailhop_accounts "$conf")" -- "$cur"))
+		return 0
+	fi
+
 	# A value-taking letter may end a group, as in "-ta work".
 	case $prev in
-	-a | -[itvmnxcGUI]*a)
+	-a | -[itvmnxcGUI]*a | --store-password)
 		COMPREPLY=($(compgen -W "$(_mailhop_accounts "$conf")" -- "$cur"))
 		return 0
 		;;
@@ -93,6 +100,10 @@ _mailhop()
 	esac
 
 	case $cur in
+	--store-password=*)
+		COMPREPLY=($(compgen -P --store-password= \
+		    -W "$(_mailhop_accounts "$conf")" -- "${cur#*=}"))
+		;;
 	-a?*)
 		COMPREPLY=($(compgen -P -a -W "$(_mailhop_accounts "$conf")" \
 		    -- "${cur#-a}"))
@@ -103,7 +114,8 @@ _mailhop()
 		;;
 	-*)
 		COMPREPLY=($(compgen -W '-a -B -C -F -f -i -N -R -r -t -V -v
-		    -bm -bp -bi -bs -I -q -qI -qD -qDfailed --pretend --' -- "$cur"))
+		    -bm -bp -bi -bs -I -q -qI -qD -qDfailed --pretend
+		    --store-password --' -- "$cur"))
 		;;
 	esac
 	return 0

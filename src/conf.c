@@ -23,6 +23,7 @@
 #include "conf.h"
 #include "confparse.h"
 #include "err.h"
+#include "keyring.h"
 #include "policy.h"
 #include "secret.h"
 
@@ -632,6 +633,44 @@ check_tls_keys(
 	return 0;
 }
 
+/* One source of the password at most: password, password_command or
+ * keyring (the error is on the line of the later key).  The keyring
+ * finds the entry by user. */
+static int
+check_sources(cfg_t *sec, const char *path, const struct conf_account *a,
+    const char *name, struct err *rec)
+{
+	static const char *const keys[] = { "password", "password_command",
+		"keyring" };
+	int set[3], i, n = 0, line = 0;
+	const char *on[3];
+
+	set[0] = a->password != NULL;
+	set[1] = a->password_command != NULL;
+	set[2] = a->keyring;
+	for (i = 0; i < 3; i++) {
+		if (!set[i])
+			continue;
+		on[n++] = keys[i];
+		if (confparse_key_line(sec, keys[i]) > line)
+			line = confparse_key_line(sec, keys[i]);
+	}
+	if (n == 2)
+		return confparse_fail(rec, path, line,
+		    "account %s: %s and %s are both set (keep one: the password comes from exactly one of them)",
+		    name, on[0], on[1]);
+	if (n == 3)
+		return confparse_fail(rec, path, line,
+		    "account %s: password, password_command and keyring are all set (keep one: the password comes from exactly one of them)",
+		    name);
+	if (a->keyring && a->user == NULL)
+		return confparse_fail(rec, path,
+		    confparse_key_line(sec, "keyring"),
+		    "account %s: keyring is on but user is missing (add user = \"...\": the keyring entry is found by host and user)",
+		    name);
+	return 0;
+}
+
 /* The checks across keys, with the line of the key at fault. */
 static int
 check_account(
@@ -653,11 +692,8 @@ check_account(
 		    confparse_key_line(sec, "auth"),
 		    "account %s: auth is set but user is missing (add user = \"...\" or set auth = off)",
 		    name);
-	if (a->password != NULL && a->password_command != NULL)
-		return confparse_fail(rec, path,
-		    confparse_key_line(sec, "password_command"),
-		    "account %s: both password and password_command are set (keep one)",
-		    name);
+	if (check_sources(sec, path, a, name, rec) == -1)
+		return -1;
 	if ((a->password != NULL || a->password_command != NULL) &&
 	    a->user == NULL && cfg_size(sec, "auth") == 0)
 		return confparse_fail(rec, path,
@@ -667,10 +703,10 @@ check_account(
 		    name,
 		    a->password != NULL ? "password" : "password_command");
 	if (a->auth != CONF_AUTH_OFF && a->password == NULL &&
-	    a->password_command == NULL)
+	    a->password_command == NULL && !a->keyring)
 		return confparse_fail(rec, path,
 		    confparse_key_line(sec, "user"),
-		    "account %s: user is set but password is missing (add password = \"...\" or password_command = \"...\", or set auth = off)",
+		    "account %s: user is set but password is missing (add password = \"...\", password_command = \"...\" or keyring = on, or set auth = off)",
 		    name);
 	if (a->auth != CONF_AUTH_OFF && a->tls == CONF_TLS_OFF)
 		return confparse_fail(rec, path, confparse_key_line(sec, "tls"),
@@ -702,6 +738,7 @@ fill_account(
 	a->password = dup_str(cfg_getstr(sec, "password"), &oom);
 	a->password_command =
 	    dup_str(cfg_getstr(sec, "password_command"), &oom);
+	a->keyring = (int)cfg_getint(sec, "keyring");
 	a->from = dup_str(cfg_getstr(sec, "from"), &oom);
 	a->helo = dup_str(cfg_getstr(sec, "helo"), &oom);
 	a->timeout = (int)cfg_getint(sec, "timeout");
@@ -809,16 +846,28 @@ int
 conf_password(struct conf_account *acct, struct err *rec)
 {
 	char name[CONFPARSE_SHOW_MAX], why[ERR_TEXT_MAX];
+	int rc;
 
-	if (acct->password_command == NULL || acct->auth == CONF_AUTH_OFF ||
-	    acct->password != NULL)
+	if (acct->auth == CONF_AUTH_OFF || acct->password != NULL)
 		return 0;
-	if (secret_command(acct->password_command, SECRET_COMMAND_TIMEOUT,
-		&acct->password, rec) == 0)
+	if (acct->password_command != NULL)
+		rc = secret_command(acct->password_command,
+		    SECRET_COMMAND_TIMEOUT, &acct->password, rec);
+	else if (acct->keyring)
+		rc = keyring_lookup(
+		    acct->host, acct->user, &acct->password, rec);
+	else
+		return 0;
+	if (rc == 0)
 		return 0;
 	snprintf(why, sizeof(why), "%s", rec->text);
+	confparse_show(name, sizeof(name), acct->name);
+	if (acct->keyring && rec->code == EX_CONFIG)
+		return err_set(rec, rec->class, rec->code,
+		    "%s: account %s: %s (store it: mailhop --store-password %s)",
+		    acct->file, name, why, name);
 	return err_set(rec, rec->class, rec->code, "%s: account %s: %s",
-	    acct->file, confparse_show(name, sizeof(name), acct->name), why);
+	    acct->file, name, why);
 }
 
 void

@@ -56,6 +56,8 @@ struct conf_account {
 	char *chosen_by;	       /* why this account (conf_choose) */
 	struct conf_setting *settings; /* every key, for --pretend */
 	size_t nsettings;
+	/* 1: the password is in the keyring (keyring.h); default 0 */
+	int keyring;
 };
 
 /* What chooses the account (conf_choose). */
@@ -94,11 +96,13 @@ int conf_load(const char *file, const char *name, struct conf_account *acct,
 int conf_choose(const char *file, const struct conf_pick *pick,
     struct conf_account *acct, struct err *rec);
 
-/* When acct has a password_command and logs in, run it (secret_command,
- * up to SECRET_COMMAND_TIMEOUT) and put the password it prints into
- * acct->password.  Returns 0 (also when there is nothing to run), or -1
- * with rec filled: "FILE: account NAME: password command failed: ...",
- * never with the command's output. */
+/* When acct logs in and its password is not in the file, get it: run
+ * its password_command (secret_command, up to SECRET_COMMAND_TIMEOUT),
+ * or look it up in the keyring (keyring_lookup, which loads libsecret),
+ * and put it into acct->password.  An account has at most one of
+ * password, password_command and keyring (conf_load checks).  Returns 0
+ * (also when there is nothing to do), or -1 with rec filled: "FILE:
+ * account NAME: ...", never with the password. */
 int conf_password(struct conf_account *acct, struct err *rec);
 
 void conf_account_free(struct conf_account *acct);

@@ -38,7 +38,7 @@
  * default has one zero per key of the larger table.
  */
 #define LINES "\001lines"
-#define LINES_DEFAULT "{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}"
+#define LINES_DEFAULT "{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}"
 /* In an account block: [k] the line in the defaults block of a key the
  * account took from there (0: its own value, or the built-in one). */
 #define INHERITED "\001inherited"
@@ -65,6 +65,7 @@ enum akey {
 	K_PRIORITIES,
 	K_CERT,
 	K_KEY,
+	K_KEYRING,
 	K_NKEYS
 };
 
@@ -74,7 +75,7 @@ static const char *const akeys[K_NKEYS] = { "", "host", "port", "tls",
 	"tls_ca_file", "auth", "user", "password", "from", "helo", "timeout",
 	"aliases", "local_domain", "partial_delivery", "queue",
 	"password_command", "allow_from", "tls_pin", "tls_priorities",
-	"tls_cert_file", "tls_key_file" };
+	"tls_cert_file", "tls_key_file", "keyring" };
 static const char *const rkeys[R_NKEYS] = { "", "default_account" };
 
 /* Keys whose value --pretend never shows. */
@@ -546,6 +547,7 @@ static cfg_opt_t account_opts[] = {
 	CFG_STR("tls_priorities", NULL, CFGF_NODEFAULT),
 	CFG_STR("tls_cert_file", NULL, CFGF_NODEFAULT),
 	CFG_STR("tls_key_file", NULL, CFGF_NODEFAULT),
+	CFG_INT_CB("keyring", 0, CFGF_NONE, parse_bool),
 	CFG_INT_LIST(LINES, LINES_DEFAULT, CFGF_NONE),
 	CFG_INT_LIST(INHERITED, LINES_DEFAULT, CFGF_NONE),
 	CFG_END(),

@@ -19,6 +19,7 @@
 #include "conf.h"
 #include "err.h"
 #include "flush.h"
+#include "keyring.h"
 #include "log.h"
 #include "msg.h"
 #include "options.h"
@@ -641,6 +642,47 @@ newaliases(const struct options *o)
 	return code;
 }
 
+/* --store-password ACCOUNT: ask for the account's password and keep it
+ * in the keyring under the attributes keyring_lookup uses. */
+static int
+store_password(const struct options *o)
+{
+	char prompt[300], label[300], *pw = NULL;
+	struct conf_account a;
+	struct err e;
+
+	err_clear(&e);
+	if (conf_load(o->config, o->account, &a, &e) == -1) {
+		fprintf(stderr, "mailhop: %s\n", e.text);
+		return e.code;
+	}
+	if (a.user == NULL)
+		err_set(&e, ERR_CONFIG, EX_CONFIG,
+		    "%s: account %s has no user, and the keyring entry is found by host and user (add user = \"...\")",
+		    a.file, a.name);
+	snprintf(
+	    prompt, sizeof(prompt), "Password for %s at %s: ", a.user, a.host);
+	snprintf(label, sizeof(label), "mailhop: %s at %s (account %s)", a.user,
+	    a.host, a.name);
+	if (e.class == ERR_NONE && secret_ask(prompt, &pw, &e) == 0 &&
+	    keyring_store(a.host, a.user, label, pw, &e) == 0)
+		printf(
+		    "mailhop: stored the password for %s at %s in the keyring's default collection (Secret Service; host=%s service=%s user=%s)\n",
+		    a.user, a.host, a.host, KEYRING_SERVICE, a.user);
+	secret_free(pw);
+	if (e.class != ERR_NONE)
+		fprintf(stderr, "mailhop: %s\n", e.text);
+	else if (!a.keyring)
+		printf(
+		    "mailhop: account %s does not use it yet: add keyring = on to it in %s%s\n",
+		    a.name, a.file,
+		    a.password != NULL || a.password_command != NULL
+			? " and remove its password or password_command"
+			: "");
+	conf_account_free(&a);
+	return e.class == ERR_NONE ? EX_OK : e.code;
+}
+
 /* The modes other than sending (-bp, -bi, -q, -bs): each runs and picks
  * its exit code here. */
 static int
@@ -655,6 +697,8 @@ run_mode(const struct options *o)
 		return flush_run(o);
 	case OPT_MODE_SMTP:
 		return run_smtp(o);
+	case OPT_MODE_STORE_PASSWORD:
+		return store_password(o);
 	case OPT_MODE_SEND:
 		break;
 	}

@@ -317,6 +317,35 @@ apply_value(struct options *o, char c, const char *v, struct err *rec)
 	}
 }
 
+/* --store-password ACCOUNT (or =ACCOUNT): the only long option. */
+static int
+parse_long(
+    int argc, char *const argv[], int *i, struct options *o, struct err *rec)
+{
+	static const char name[] = "--store-password";
+	const char *w = argv[*i], *v;
+	size_t n = sizeof(name) - 1;
+
+	if (strncmp(w, name, n) != 0 || (w[n] != '\0' && w[n] != '='))
+		return err_set(rec, ERR_USAGE, EX_USAGE,
+		    "unknown option %.40s (see mailhop(1))", w);
+	if (w[n] == '=')
+		v = w + n + 1;
+	else if (*i + 1 < argc)
+		v = argv[++*i];
+	else
+		v = "";
+	if (v[0] == '\0')
+		return err_set(rec, ERR_USAGE, EX_USAGE,
+		    "--store-password needs the name of an account (mailhop --store-password NAME)");
+	if (o->account != NULL && strcmp(o->account, v) != 0)
+		return err_set(rec, ERR_USAGE, EX_USAGE,
+		    "--store-password names an account other than -a (give the account once)");
+	o->account = v;
+	o->mode = OPT_MODE_STORE_PASSWORD;
+	return 0;
+}
+
 /* Parse the option word argv[*i] (which starts with '-'), taking a
  * separate value from argv[*i + 1] when needed. */
 static int
@@ -328,8 +357,7 @@ parse_word(
 	size_t k;
 
 	if (w[1] == '-')
-		return err_set(rec, ERR_USAGE, EX_USAGE,
-		    "unknown option %.40s (see mailhop(1))", w);
+		return parse_long(argc, argv, i, o, rec);
 	for (k = 1; w[k] != '\0'; k++) {
 		d = find_def(w[k]);
 		if (d == NULL)
@@ -377,6 +405,8 @@ check_rcpts(const struct options *o, struct err *rec)
 		    "checking the aliases (-bi, -I, newaliases)",
 		[OPT_MODE_FLUSH] = "flushing the queue (-q)",
 		[OPT_MODE_SMTP] = "SMTP on standard input (-bs)",
+		[OPT_MODE_STORE_PASSWORD] =
+		    "storing a password (--store-password)",
 	};
 	size_t i;
 

@@ -12,7 +12,9 @@ enum opt_mode {
 	OPT_MODE_LIST,	     /* -bp, "mailq": list the queue */
 	OPT_MODE_NEWALIASES, /* -bi, -I, "newaliases": check the aliases */
 	OPT_MODE_FLUSH,	     /* -q: retry the queued messages */
-	OPT_MODE_SMTP	     /* -bs: SMTP on standard input and output */
+	OPT_MODE_SMTP,	     /* -bs: SMTP on standard input and output */
+	/* --store-password ACCOUNT: put a password in the keyring */
+	OPT_MODE_STORE_PASSWORD
 };
 
 /* -N: when the server should send a delivery status notification
@@ -44,7 +46,7 @@ struct options {
 	enum opt_ret ret;     /* -R */
 	const char *envid;    /* -V; NULL when not given */
 	enum opt_body body;   /* -B */
-	const char *account;  /* -a */
+	const char *account;  /* -a, or --store-password's ACCOUNT */
 	const char *config;   /* -C */
 	const char *queue_id; /* -qI: the queued message to retry now */
 	/* -qI alone sets queue_id to "": every queued message.  -qD: the

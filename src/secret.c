@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Secrets in memory: wiping, keeping them out of core files, and reading
- * a password from a command (password_command, S33).  The keyring comes
- * with a later change.
+ * Secrets in memory: wiping, keeping them out of core files, reading a
+ * password from a command (password_command, S33), and asking for one
+ * without echo (mailhop --store-password).  The keyring is keyring.c.
  */
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/types.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -247,5 +249,145 @@ secret_command(const char *cmd, int timeout_ms, char **out, struct err *rec)
 		secret_wipe(c.buf, SECRET_COMMAND_MAX + 1);
 		free(c.buf);
 	}
+	return rc;
+}
+
+/* Read one line from fd into buf (size SECRET_COMMAND_MAX + 1), without
+ * its line end.  Returns its length, or -1 at EOF before any byte, -2
+ * when it is too long, -3 on a read error. */
+static ssize_t
+read_line(int fd, char *buf)
+{
+	size_t n = 0;
+	ssize_t r;
+	char c;
+
+	for (;;) {
+		r = read(fd, &c, 1);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			return -3;
+		if (r == 0 || c == '\n')
+			break;
+		if (n == SECRET_COMMAND_MAX)
+			return -2;
+		buf[n++] = c;
+	}
+	if (r == 0 && n == 0)
+		return -1;
+	if (n > 0 && buf[n - 1] == '\r')
+		buf[--n] = '\0';
+	return (ssize_t)n;
+}
+
+/* One line read into a fresh buffer, checked as a password. */
+static int
+ask_line(int fd, char **out, struct err *rec)
+{
+	char *buf = calloc(1, SECRET_COMMAND_MAX + 1);
+	ssize_t n, i;
+	int rc = 0;
+
+	*out = NULL;
+	if (buf == NULL)
+		return err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
+	n = read_line(fd, buf);
+	if (n == -1)
+		rc = err_set(rec, ERR_USAGE, EX_NOINPUT,
+		    "no password given (type it, or give it on standard input)");
+	else if (n == -2)
+		rc = err_set(rec, ERR_USAGE, EX_DATAERR,
+		    "the password is longer than %d KiB",
+		    SECRET_COMMAND_MAX / 1024);
+	else if (n == -3)
+		rc = err_set(rec, ERR_LOCAL, EX_IOERR,
+		    "cannot read the password: %s", strerror(errno));
+	else if (n == 0)
+		rc = err_set(rec, ERR_USAGE, EX_DATAERR,
+		    "the password is empty (nothing was stored)");
+	for (i = 0; rc == 0 && i < n; i++)
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+			rc = err_set(rec, ERR_USAGE, EX_DATAERR,
+			    "the password holds a control character (a tab or other control key cannot be sent)");
+	if (rc == 0)
+		*out = buf;
+	else {
+		secret_wipe(buf, SECRET_COMMAND_MAX + 1);
+		free(buf);
+	}
+	return rc;
+}
+
+/* The terminal's settings while echo is off, for the signal handler. */
+static struct termios tty_saved;
+static volatile sig_atomic_t tty_fd = -1;
+
+static void
+tty_restore(int sig)
+{
+	if (tty_fd != -1)
+		tcsetattr(tty_fd, TCSAFLUSH, &tty_saved);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Ask on the terminal, echo off, twice; the two must agree. */
+static int
+ask_tty(int tty, const char *prompt, char **out, struct err *rec)
+{
+	static const char again[] = "Again: ";
+	struct termios quiet;
+	char *second = NULL;
+	int rc;
+
+	if (tcgetattr(tty, &tty_saved) == -1)
+		return err_set(rec, ERR_LOCAL, EX_IOERR,
+		    "cannot turn off echo on the terminal: %s",
+		    strerror(errno));
+	quiet = tty_saved;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	quiet.c_lflag |= ECHONL;
+	tty_fd = tty;
+	signal(SIGINT, tty_restore);
+	signal(SIGTERM, tty_restore);
+	signal(SIGHUP, tty_restore);
+	tcsetattr(tty, TCSAFLUSH, &quiet);
+	(void)!write(tty, prompt, strlen(prompt));
+	rc = ask_line(tty, out, rec);
+	if (rc == 0) {
+		(void)!write(tty, again, sizeof(again) - 1);
+		rc = ask_line(tty, &second, rec);
+	}
+	tcsetattr(tty, TCSAFLUSH, &tty_saved);
+	tty_fd = -1;
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	if (rc == 0 && strcmp(*out, second) != 0)
+		rc = err_set(rec, ERR_USAGE, EX_DATAERR,
+		    "the two passwords differ (nothing was stored)");
+	secret_free(second);
+	if (rc == -1) {
+		secret_free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+int
+secret_ask(const char *prompt, char **out, struct err *rec)
+{
+	int tty, rc;
+
+	*out = NULL;
+	if (!isatty(STDIN_FILENO))
+		return ask_line(STDIN_FILENO, out, rec);
+	tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+	if (tty == -1)
+		return err_set(rec, ERR_LOCAL, EX_IOERR,
+		    "cannot open the terminal: %s", strerror(errno));
+	rc = ask_tty(tty, prompt, out, rec);
+	close(tty);
 	return rc;
 }

@@ -32,4 +32,14 @@ void secret_protect_process(void);
 int secret_command(
     const char *cmd, int timeout_ms, char **out, struct err *rec);
 
+/* Ask for a password: when standard input is a terminal, on /dev/tty
+ * with prompt, echo off, twice (the two must agree; the terminal is
+ * restored, also on SIGINT, SIGTERM and SIGHUP); otherwise the first
+ * line of standard input, without its line end.  Blocks.  Returns 0
+ * with *out malloc'ed (release with secret_free), or -1 with rec
+ * filled: EX_NOINPUT at end of input, EX_DATAERR when empty, over
+ * SECRET_COMMAND_MAX, with a control character or the two differ,
+ * EX_IOERR when the terminal fails.  Never shows the password. */
+int secret_ask(const char *prompt, char **out, struct err *rec);
+
 #endif

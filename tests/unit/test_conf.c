@@ -389,6 +389,8 @@ field(const struct tcase *tc, const struct conf_account *a, const char *key,
 		snprintf(buf, n, "%d", a->partial_delivery);
 	else if (strcmp(key, "queue") == 0)
 		snprintf(buf, n, "%d", a->queue);
+	else if (strcmp(key, "keyring") == 0)
+		snprintf(buf, n, "%d", a->keyring);
 	else if (strcmp(key, "allow_from") == 0) {
 		buf[0] = '\0';
 		for (i = 0; i < a->nallow_from; i++)

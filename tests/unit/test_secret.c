@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: ISC */
-/* Unit tests: the password command (S33, B37), one row per command. */
+/* Unit tests: the password command (S33, B37), one row per command; the
+ * password read from standard input (secret_ask, --store-password). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <sysexits.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "err.h"
@@ -101,11 +103,65 @@ test_command(void **state)
 	}
 }
 
+static const struct {
+	const char *input;
+	const char *want; /* the password, or NULL: an error */
+	int code;	  /* its sysexits code */
+} asks[] = {
+	{ "secret\n", "secret", 0 },
+	{ "secret", "secret", 0 },
+	{ "secret\r\n", "secret", 0 },
+	{ "sec ret\nsecond line\n", "sec ret", 0 },
+	{ "", NULL, EX_NOINPUT },
+	{ "\n", NULL, EX_DATAERR },
+	{ "\r\n", NULL, EX_DATAERR },
+	{ "a\tb\n", NULL, EX_DATAERR },
+	{ "a\033b\n", NULL, EX_DATAERR },
+};
+
+/* secret_ask with stdin a pipe holding the row's input. */
+static void
+test_ask(void **state)
+{
+	int saved = dup(0), p[2];
+	char *out;
+	struct err rec;
+	size_t i;
+	int rc;
+
+	(void)state;
+	for (i = 0; i < sizeof(asks) / sizeof(asks[0]); i++) {
+		assert_int_equal(pipe(p), 0);
+		assert_int_equal(
+		    write(p[1], asks[i].input, strlen(asks[i].input)),
+		    (ssize_t)strlen(asks[i].input));
+		close(p[1]);
+		dup2(p[0], 0);
+		close(p[0]);
+		err_clear(&rec);
+		rc = secret_ask("unused: ", &out, &rec);
+		if (asks[i].want != NULL) {
+			if (rc != 0)
+				fail_msg("row %zu: %s", i, rec.text);
+			assert_string_equal(out, asks[i].want);
+			secret_free(out);
+		} else {
+			if (rc != -1 || rec.code != asks[i].code)
+				fail_msg(
+				    "row %zu: rc %d code %d", i, rc, rec.code);
+			assert_null(out);
+		}
+	}
+	dup2(saved, 0);
+	close(saved);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_command),
+		cmocka_unit_test(test_ask),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

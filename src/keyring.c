@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Passwords in the keyring (the freedesktop Secret Service, through
+ * libsecret), as msmtp keeps them.  libsecret and GLib are loaded with
+ * dlopen only when an account uses the keyring, so a normal send never
+ * has them in its address space; the header gives the prototypes.
+ */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include <libsecret/secret.h>
+
+#include "err.h"
+#include "keyring.h"
+#include "secret.h"
+
+#define LIBSECRET "libsecret-1.so.0"
+
+/* What we use of libsecret and GLib, resolved once. */
+static struct {
+	void *handle;
+	__typeof__(&secret_password_lookup_nonpageable_sync) lookup;
+	__typeof__(&secret_password_store_sync) store;
+	__typeof__(&secret_password_free) free_password;
+	__typeof__(&g_error_free) free_error;
+} lib;
+
+/* No SECRET_SCHEMA_DONT_MATCH_NAME on lookup would miss the entries
+ * secret-tool stores, whose schema is org.freedesktop.Secret.Generic. */
+static const SecretSchema schema = {
+	.name = KEYRING_SCHEMA,
+	.flags = SECRET_SCHEMA_DONT_MATCH_NAME,
+	.attributes = {
+	    { "host", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	    { "service", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	    { "user", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	    { NULL, 0 },
+	},
+};
+
+static int
+load(struct err *rec)
+{
+	const char *why;
+
+	if (lib.handle != NULL)
+		return 0;
+	lib.handle = dlopen(LIBSECRET, RTLD_NOW | RTLD_LOCAL);
+	if (lib.handle == NULL) {
+		why = dlerror();
+		return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
+		    "keyring = on needs libsecret, which cannot be loaded: %s (install libsecret-1-0, or use password_command)",
+		    why != NULL ? why : LIBSECRET);
+	}
+	/* dlsym on the handle also finds GLib, a dependency of it. */
+	lib.lookup = (__typeof__(lib.lookup))dlsym(
+	    lib.handle, "secret_password_lookup_nonpageable_sync");
+	lib.store = (__typeof__(lib.store))dlsym(
+	    lib.handle, "secret_password_store_sync");
+	lib.free_password = (__typeof__(lib.free_password))dlsym(
+	    lib.handle, "secret_password_free");
+	lib.free_error =
+	    (__typeof__(lib.free_error))dlsym(lib.handle, "g_error_free");
+	if (lib.lookup == NULL || lib.store == NULL ||
+	    lib.free_password == NULL || lib.free_error == NULL)
+		return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
+		    "keyring = on needs libsecret 0.19 or later (%s lacks a function it needs)",
+		    LIBSECRET);
+	return 0;
+}
+
+/* The Secret Service could not be asked (no session bus, no service on
+ * it) or refused (a locked collection, a dismissed prompt).  GLib's
+ * message is shown sanitised. */
+static int
+unreachable(GError *e, struct err *rec)
+{
+	char why[200];
+
+	err_sanitize(why, sizeof(why), e != NULL ? e->message : "unknown",
+	    e != NULL ? strlen(e->message) : 7);
+	if (e != NULL)
+		lib.free_error(e);
+	return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
+	    "the keyring (Secret Service) is not available: %s (run mailhop in a desktop session with a keyring such as gnome-keyring unlocked, with DBUS_SESSION_BUS_ADDRESS set; or use password_command)",
+	    why);
+}
+
+/* A password the server can take: not empty, no control character
+ * (SASLprep, RFC 4013). */
+static int
+check(const char *pw, const char *host, const char *user, struct err *rec)
+{
+	const char *p;
+
+	if (pw[0] == '\0')
+		return err_set(rec, ERR_CONFIG, EX_CONFIG,
+		    "the keyring's password for user \"%s\" at %s is empty (store it again)",
+		    user, host);
+	for (p = pw; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return err_set(rec, ERR_CONFIG, EX_CONFIG,
+			    "the keyring's password for user \"%s\" at %s holds a control character (store it again)",
+			    user, host);
+	return 0;
+}
+
+int
+keyring_lookup(const char *host, const char *user, char **out, struct err *rec)
+{
+	GError *e = NULL;
+	gchar *pw;
+	int rc;
+
+	*out = NULL;
+	if (load(rec) == -1)
+		return -1;
+	pw = lib.lookup(&schema, NULL, &e, "host", host, "service",
+	    KEYRING_SERVICE, "user", user, NULL);
+	if (e != NULL) {
+		if (pw != NULL)
+			lib.free_password(pw);
+		return unreachable(e, rec);
+	}
+	if (pw == NULL)
+		return err_set(rec, ERR_CONFIG, EX_CONFIG,
+		    "no password for user \"%s\" at %s in the keyring, or it is locked",
+		    user, host);
+	rc = check(pw, host, user, rec);
+	if (rc == 0 && (*out = strdup(pw)) == NULL)
+		rc = err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
+	/* secret_password_free wipes it before freeing. */
+	lib.free_password(pw);
+	return rc;
+}
+
+int
+keyring_store(const char *host, const char *user, const char *label,
+    const char *password, struct err *rec)
+{
+	GError *e = NULL;
+
+	if (load(rec) == -1)
+		return -1;
+	if (lib.store(&schema, SECRET_COLLECTION_DEFAULT, label, password, NULL,
+		&e, "host", host, "service", KEYRING_SERVICE, "user", user,
+		NULL))
+		return 0;
+	return unreachable(e, rec);
+}
