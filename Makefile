@@ -4,6 +4,14 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
+# The system queue (mailhop(1) SYSTEM MODE).
+SPOOLDIR ?= /var/spool/mailhop
+# SETGID=mailhop: install mailhop set-group-id to that group (system
+# mode), with SYSCONFDIR/mailhop.conf 0640 root:GROUP and SPOOLDIR 2770.
+SETGID ?=
+# The binary to build and install; a test copy with its own SYSCONFDIR
+# and SPOOLDIR is built as B=DIR PROG=DIR/mailhop (test_sysmode.py).
+PROG ?= mailhop
 DATADIR ?= $(PREFIX)/share
 # zsh looks in vendor-completions for packages, site-functions for /usr/local.
 ZSHDIR ?= $(if $(filter /usr,$(PREFIX)),$(DATADIR)/zsh/vendor-completions,$(DATADIR)/zsh/site-functions)
@@ -16,7 +24,8 @@ PYTHON = /usr/bin/python3
 
 CFLAGS ?= -O2 -g
 WARN = -Wall -Wextra -Werror -Wmissing-prototypes
-BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DSYSCONFDIR='"$(SYSCONFDIR)"' $(WARN)
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DSYSCONFDIR='"$(SYSCONFDIR)"' \
+	-DSPOOLDIR='"$(SPOOLDIR)"' $(WARN)
 PKG_CFLAGS = $$($(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS = $$($(PKG_CONFIG) --libs $(PKGS))
 # keyring.c takes libsecret's prototypes from its header, but loads the
@@ -27,12 +36,13 @@ SRCS = src/addr.c src/alias.c src/conf.c src/confparse.c src/err.c src/io.c src/
 	src/msg.c src/net.c src/options.c src/reply.c src/sasl.c src/secret.c \
 	src/hdr.c src/qp.c src/smtp.c src/tls.c
 SRCS += src/esmtp.c src/smtp_open.c src/smtp_txn.c
-SRCS += src/queue.c src/queue_dir.c src/queue_text.c
+SRCS += src/queue.c src/queue_dir.c src/queue_text.c src/queue_keeper.c
 SRCS += src/server.c src/flush.c
 SRCS += src/policy.c
 SRCS += src/oauth.c src/keyring.c
 SRCS += src/pin.c
 SRCS += src/peek.c
+SRCS += src/priv.c
 MAIN = src/main.c
 HDRS = $(wildcard src/*.h)
 TEST_HDRS = $(wildcard tests/unit/*.h)
@@ -43,9 +53,9 @@ B = build
 OBJS = $(SRCS:src/%.c=$(B)/%.o)
 ASAN_OBJS = $(SRCS:src/%.c=$(B)/asan/%.o)
 
-all: mailhop
+all: $(PROG)
 
-mailhop: $(OBJS) $(B)/main.o
+$(PROG): $(OBJS) $(B)/main.o
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(B)/main.o $(PKG_LIBS)
 
 $(B)/%.o: src/%.c $(HDRS)
@@ -112,13 +122,13 @@ demo: deps
 	$(MAKE) all
 	$(PYTHON) tests/demo.py $(CURDIR)/mailhop
 
-install: mailhop
+install: $(PROG)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(DATADIR)/bash-completion/completions \
 	    $(DESTDIR)$(ZSHDIR) \
 	    $(DESTDIR)$(DATADIR)/fish/vendor_completions.d
-	install -m 0755 mailhop $(DESTDIR)$(BINDIR)/mailhop
+	install -m 0755 $(PROG) $(DESTDIR)$(BINDIR)/mailhop
 	install -m 0644 man/mailhop.1 $(DESTDIR)$(MANDIR)/man1/mailhop.1
 	install -m 0644 man/mailhop.conf.5 $(DESTDIR)$(MANDIR)/man5/mailhop.conf.5
 	install -m 0644 completions/mailhop.bash \
@@ -127,6 +137,29 @@ install: mailhop
 	    $(DESTDIR)$(ZSHDIR)/_mailhop
 	install -m 0644 completions/mailhop.fish \
 	    $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/mailhop.fish
+	@if [ -n "$(SETGID)" ]; then $(MAKE) --no-print-directory \
+	    install-setgid; fi
+
+# System mode: the group (created when installing to the live system),
+# the binary set-group-id to it, the system file readable by it only, and
+# the system queue writable by it only.  An existing mailhop.conf is kept.
+install-setgid:
+	@if ! getent group $(SETGID) >/dev/null; then \
+	    if [ -n "$(DESTDIR)" ]; then \
+	        echo "make: group $(SETGID) does not exist; create it" \
+	            "(groupadd --system $(SETGID)) before installing" \
+	            "with SETGID and DESTDIR" >&2; exit 1; fi; \
+	    groupadd --system $(SETGID) || getent group $(SETGID) \
+	        >/dev/null || exit 1; fi
+	chown root:$(SETGID) $(DESTDIR)$(BINDIR)/mailhop
+	chmod 2755 $(DESTDIR)$(BINDIR)/mailhop
+	install -d $(DESTDIR)$(SYSCONFDIR)
+	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/mailhop.conf ]; then \
+	    echo install -m 0640 -o root -g $(SETGID) sample.conf \
+	        $(DESTDIR)$(SYSCONFDIR)/mailhop.conf; \
+	    install -m 0640 -o root -g $(SETGID) sample.conf \
+	        $(DESTDIR)$(SYSCONFDIR)/mailhop.conf || exit 1; fi
+	install -d -m 2770 -o root -g $(SETGID) $(DESTDIR)$(SPOOLDIR)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/mailhop $(DESTDIR)$(MANDIR)/man1/mailhop.1 \
@@ -139,4 +172,4 @@ clean:
 	rm -rf $(B) mailhop
 
 .PHONY: all deps unit format-check format lint-man integration check demo bench \
-	install uninstall clean
+	install install-setgid uninstall clean

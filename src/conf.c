@@ -11,6 +11,7 @@
 #include <confuse.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netdb.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -40,6 +41,17 @@ struct cfile {
 	int open_errno;	  /* why the system file could not be opened */
 	int has_password; /* some account in it sets password */
 };
+
+/* System mode (conf_system_preload): the system file as it was read
+ * while the process held the group that may read it. */
+static struct {
+	int on;
+	int open_errno; /* why it could not be opened, or 0 */
+	gid_t group;	/* that group: the file may be 0640 root:group */
+	struct stat st; /* fstat of the opened file */
+	char *buf;	/* its bytes (NULL: not there) */
+	size_t len;
+} sys_copy;
 
 /* The user file (or the -C file) and the system file. */
 struct files {
@@ -78,12 +90,38 @@ read_all(int fd, const char *path, char **buf, size_t *len, struct err *rec)
 	return 0;
 }
 
-/* S32: a file with a password is its owner's alone. */
+/* The group name of gid, for a chown hint. */
+static const char *
+group_name(gid_t gid, char *buf, size_t size)
+{
+	struct group *gr = getgrgid(gid);
+
+	if (gr != NULL)
+		snprintf(buf, size, "%s", gr->gr_name);
+	else
+		snprintf(buf, size, "%u", (unsigned)gid);
+	return buf;
+}
+
+/* In system mode: no bits for others, the group may only read, and only
+ * when it is the set-group-id group. */
+static int
+system_mode_ok(const struct stat *st)
+{
+	if (st->st_mode & (S_IRWXO | S_IWGRP | S_IXGRP))
+		return 0;
+	return !(st->st_mode & S_IRGRP) || st->st_gid == sys_copy.group;
+}
+
+/* S32: a file with a password is its owner's alone; in system mode the
+ * system file may also be read by the set-group-id group (0640
+ * root:mailhop), which no user has. */
 static int
 check_mode(const struct cfile *cf, const struct stat *st, struct err *rec)
 {
 	struct passwd *pw;
-	char user[64];
+	char user[64], grp[64];
+	int sysmode = cf->system && sys_copy.on;
 
 	if (!cf->has_password)
 		return 0;
@@ -97,6 +135,13 @@ check_mode(const struct cfile *cf, const struct stat *st, struct err *rec)
 		    "holds a password but is owned by uid %u (run: chown %s %s)",
 		    (unsigned)st->st_uid, user, cf->path);
 	}
+	if (sysmode && !system_mode_ok(st))
+		return confparse_fail(rec, cf->path, 0,
+		    "holds a password but others may read or change it (run: chown root:%s %s; chmod 640 %s)",
+		    group_name(sys_copy.group, grp, sizeof(grp)), cf->path,
+		    cf->path);
+	if (sysmode)
+		return 0;
 	if (st->st_mode & (S_IRGRP | S_IROTH))
 		return confparse_fail(rec, cf->path, 0,
 		    "holds a password but is readable by others (run: chmod 600 %s)",
@@ -125,6 +170,30 @@ open_failed(struct cfile *cf, int required, struct err *rec)
 	    rec, NULL, 0, "cannot read %s: %s", cf->path, strerror(e));
 }
 
+/* System mode: parse a copy of the bytes conf_system_preload read
+ * (confparse_buf writes over comments), with the fstat taken then. */
+static int
+load_copy(struct cfile *cf, struct err *rec)
+{
+	char *buf;
+	int rc = -1;
+
+	if (sys_copy.buf == NULL) {
+		errno = sys_copy.open_errno;
+		return open_failed(cf, 0, rec);
+	}
+	if ((buf = malloc(sys_copy.len + 1)) == NULL)
+		return err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
+	memcpy(buf, sys_copy.buf, sys_copy.len);
+	cf->cfg =
+	    confparse_buf(cf->path, buf, sys_copy.len, &cf->has_password, rec);
+	if (cf->cfg != NULL)
+		rc = check_mode(cf, &sys_copy.st, rec);
+	secret_wipe(buf, sys_copy.len);
+	free(buf);
+	return rc;
+}
+
 /* Open, check and parse one file from the same descriptor, so what is
  * checked is what is read. */
 static int
@@ -135,6 +204,8 @@ load_file(struct cfile *cf, int required, struct err *rec)
 	size_t len = 0;
 	int fd, e, rc = -1;
 
+	if (cf->system && sys_copy.on)
+		return load_copy(cf, rec);
 	fd = open(cf->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd == -1)
 		return open_failed(cf, required, rec);
@@ -190,7 +261,8 @@ load_files(struct files *fs, const char *file, struct err *rec)
 		return load_file(&fs->f[0], 1, rec);
 	}
 	fs->n = 2;
-	fs->f[0].path = user_path();
+	/* System mode reads the system file alone (mailhop(1) SYSTEM MODE). */
+	fs->f[0].path = sys_copy.on ? NULL : user_path();
 	fs->f[1].path = strdup(SYSCONFDIR "/mailhop.conf");
 	fs->f[1].system = 1;
 	if (fs->f[1].path == NULL)
@@ -799,6 +871,52 @@ fill_settings(cfg_t *sec, struct conf_account *a)
 			c->value = NULL;
 	}
 	return rc == -1 ? -1 : 0;
+}
+
+static void
+forget_system_copy(void)
+{
+	if (sys_copy.buf != NULL) {
+		secret_wipe(sys_copy.buf, sys_copy.len);
+		free(sys_copy.buf);
+	}
+	memset(&sys_copy, 0, sizeof(sys_copy));
+}
+
+/* Kept for the whole run, since -q and the flush after a send load other
+ * accounts after the group is gone; wiped at exit. */
+int
+conf_system_preload(gid_t group, struct err *rec)
+{
+	const char *path = SYSCONFDIR "/mailhop.conf";
+	int fd, e, rc = -1;
+
+	forget_system_copy();
+	sys_copy.on = 1;
+	sys_copy.group = group;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd == -1) {
+		sys_copy.open_errno = errno;
+		return 0;
+	}
+	if (fstat(fd, &sys_copy.st) == -1) {
+		e = errno;
+		confparse_fail(
+		    rec, NULL, 0, "cannot read %s: %s", path, strerror(e));
+	} else if (!S_ISREG(sys_copy.st.st_mode))
+		confparse_fail(rec, path, 0,
+		    "not a regular file (name a configuration file)");
+	else
+		rc = read_all(fd, path, &sys_copy.buf, &sys_copy.len, rec);
+	close(fd);
+	if (rc == -1 && sys_copy.buf != NULL) {
+		secret_wipe(sys_copy.buf, CONF_MAX_SIZE + 1);
+		free(sys_copy.buf);
+		sys_copy.buf = NULL;
+	}
+	if (rc == 0)
+		atexit(forget_system_copy);
+	return rc;
 }
 
 /*

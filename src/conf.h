@@ -2,6 +2,8 @@
 #ifndef MAILHOP_CONF_H
 #define MAILHOP_CONF_H
 
+#include <sys/types.h>
+
 #include "addr.h"
 #include "err.h"
 
@@ -106,5 +108,16 @@ int conf_choose(const char *file, const struct conf_pick *pick,
 int conf_password(struct conf_account *acct, struct err *rec);
 
 void conf_account_free(struct conf_account *acct);
+
+/* System mode (priv.h): read the system file (SYSCONFDIR/mailhop.conf)
+ * now, while the process holds the group that may read it, and keep its
+ * bytes and fstat.  From then on conf_load never reads the user file or
+ * the disk: it parses this copy, which may be 0640 root:group (group: the
+ * set-group-id group), and file must be NULL.  Nothing is parsed here, so
+ * libconfuse runs after the group is gone.  Returns 0 (also when the file
+ * cannot be opened: conf_load says so), or -1 with rec filled (ERR_CONFIG,
+ * EX_CONFIG: not a regular file, too large, unreadable).  The copy is
+ * wiped at exit. */
+int conf_system_preload(gid_t group, struct err *rec);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "flush.h"
 #include "log.h"
+#include "priv.h"
 
 /* The connection of the account being flushed. */
 enum flush_conn {
@@ -116,11 +117,15 @@ params_parse(const char *s, struct smtp_envelope *env, char *buf, size_t sz)
 	}
 }
 
-/* Root with -C naming the system file uses the system queue; everyone
- * else, root included, a private user queue. */
+/* Which queue a run uses (mailhop(1) FILES): the system queue
+ * (SPOOLDIR) in system mode (priv.h), whoever runs it, and for root with
+ * -C naming the system file; every other run, root's included, a private
+ * user queue. */
 static int
 use_system_queue(const char *config)
 {
+	if (priv_system())
+		return 1;
 	return geteuid() == 0 && config != NULL &&
 	    strcmp(config, SYSCONFDIR "/mailhop.conf") == 0;
 }

@@ -25,6 +25,7 @@
 #include "options.h"
 #include "peek.h"
 #include "policy.h"
+#include "priv.h"
 #include "secret.h"
 #include "server.h"
 #include "smtp.h"
@@ -720,6 +721,11 @@ main(int argc, char *argv[])
 	if (opt_parse(argc, argv, &r.opt, &r.err) == -1) {
 		fprintf(stderr, "mailhop: %s\n", r.err.text);
 		return EX_USAGE;
+	}
+	if (priv_init(r.opt.config, &r.err) == -1) {
+		fprintf(stderr, "mailhop: %s\n", r.err.text);
+		opt_free(&r.opt);
+		return r.err.code;
 	}
 	if (r.opt.mode != OPT_MODE_SEND) {
 		code = run_mode(&r.opt);

@@ -85,17 +85,6 @@
 
 #define COPY_CHUNK 65536
 
-struct queue_msg {
-	struct queue *q;
-	int where; /* q->msg or q->failed: the directory that holds it */
-	int dfd;   /* the message's directory; its flock is the lock */
-	int fd;	   /* data */
-	char id[QUEUE_ID_SIZE];
-	int locked;
-	struct queue_text env;
-	char last_error[ERR_TEXT_MAX];
-};
-
 /* Writing a message. */
 
 /* Copy msgfd from offset 0 to EOF into a new file "data" in dfd, fsynced;
@@ -257,6 +246,8 @@ queue_put(struct queue *q, const struct queue_env *env, int msgfd,
     const char *reason, long long now, char id[QUEUE_ID_SIZE], struct err *rec)
 {
 	id[0] = '\0';
+	if (q->remote)
+		return queue_keeper_put(env, msgfd, reason, now, 0, id, rec);
 	return put_in(q, q->msg, env, msgfd, reason, now, id, rec);
 }
 
@@ -265,6 +256,9 @@ queue_put_failed(struct queue *q, const struct queue_env *env, int msgfd,
     const char *reason, long long now, char id[QUEUE_ID_SIZE], struct err *rec)
 {
 	id[0] = '\0';
+	if (q->remote)
+		return queue_keeper_put(
+		    env, msgfd, reason != NULL ? reason : "", now, 1, id, rec);
 	return put_in(q, q->failed, env, msgfd, reason != NULL ? reason : "",
 	    now, id, rec);
 }
@@ -473,8 +467,11 @@ list_dir(int where, int failed, queue_list_fn *fn, void *arg)
 int
 queue_list(struct queue *q, queue_list_fn *fn, void *arg, struct err *rec)
 {
-	int r = list_dir(q->msg, 0, fn, arg);
+	int r;
 
+	if (q->remote)
+		return queue_keeper_list(q, fn, arg, rec);
+	r = list_dir(q->msg, 0, fn, arg);
 	if (r == 0)
 		r = list_dir(q->failed, 1, fn, arg);
 	if (r == -1)
@@ -492,6 +489,8 @@ queue_due(struct queue *q, const char *account, long long now, queue_due_fn *fn,
 	long n, i;
 	int stop = 0;
 
+	if (q->remote)
+		return queue_keeper_due(q, account, now, fn, arg, stats, rec);
 	if (stats == NULL)
 		stats = &local;
 	memset(stats, 0, sizeof(*stats));
@@ -557,6 +556,8 @@ remove_msg(struct queue_msg *m, struct err *rec)
 int
 queue_done(struct queue_msg *m, struct err *rec)
 {
+	if (m->q->remote)
+		return queue_keeper_settle('d', NULL, 0, NULL, rec);
 	return remove_msg(m, rec);
 }
 
@@ -618,6 +619,8 @@ queue_retry_later(struct queue_msg *m, const char *reason, long long now,
 	struct queue_entry *e = &m->env.e;
 
 	*expired = 0;
+	if (m->q->remote)
+		return queue_keeper_settle('r', reason, now, expired, rec);
 	set_error(m, reason);
 	/* next-try 0 is a try forced by mailq (queue_retry_now,
 	 * queue_retry_all): it does not count, so the delay stays where the
@@ -635,6 +638,8 @@ queue_retry_later(struct queue_msg *m, const char *reason, long long now,
 int
 queue_fail(struct queue_msg *m, const char *reason, struct err *rec)
 {
+	if (m->q->remote)
+		return queue_keeper_settle('f', reason, 0, NULL, rec);
 	set_error(m, reason);
 	if (rewrite_env(m, rec) == -1)
 		return -1;
@@ -674,6 +679,8 @@ queue_retry_now(struct queue *q, const char *id, struct err *rec)
 	struct queue_msg m;
 	int ret = -1;
 
+	if (q->remote)
+		return queue_keeper_by_id('I', id, rec);
 	msg_init(&m, q, q->msg, id);
 	if (take_by_id(q, id, 0, &m, rec) == 0) {
 		if (m.env.why[0] != '\0')
@@ -695,6 +702,8 @@ queue_delete(struct queue *q, const char *id, struct err *rec)
 	struct queue_msg m;
 	int ret = -1;
 
+	if (q->remote)
+		return queue_keeper_by_id('X', id, rec);
 	msg_init(&m, q, q->msg, id);
 	if (take_by_id(q, id, 1, &m, rec) == 0)
 		ret = remove_msg(&m, rec);

@@ -29,11 +29,11 @@ struct queue_msg; /* one message, taken under its exclusive lock */
 
 struct queue_params {
 	/* 0: a user's private queue: directories 0700, files 0600.
-	 * 1: the shared system queue (/var/spool/mailhop): directories
-	 * 02770 and files 0660, so that every process of the queue's group
-	 * may flush it.  Deploy it as root:mailhop 2770 with mailhop
-	 * set-group-id mailhop (as Postfix's postdrop) or with only trusted
-	 * users in the group: the group can read queued mail. */
+	 * 1: the shared system queue (SPOOLDIR, /var/spool/mailhop):
+	 * directories 02770 and files 0660, so that every process of the
+	 * queue's group may flush it.  Deploy it as root:mailhop 2770 with
+	 * mailhop set-group-id mailhop (as Postfix's postdrop) or with only
+	 * trusted users in the group: the group can read queued mail. */
 	int system;
 	/* Seconds a message may wait before queue_retry_later moves it to
 	 * failed/; 0 means QUEUE_LIFETIME. */
@@ -110,6 +110,16 @@ int queue_default_dir(char *buf, size_t sz, int system);
  * EX_NOPERM).  Does not block on locks. */
 int queue_open(const char *dir, const struct queue_params *p, struct queue **q,
     struct err *rec);
+
+/* System mode (priv.c), before the set-group-id group is given up: fork
+ * the queue keeper, a process that keeps the group and does the work of
+ * the system queue dir (opened with p) on request, and nothing else.
+ * From then on queue_open of a system queue in this process returns a
+ * remote queue whose calls the keeper carries out, with the same
+ * contracts.  The keeper ends when this process does.  Returns 0, or -1
+ * with rec filled (ERR_LOCAL, EX_OSERR). */
+int queue_keeper_start(
+    const char *dir, const struct queue_params *p, struct err *rec);
 
 /* Release q; NULL is allowed. */
 void queue_close(struct queue *q);

@@ -303,6 +303,11 @@ queue_open(const char *dir, const struct queue_params *p, struct queue **qp,
 	q->fmode = system ? 0660 : 0600;
 	q->lifetime =
 	    p != NULL && p->lifetime > 0 ? p->lifetime : QUEUE_LIFETIME;
+	if (system && queue_keeper_on()) {
+		q->remote = 1;
+		*qp = q;
+		return 0;
+	}
 	if (open_dirs(q, system, rec) == -1) {
 		queue_close(q);
 		return -1;

@@ -14,10 +14,40 @@
 
 struct queue {
 	char *path;
+	int remote;		   /* the keeper does the work (below) */
 	int dir, tmp, msg, failed; /* directory fds */
 	mode_t dmode, fmode;	   /* exact modes of what we create */
 	long long lifetime;
 };
+
+/* A message taken for sending; for a remote queue only q, fd, id and env
+ * are set (the keeper holds the lock). */
+struct queue_msg {
+	struct queue *q;
+	int where; /* q->msg or q->failed: the directory that holds it */
+	int dfd;   /* the message's directory; its flock is the lock */
+	int fd;	   /* data */
+	char id[QUEUE_ID_SIZE];
+	int locked;
+	struct queue_text env;
+	char last_error[ERR_TEXT_MAX];
+};
+
+/* The queue keeper (queue_keeper.c): whether this process has one; and
+ * the calls of a remote queue, each as its queue.h namesake.  settle's op
+ * is 'd' (queue_done), 'r' (queue_retry_later) or 'f' (queue_fail) of the
+ * message of the current due pass; by_id's 'I' (queue_retry_now) or 'X'
+ * (queue_delete). */
+int queue_keeper_on(void);
+int queue_keeper_put(const struct queue_env *env, int msgfd, const char *reason,
+    long long now, int failed, char id[QUEUE_ID_SIZE], struct err *rec);
+int queue_keeper_by_id(char op, const char *id, struct err *rec);
+int queue_keeper_list(
+    struct queue *q, queue_list_fn *fn, void *arg, struct err *rec);
+int queue_keeper_due(struct queue *q, const char *account, long long now,
+    queue_due_fn *fn, void *arg, struct queue_stats *stats, struct err *rec);
+int queue_keeper_settle(
+    char op, const char *reason, long long now, int *expired, struct err *rec);
 
 /* Fill rec (ERR_LOCAL, code) with "queue: cannot WHAT PATH: strerror";
  * returns -1. */

@@ -44,7 +44,7 @@ queue_default_dir(char *buf, size_t sz, int system)
 	int n;
 
 	if (system)
-		n = snprintf(buf, sz, "/var/spool/mailhop");
+		n = snprintf(buf, sz, "%s", SPOOLDIR);
 	else if (state != NULL && state[0] == '/')
 		n = snprintf(buf, sz, "%s/mailhop/queue", state);
 	else if (home != NULL && home[0] == '/')

@@ -1,0 +1,362 @@
+# SPDX-License-Identifier: ISC
+"""System mode (issue 4, S36; issue 6's system queue): mailhop installed
+set-group-id by `make install SETGID=mailhop` into a temporary prefix, with
+its own SYSCONFDIR and SPOOLDIR, run by an unprivileged user with HOME=/
+against a system file 0640 root:mailhop that holds alice's password.
+
+The user is created here (useradd) and removed at the end, as is the
+mailhop group when this module created it; a lock file keeps two test runs
+on one machine from sharing them.  Needs root (useradd, chown, setpriv)."""
+
+import fcntl
+import grp
+import os
+import pathlib
+import pwd
+import re
+import shutil
+import subprocess
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+USER = "mailhop-systest"
+GROUP = "mailhop"
+LOCK = "/run/lock/mailhop-test-sysmode.lock"
+MESSAGE = b"From: alice@example.org\nSubject: system mode\n\nbody\n"
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0, reason="system mode tests need root (useradd)")
+
+
+def _env():
+    """An environment for make without the caller's make's jobserver."""
+    e = dict(os.environ)
+    for k in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"):
+        e.pop(k, None)
+    return e
+
+
+class Install:
+    def __init__(self, servers, base):
+        self.servers = servers
+        self.base = base
+        self.etc = os.path.join(base, "etc")
+        self.conf = os.path.join(self.etc, "mailhop.conf")
+        self.spool = os.path.join(base, "spool")
+        self.binary = os.path.join(base, "prefix", "bin", "mailhop")
+        self.home = os.path.join(base, "home")
+        self.out = os.path.join(base, "out")
+        self.made_group = False
+        self.made_user = False
+
+    def build(self):
+        subprocess.run(
+            ["make", "-C", REPO, "-s", "-j2",
+             "B=%s" % os.path.join(self.base, "build"),
+             "PROG=%s" % os.path.join(self.base, "build", "mailhop"),
+             "SYSCONFDIR=%s" % self.etc, "SPOOLDIR=%s" % self.spool,
+             "PREFIX=%s" % os.path.join(self.base, "prefix"),
+             "SETGID=%s" % GROUP, "install"],
+            check=True, env=_env(), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT)
+
+    def add_user(self):
+        try:
+            pwd.getpwnam(USER)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home",
+                            "--home-dir", self.home, "--shell",
+                            "/usr/sbin/nologin", USER], check=True)
+            self.made_user = True
+        pw = pwd.getpwnam(USER)
+        if pw.pw_dir != self.home:
+            subprocess.run(["usermod", "--home", self.home, USER],
+                           check=True)
+        self.uid, self.gid = pw.pw_uid, pw.pw_gid
+        os.makedirs(self.out, exist_ok=True)
+        os.chown(self.out, self.uid, self.gid)
+
+    def remove(self):
+        if self.made_user:
+            subprocess.run(["userdel", USER], check=False)
+        if self.made_group:
+            subprocess.run(["groupdel", GROUP], check=False)
+
+    def write_system(self, **kw):
+        """The system file, written as the harness writes a config, then
+        made 0640 root:mailhop."""
+        src = self.servers.write_config(**kw)
+        shutil.copyfile(src, self.conf)
+        os.chown(self.conf, 0, grp.getgrnam(GROUP).gr_gid)
+        os.chmod(self.conf, 0o640)
+
+    def run(self, args, data=MESSAGE, env=None, as_root=False, binary=None):
+        """Run the installed binary as USER (or as root), HOME=/."""
+        e = {"PATH": "/usr/bin:/bin", "HOME": "/", "LANG": "C.UTF-8"}
+        e.update(env or {})
+        argv = [binary or self.binary] + list(args)
+        if not as_root:
+            argv = ["setpriv", "--reuid=%d" % self.uid,
+                    "--regid=%d" % self.gid, "--clear-groups", "--"] + argv
+        p = self.servers.popen(argv, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=e, cwd="/")
+        out, err = p.communicate(data, timeout=60)
+        return p.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture(scope="module")
+def inst(servers):
+    os.makedirs(os.path.dirname(LOCK), exist_ok=True)
+    lock = open(LOCK, "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    base = servers.path("sysmode")
+    os.makedirs(base, exist_ok=True)
+    os.chmod(base, 0o755)
+    i = Install(servers, base)
+    try:
+        try:
+            grp.getgrnam(GROUP)
+        except KeyError:
+            i.made_group = True  # make install creates it
+        i.build()
+        i.add_user()
+        yield i
+    finally:
+        i.remove()
+        lock.close()
+
+
+def received_from(raw):
+    """The HELO name in Postfix's Received line."""
+    m = re.search(rb"^Received: from (\S+) ", raw, re.M)
+    return m.group(1).decode() if m else None
+
+
+def test_install_modes(inst):
+    st = os.stat(inst.binary)
+    gid = grp.getgrnam(GROUP).gr_gid
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, gid, 0o2755)
+    st = os.stat(inst.spool)
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, gid, 0o2770)
+    # make install puts sample.conf there when there is no file yet.
+    if os.path.exists(inst.conf):
+        st = os.stat(inst.conf)
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, gid,
+                                                                0o640)
+
+
+def test_user_sends_through_system_file(inst, servers, rcpt):
+    to = rcpt()
+    inst.write_system(extra={"helo": '"sys.example.org"'})
+    rc, out, err = inst.run(["--", to])
+    assert (rc, err) == (0, ""), err
+    msg = servers.wait_for_delivery(to)[0]
+    assert received_from(msg) == "sys.example.org"
+    assert servers.smtpd_sasl_method(msg)[1] == "alice"
+    # The user cannot read the file that holds the password.
+    r = subprocess.run(["setpriv", "--reuid=%d" % inst.uid,
+                        "--regid=%d" % inst.gid, "--clear-groups", "--",
+                        "cat", inst.conf], capture_output=True)
+    assert r.returncode != 0 and b"Permission denied" in r.stderr
+    assert servers.users["alice"].encode() not in r.stdout
+
+
+def test_dash_C_refused(inst, servers, rcpt):
+    to = rcpt()
+    inst.write_system()
+    rc, out, err = inst.run(["-C", inst.conf, "--", to])
+    assert rc == 64
+    assert err == (
+        "mailhop: -C cannot be used while mailhop runs set-group-id: it "
+        "reads %s, or ~/.config/mailhop/config when you have one (drop "
+        "-C)\n" % inst.conf)
+    servers.assert_nothing_delivered(to)
+
+
+def test_environment_does_not_steer(inst, servers, rcpt):
+    """${VAR} in the system file expands in the cleared environment, and
+    XDG_CONFIG_HOME or HOME do not bring in another file.  The same
+    binary without the set-group-id bit, run by the same user on a
+    readable copy, does expand the caller's variable: the check can
+    fail."""
+    to, to2 = rcpt(), rcpt()
+    tmp_path = pathlib.Path(inst.base) / "envtest"
+    shutil.rmtree(tmp_path, ignore_errors=True)
+    inst.write_system(extra={"helo": '"sys${MAILHOP_T}.example.org"'})
+    other = tmp_path / "xdg" / "mailhop"
+    other.mkdir(parents=True)
+    (other / "config").write_text(
+        open(inst.conf).read().replace("sys${MAILHOP_T}", "xdg"))
+    os.chmod(tmp_path, 0o755)
+    os.chown(other / "config", inst.uid, inst.gid)
+    os.chmod(other / "config", 0o600)
+    env = {"MAILHOP_T": "evil", "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+           "HOME": str(tmp_path), "TMPDIR": "/nonexistent"}
+    rc, out, err = inst.run(["--", to], env=env)
+    assert (rc, err) == (0, ""), err
+    assert received_from(servers.wait_for_delivery(to)[0]) == \
+        "sys.example.org"
+    # The control: no privilege, so the environment is the caller's.
+    plain = os.path.join(inst.base, "plain-mailhop")
+    shutil.copyfile(inst.binary, plain)
+    os.chmod(plain, 0o755)
+    copy = tmp_path / "copy.conf"
+    shutil.copyfile(inst.conf, copy)
+    os.chown(copy, inst.uid, inst.gid)
+    os.chmod(copy, 0o600)
+    rc, out, err = inst.run(["-C", str(copy), "--", to2], binary=plain,
+                            env={"MAILHOP_T": "evil"})
+    assert (rc, err) == (0, ""), err
+    assert received_from(servers.wait_for_delivery(to2)[0]) == \
+        "sysevil.example.org"
+
+
+def test_group_dropped_before_password_command(inst, servers, rcpt):
+    """The password command runs after the drop and before the session:
+    it reads mailhop's /proc/PID/status (its parent's), whose Gid line
+    lists real, effective, saved and filesystem gid."""
+    to = rcpt()
+    status = os.path.join(inst.out, "status")
+    if os.path.exists(status):
+        os.unlink(status)
+    cmd = "cat /proc/$PPID/status > %s; echo %s" % (
+        status, servers.users["alice"])
+    inst.write_system(extra={"password_command": '"%s"' % cmd})
+    with open(inst.conf) as f:
+        text = f.read()
+    text = re.sub(r"\n\tpassword = .*", "", text)
+    with open(inst.conf, "w") as f:
+        f.write(text)
+    rc, out, err = inst.run(["--", to])
+    assert (rc, err) == (0, ""), err
+    servers.wait_for_delivery(to)
+    with open(status) as f:
+        st = f.read()
+    gids = re.search(r"^Gid:\s+(.*)$", st, re.M).group(1).split()
+    mailhop_gid = grp.getgrnam(GROUP).gr_gid
+    assert gids == [str(inst.gid)] * 4, st
+    groups = re.search(r"^Groups:\s*(.*)$", st, re.M).group(1).split()
+    assert str(mailhop_gid) not in groups
+
+
+def test_user_with_own_config_reads_it(inst, servers, rcpt):
+    """A user whose home (from the password database) has a config of
+    their own: the group is dropped first and their file is read."""
+    to = rcpt()
+    inst.write_system(extra={"helo": '"sys.example.org"'})
+    d = os.path.join(inst.home, ".config", "mailhop")
+    os.makedirs(d, exist_ok=True)
+    for p in (inst.home, os.path.join(inst.home, ".config"), d):
+        os.chown(p, inst.uid, inst.gid)
+    own = os.path.join(d, "config")
+    shutil.copyfile(inst.conf, own)
+    with open(own) as f:
+        text = f.read().replace("sys.example.org", "own.example.org")
+    with open(own, "w") as f:
+        f.write(text)
+    os.chown(own, inst.uid, inst.gid)
+    os.chmod(own, 0o600)
+    try:
+        rc, out, err = inst.run(["--", to])
+        assert (rc, err) == (0, ""), err
+        assert received_from(servers.wait_for_delivery(to)[0]) == \
+            "own.example.org"
+        # Their queue is theirs too, private.
+        with open(own, "a") as f:
+            f.write(text.replace("account test", "account down").replace(
+                "default_account", "#").replace(
+                    "\tport = %d" % servers.ports["submission"],
+                    "\tport = %d" % servers.ports["closed"]).replace(
+                        "\tqueue = off\n", ""))
+        state = os.path.join(inst.home, "s")
+        rc, out, err = inst.run(["-a", "down", "--", rcpt()],
+                                env={"XDG_STATE_HOME": state})
+        assert (rc, err) == (0, ""), err
+        st = os.stat(os.path.join(state, "mailhop", "queue"))
+        assert (st.st_uid, st.st_mode & 0o7777) == (inst.uid, 0o700)
+        assert len(os.listdir(os.path.join(state, "mailhop", "queue",
+                                           "msg"))) == 1
+        # Their file must still be theirs alone.
+        os.chmod(own, 0o640)
+        rc, out, err = inst.run(["--", rcpt()])
+        assert rc == 78 and "readable by others" in err, err
+    finally:
+        shutil.rmtree(inst.home)
+
+
+@pytest.mark.parametrize("mode,group,opens", [
+    (0o644, GROUP, True), (0o660, GROUP, True), (0o650, GROUP, True),
+    (0o640, "root", False), (0o604, GROUP, False)])
+def test_system_file_mode_refused(inst, servers, rcpt, mode, group, opens):
+    """Only 0640 with the set-group-id group (or 0600) passes; a file
+    root's group may read, or others but not the group, is not even
+    readable by mailhop."""
+    to = rcpt()
+    inst.write_system()
+    os.chown(inst.conf, 0, grp.getgrnam(group).gr_gid)
+    os.chmod(inst.conf, mode)
+    rc, out, err = inst.run(["--", to])
+    assert rc == 78, err
+    if opens:
+        assert err == (
+            "mailhop: %s: holds a password but others may read or change "
+            "it (run: chown root:mailhop %s; chmod 640 %s)\n"
+            % (inst.conf, inst.conf, inst.conf))
+    else:
+        assert err == "mailhop: cannot read %s: Permission denied\n" % (
+            inst.conf)
+    servers.assert_nothing_delivered(to)
+
+
+def queue_ids(inst, area="msg"):
+    d = os.path.join(inst.spool, area)
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+def test_system_queue(inst, servers, rcpt):
+    """Queued as the user (server down) it lands in the system queue,
+    0660 group mailhop, which the user cannot enter; the user's mailq
+    lists it; root's -q delivers it; a second one is delivered by the
+    user's own -qI."""
+    to, to2 = rcpt(), rcpt()
+    inst.write_system(host="127.0.0.1", port=servers.ports["closed"],
+                      timeout=5, queue=True)
+    before = queue_ids(inst)
+    rc, out, err = inst.run(["--", to])
+    assert (rc, err) == (0, ""), err
+    new = [i for i in queue_ids(inst) if i not in before]
+    assert len(new) == 1
+    data = os.path.join(inst.spool, "msg", new[0], "data")
+    st = os.stat(data)
+    assert (st.st_gid, st.st_mode & 0o777) == (
+        grp.getgrnam(GROUP).gr_gid, 0o660)
+    r = subprocess.run(["setpriv", "--reuid=%d" % inst.uid,
+                        "--regid=%d" % inst.gid, "--clear-groups", "--",
+                        "ls", inst.spool], capture_output=True)
+    assert r.returncode != 0
+    rc, out, err = inst.run(["-bp"])
+    assert rc == 0 and new[0] in out and to in out, (out, err)
+    servers.assert_nothing_delivered(to)
+
+    inst.write_system(queue=True)
+    rc, out, err = inst.run(["-qI" + new[0]], as_root=True)
+    assert (rc, err) == (0, ""), err
+    assert len(servers.wait_for_delivery(to)) == 1
+    assert new[0] not in queue_ids(inst)
+
+    inst.write_system(host="127.0.0.1", port=servers.ports["closed"],
+                      timeout=5, queue=True)
+    rc, out, err = inst.run(["--", to2])
+    assert rc == 0, err
+    second = [i for i in queue_ids(inst) if i not in before]
+    assert len(second) == 1
+    inst.write_system(queue=True)
+    rc, out, err = inst.run(["-qI" + second[0]])
+    assert (rc, err) == (0, ""), err
+    assert len(servers.wait_for_delivery(to2)) == 1
+    assert queue_ids(inst) == before
+    servers.wait_queue_empty()
+    assert len(servers.maildir_messages(to)) == 1
