@@ -749,6 +749,8 @@ make_due(struct queue_msg *m)
 int
 queue_retry_all(struct queue *q, size_t *count, struct err *rec)
 {
+	if (q->remote)
+		return queue_keeper_all('A', count, rec);
 	return each_message(q, q->msg, make_due, count, rec);
 }
 
@@ -763,5 +765,7 @@ remove_any(struct queue_msg *m)
 int
 queue_delete_failed(struct queue *q, size_t *count, struct err *rec)
 {
+	if (q->remote)
+		return queue_keeper_all('Y', count, rec);
 	return each_message(q, q->failed, remove_any, count, rec);
 }

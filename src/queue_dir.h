@@ -37,11 +37,13 @@ struct queue_msg {
  * the calls of a remote queue, each as its queue.h namesake.  settle's op
  * is 'd' (queue_done), 'r' (queue_retry_later) or 'f' (queue_fail) of the
  * message of the current due pass; by_id's 'I' (queue_retry_now) or 'X'
- * (queue_delete). */
+ * (queue_delete); all's 'A' (queue_retry_all) or 'Y'
+ * (queue_delete_failed). */
 int queue_keeper_on(void);
 int queue_keeper_put(const struct queue_env *env, int msgfd, const char *reason,
     long long now, int failed, char id[QUEUE_ID_SIZE], struct err *rec);
 int queue_keeper_by_id(char op, const char *id, struct err *rec);
+int queue_keeper_all(char op, size_t *count, struct err *rec);
 int queue_keeper_list(
     struct queue *q, queue_list_fn *fn, void *arg, struct err *rec);
 int queue_keeper_due(struct queue *q, const char *account, long long now,

@@ -162,46 +162,61 @@ recv_frame(int s, struct frame *f)
 	return read_all(s, f->buf, n);
 }
 
-/* The keeper's answer: "RC CLASS CODE EXPIRED TAKEN LOCKED BAD\nID\nTEXT". */
+/* The keeper's answer: "RC CLASS CODE EXPIRED TAKEN LOCKED WAITING BAD
+ * COUNT\nID\nTEXT"; COUNT is what queue_retry_all counted. */
 static int
 send_result(int s, int rc, const struct err *e, int expired,
-    const struct queue_stats *st, const char *id)
+    const struct queue_stats *st, size_t count, const char *id)
 {
-	char buf[ERR_TEXT_MAX + QUEUE_ID_SIZE + 128];
+	char buf[ERR_TEXT_MAX + QUEUE_ID_SIZE + 160];
+	struct queue_stats none = { 0 };
 	int n;
 
-	n = snprintf(buf, sizeof(buf), "%d %d %d %d %zu %zu %zu\n%s\n%s", rc,
-	    (int)e->class, e->code, expired, st != NULL ? st->taken : 0,
-	    st != NULL ? st->locked : 0, st != NULL ? st->bad : 0,
-	    id != NULL ? id : "", rc == 0 ? "" : e->text);
+	if (st == NULL)
+		st = &none;
+	n = snprintf(buf, sizeof(buf),
+	    "%d %d %d %d %zu %zu %zu %zu %zu\n%s\n%s", rc, (int)e->class,
+	    e->code, expired, st->taken, st->locked, st->waiting, st->bad,
+	    count, id != NULL ? id : "", rc == 0 ? "" : e->text);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		n = (int)strlen(buf);
 	return send_frame(s, 'R', buf, (size_t)n, -1);
 }
 
+/* What the parent wants of a result; NULL members are not wanted. */
+struct answer {
+	int *expired;
+	struct queue_stats *st;
+	size_t *count;
+	char *id; /* QUEUE_ID_SIZE bytes */
+};
+
 /* The parent's side of send_result.  Returns the keeper's rc. */
 static int
-take_result(const struct frame *f, struct err *rec, int *expired,
-    struct queue_stats *st, char *id)
+take_result(const struct frame *f, struct err *rec, const struct answer *a)
 {
-	struct queue_stats dummy;
+	struct queue_stats st = { 0 };
 	int rc, cls, code, exp;
+	size_t count;
 	char *idp, *text;
 
-	if (st == NULL)
-		st = &dummy;
 	if (f->op != 'R' ||
-	    sscanf(f->buf, "%d %d %d %d %zu %zu %zu", &rc, &cls, &code, &exp,
-		&st->taken, &st->locked, &st->bad) != 7 ||
+	    sscanf(f->buf, "%d %d %d %d %zu %zu %zu %zu %zu", &rc, &cls, &code,
+		&exp, &st.taken, &st.locked, &st.waiting, &st.bad,
+		&count) != 9 ||
 	    (idp = strchr(f->buf, '\n')) == NULL ||
 	    (text = strchr(idp + 1, '\n')) == NULL)
 		return err_set(rec, ERR_LOCAL, EX_SOFTWARE,
 		    "queue: the queue keeper sent a malformed answer");
 	*text++ = '\0';
-	if (id != NULL)
-		snprintf(id, QUEUE_ID_SIZE, "%s", idp + 1);
-	if (expired != NULL)
-		*expired = exp;
+	if (a != NULL && a->id != NULL)
+		snprintf(a->id, QUEUE_ID_SIZE, "%s", idp + 1);
+	if (a != NULL && a->expired != NULL)
+		*a->expired = exp;
+	if (a != NULL && a->st != NULL)
+		*a->st = st;
+	if (a != NULL && a->count != NULL)
+		*a->count = count;
 	if (rc != 0)
 		return err_set(rec, (enum err_class)cls, code, "%s", text);
 	return 0;
@@ -210,7 +225,7 @@ take_result(const struct frame *f, struct err *rec, int *expired,
 /* Send a request and wait for its result. */
 static int
 call(char op, const char *buf, size_t len, int fd, struct err *rec,
-    int *expired, struct queue_stats *st, char *id)
+    const struct answer *a)
 {
 	struct frame f;
 	int rc;
@@ -222,7 +237,7 @@ call(char op, const char *buf, size_t len, int fd, struct err *rec,
 		    "queue: the queue keeper is gone: %s",
 		    errno != 0 ? strerror(errno) : "end of stream");
 	}
-	rc = take_result(&f, rec, expired, st, id);
+	rc = take_result(&f, rec, a);
 	frame_free(&f);
 	return rc;
 }
@@ -254,18 +269,30 @@ queue_keeper_put(const struct queue_env *env, int msgfd, const char *reason,
 	n = snprintf(buf, 64, "%lld %d %zu\n", now, reason != NULL, rlen);
 	memcpy(buf + n, reason != NULL ? reason : "", rlen);
 	memcpy(buf + n + rlen, text, tlen);
-	rc = call(failed ? 'F' : 'P', buf, (size_t)n + rlen + tlen, msgfd, rec,
-	    NULL, NULL, id);
+	struct answer a = { NULL, NULL, NULL, id };
+
+	rc = call(
+	    failed ? 'F' : 'P', buf, (size_t)n + rlen + tlen, msgfd, rec, &a);
 	free(buf);
 	free(text);
 	return rc;
 }
 
-/* -qI and mailq -d: op 'I' (retry now) or 'X' (delete). */
+/* -qIID and -qDID: op 'I' (retry now) or 'X' (delete). */
 int
 queue_keeper_by_id(char op, const char *id, struct err *rec)
 {
-	return call(op, id, strlen(id), -1, rec, NULL, NULL, NULL);
+	return call(op, id, strlen(id), -1, rec, NULL);
+}
+
+/* -qI and -qDfailed: op 'A' (retry all) or 'Y' (delete the failed). */
+int
+queue_keeper_all(char op, size_t *count, struct err *rec)
+{
+	struct answer a = { NULL, NULL, count, NULL };
+
+	*count = 0;
+	return call(op, "", 0, -1, rec, &a);
 }
 
 /* Read an entry frame ("ID FAILED\n" then the envelope text, or "!" and
@@ -304,6 +331,7 @@ static int
 entries(struct queue *q, queue_list_fn *lfn, queue_due_fn *dfn, void *arg,
     struct queue_stats *st, struct err *rec)
 {
+	struct answer a = { NULL, NULL, NULL, NULL };
 	struct queue_msg m;
 	struct frame f;
 	int stop = 0, rc;
@@ -315,7 +343,8 @@ entries(struct queue *q, queue_list_fn *lfn, queue_due_fn *dfn, void *arg,
 			    "queue: the queue keeper is gone");
 		}
 		if (f.op != 'E') {
-			rc = take_result(&f, rec, NULL, st, NULL);
+			a.st = st;
+			rc = take_result(&f, rec, &a);
 			frame_free(&f);
 			return rc;
 		}
@@ -377,6 +406,7 @@ int
 queue_keeper_settle(
     char op, const char *reason, long long now, int *expired, struct err *rec)
 {
+	struct answer a = { expired, NULL, NULL, NULL };
 	char *buf;
 	size_t rlen = reason != NULL ? strlen(reason) : 0;
 	int n, rc;
@@ -385,7 +415,7 @@ queue_keeper_settle(
 		return err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
 	n = snprintf(buf, 32, "%lld\n", now);
 	memcpy(buf + n, reason != NULL ? reason : "", rlen);
-	rc = call(op, buf, (size_t)n + rlen, -1, rec, expired, NULL, NULL);
+	rc = call(op, buf, (size_t)n + rlen, -1, rec, &a);
 	free(buf);
 	return rc;
 }
@@ -470,7 +500,7 @@ serve_due_one(struct queue_msg *m, const struct queue_entry *e, void *arg)
 		else
 			rc = queue_fail(m, reason, &er);
 		frame_free(&f);
-		if (send_result(k->s, rc, &er, expired, NULL, NULL) == -1)
+		if (send_result(k->s, rc, &er, expired, NULL, 0, NULL) == -1)
 			return k->dead = 1;
 	}
 }
@@ -524,6 +554,7 @@ serve_one(struct kctx *k, struct queue *q, struct frame *f)
 	char id[QUEUE_ID_SIZE] = "";
 	struct err er;
 	long long now;
+	size_t count = 0;
 	int rc, has_account;
 
 	err_clear(&er);
@@ -536,7 +567,11 @@ serve_one(struct kctx *k, struct queue *q, struct frame *f)
 	case 'I':
 		rc = queue_retry_now(q, f->buf, &er);
 		break;
+	case 'A':
+		rc = queue_retry_all(q, &count, &er);
+		break;
 	case 'X':
+	case 'Y':
 		/* Others' mail: root removes it, and root needs no keeper. */
 		rc = err_set(&er, ERR_USAGE, EX_NOPERM,
 		    "queue: only root may remove a message from the system queue");
@@ -556,7 +591,7 @@ serve_one(struct kctx *k, struct queue *q, struct frame *f)
 	}
 	if (k->dead)
 		return -1;
-	return send_result(k->s, rc, &er, 0, &st, id);
+	return send_result(k->s, rc, &er, 0, &st, count, id);
 }
 
 /* The keeper's loop, until the parent closes its end. */
@@ -574,7 +609,7 @@ serve(int s, const char *dir, const struct queue_params *p)
 			break;
 		err_clear(&er);
 		if (q == NULL && queue_open(dir, p, &q, &er) == -1) {
-			rc = send_result(s, -1, &er, 0, NULL, NULL);
+			rc = send_result(s, -1, &er, 0, NULL, 0, NULL);
 			frame_free(&f);
 			if (rc == -1)
 				break;

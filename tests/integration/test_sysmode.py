@@ -319,8 +319,8 @@ def queue_ids(inst, area="msg"):
 def test_system_queue(inst, servers, rcpt):
     """Queued as the user (server down) it lands in the system queue,
     0660 group mailhop, which the user cannot enter; the user's mailq
-    lists it; root's -q delivers it; a second one is delivered by the
-    user's own -qI."""
+    lists it; root's -qI delivers it; a second one the user cannot
+    remove, and the user's own -qI delivers it."""
     to, to2 = rcpt(), rcpt()
     inst.write_system(host="127.0.0.1", port=servers.ports["closed"],
                       timeout=5, queue=True)
@@ -353,9 +353,18 @@ def test_system_queue(inst, servers, rcpt):
     assert rc == 0, err
     second = [i for i in queue_ids(inst) if i not in before]
     assert len(second) == 1
+    # Others' mail: only root removes from the system queue.
+    rc, out, err = inst.run(["-qD" + second[0]])
+    assert rc == 77 and err == (
+        "mailhop: queue: only root may remove a message from the system "
+        "queue\n"), err
+    rc, out, err = inst.run(["-qDfailed"])
+    assert rc == 77, err
+    assert second[0] in queue_ids(inst)
     inst.write_system(queue=True)
-    rc, out, err = inst.run(["-qI" + second[0]])
-    assert (rc, err) == (0, ""), err
+    rc, out, err = inst.run(["-v", "-qI"])
+    assert rc == 0, err
+    assert "mailhop: queue: 1 sent, 0 still queued" in err, err
     assert len(servers.wait_for_delivery(to2)) == 1
     assert queue_ids(inst) == before
     servers.wait_queue_empty()
