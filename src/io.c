@@ -268,15 +268,15 @@ io_getline(struct io *io, char *buf, size_t sz, size_t *len, struct err *rec)
 	return 0;
 }
 
+/* Write len bytes of buf on the socket, waiting as needed. */
 static int
-flush_plain(struct io *io, struct err *rec)
+send_all(struct io *io, const char *buf, size_t len, struct err *rec)
 {
 	size_t off = 0;
 	ssize_t n;
 
-	while (off < io->out_len) {
-		n = send(
-		    io->fd, io->out + off, io->out_len - off, MSG_NOSIGNAL);
+	while (off < len) {
+		n = send(io->fd, buf + off, len - off, MSG_NOSIGNAL);
 		if (n >= 0)
 			off += (size_t)n;
 		else if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -289,26 +289,36 @@ flush_plain(struct io *io, struct err *rec)
 }
 
 static int
+flush_plain(struct io *io, struct err *rec)
+{
+	return send_all(io, io->out, io->out_len, rec);
+}
+
+/* The buffer (one pipelined group, or 64 KiB of a message) becomes TLS
+ * records of 16 KiB at most, which GnuTLS would write one by one: they
+ * are collected (tls_stage) and leave in one write. */
+static int
 flush_tls(struct io *io, struct err *rec)
 {
-	size_t off = 0;
+	const char *wire;
+	size_t off = 0, len;
 	ssize_t n;
 
+	tls_stage(io->tls, 1);
 	while (off < io->out_len) {
-		/* After E_AGAIN GnuTLS wants the same arguments again. */
+		/* Collected, not sent: no E_AGAIN. */
 		n = gnutls_record_send(
 		    io->tls, io->out + off, io->out_len - off);
 		if (n >= 0)
 			off += (size_t)n;
-		else if (n == GNUTLS_E_AGAIN) {
-			if (io_wait(io, POLLOUT, rec) == -1)
-				return -1;
-		} else if (n != GNUTLS_E_INTERRUPTED)
+		else if (n != GNUTLS_E_INTERRUPTED) {
+			tls_stage(io->tls, 0);
 			return lost(rec, gnutls_strerror((int)n));
-		else if (net_now_ms() >= io->deadline)
-			return timed_out(rec);
+		}
 	}
-	return 0;
+	tls_stage(io->tls, 0);
+	wire = tls_staged(io->tls, &len);
+	return send_all(io, wire, len, rec);
 }
 
 int

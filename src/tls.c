@@ -49,7 +49,34 @@ struct tls_ctx {
 	unsigned int status; /* its verdict: 0 or GNUTLS_CERT_* bits */
 	int pin_mismatch;    /* tls_pin set and the key is not listed */
 	char pin[PIN_MAX];   /* the server's key, "sha256//..." */
+	int staging;	     /* tls_push collects into stage (tls_stage) */
+	char *stage;	     /* records collected, not sent yet */
+	size_t stage_len, stage_cap;
 };
+
+/* Keep what GnuTLS writes for tls_staged.  Returns len, or -1 (ENOMEM)
+ * when the buffer cannot grow. */
+static ssize_t
+stage_append(struct tls_ctx *ctx, const void *buf, size_t len)
+{
+	size_t cap = ctx->stage_cap;
+	char *p;
+
+	while (cap - ctx->stage_len < len)
+		cap = cap == 0 ? 65536 + 1024 : cap * 2;
+	if (cap != ctx->stage_cap) {
+		if ((p = realloc(ctx->stage, cap)) == NULL) {
+			errno = ENOMEM;
+			ctx->eno = ENOMEM;
+			return -1;
+		}
+		ctx->stage = p;
+		ctx->stage_cap = cap;
+	}
+	memcpy(ctx->stage + ctx->stage_len, buf, len);
+	ctx->stage_len += len;
+	return (ssize_t)len;
+}
 
 /* Write without SIGPIPE: a peer that has gone must not kill us. */
 static ssize_t
@@ -58,6 +85,8 @@ tls_push(gnutls_transport_ptr_t ptr, const void *buf, size_t len)
 	struct tls_ctx *ctx = ptr;
 	ssize_t n;
 
+	if (ctx->staging)
+		return stage_append(ctx, buf, len);
 	n = send(ctx->fd, buf, len, MSG_NOSIGNAL);
 	if (n == -1 && errno != EAGAIN && errno != EINTR)
 		ctx->eno = errno;
@@ -106,6 +135,7 @@ ctx_free(struct tls_ctx *ctx)
 	if (ctx->cred != NULL)
 		gnutls_certificate_free_credentials(ctx->cred);
 	free(ctx->host);
+	free(ctx->stage);
 	free(ctx);
 }
 
@@ -775,4 +805,23 @@ tls_priorities_check(const char *v, char *why, size_t sz)
 	if (mine != NULL)
 		gnutls_priority_deinit(mine);
 	return r;
+}
+
+void
+tls_stage(gnutls_session_t s, int on)
+{
+	struct tls_ctx *ctx = gnutls_session_get_ptr(s);
+
+	ctx->staging = on;
+	if (on)
+		ctx->stage_len = 0;
+}
+
+const char *
+tls_staged(gnutls_session_t s, size_t *len)
+{
+	struct tls_ctx *ctx = gnutls_session_get_ptr(s);
+
+	*len = ctx->stage_len;
+	return ctx->stage;
 }

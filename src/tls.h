@@ -61,6 +61,14 @@ const char *tls_peer_pin(gnutls_session_t s);
 /* "TLS1.3" etc. for the log line; a static string. */
 const char *tls_version_name(gnutls_session_t s);
 
+/* With on, what GnuTLS writes on s (its records) is collected instead
+ * of sent, from empty, until tls_stage(s, 0); tls_staged gives it (valid
+ * until the next tls_stage(s, 1) or the session's end), for the caller
+ * to send in one write.  A record that cannot be collected (out of
+ * memory) fails the gnutls_record_send that made it. */
+void tls_stage(gnutls_session_t s, int on);
+const char *tls_staged(gnutls_session_t s, size_t *len);
+
 /* Release the session and its credentials; NULL is fine. */
 void tls_session_free(gnutls_session_t s);
 

@@ -13,6 +13,8 @@ import subprocess
 import time
 
 import harness
+from conftest_fault import *  # noqa: F401,F403
+from faultserver import Close, Scenario, Seq
 from mailmodel import parse_log
 
 MESSAGE = b"From: alice@example.org\nSubject: reuse %d\n\nbody %d\n"
@@ -203,3 +205,91 @@ def test_50mb_message_streams_byte_exact_in_flat_memory(servers, mailhop,
           % (small_rss, big_rss))
     assert big_rss - small_rss < 2048, (small_rss, big_rss)
     assert big_rss < 9 * 1024, big_rss  # msmtp: 9.1 MB (PERFORMANCE.md)
+
+
+def test_lost_connection_leaves_the_rest_queued(servers, mailhop, fault,
+                                                fault_conf, tmp_path):
+    """Three due messages, one connection; the server takes the first
+    and drops the connection after the second's final dot.  The first
+    is sent (once), the second is kept as deferred (uncertain: the server
+    may have it), the third stays queued as it was: untried, still due,
+    never sent twice."""
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    qdir = tmp_path / "state" / "mailhop" / "queue"
+    ids = []
+    for i in range(3):
+        ids.append(queue_while_down(servers, mailhop, env, qdir,
+                                    ["bob%d@example.org" % i]))
+        time.sleep(1.1)  # queue order is by creation time
+    srv = fault(Scenario(user="alice", password="Sup3r-s3cret-pw!",
+                         replies={"DOT": Seq("250 2.0.0 Ok: queued as F1",
+                                             Close(notify=False))}))
+    conf = fault_conf(srv, password="Sup3r-s3cret-pw!", queue=True)
+    res = mailhop.run(["-C", conf, "-q"], env=env)
+    assert res.rc == 0, res
+    assert srv.wait_idle(5, connections=1), srv.sessions
+    assert srv.connections == 1
+    (s,) = srv.sessions
+    assert len(s.messages) == 2
+    assert [v for v in s.verbs() if v in ("MAIL", "RSET", "DATA")] == [
+        "MAIL", "DATA", "RSET", "MAIL", "DATA"], s.verbs()
+    assert entries(qdir, "msg") == sorted(ids[1:])
+    envs = {i: (qdir / "msg" / i / "env").read_text() for i in ids[1:]}
+    assert "next-try 0\n" not in envs[ids[1]], envs[ids[1]]
+    assert "next-try 0\n" in envs[ids[2]], envs[ids[2]]
+    line = servers.wait_syslog(r"mailhop\[%d\]: .*rcpt=bob1@" % res.pid)
+    log = parse_log(line.split("]: ", 1)[1])
+    assert log["status"] == "deferred" and "uncertain" in log["reply"], line
+    line = servers.wait_syslog(r"mailhop\[%d\]: .*rcpt=bob0@" % res.pid)
+    assert parse_log(line.split("]: ", 1)[1])["status"] == "sent", line
+    servers.wait_syslog(r"mailhop\[%d\]: queue: account test: connection "
+                        r"to localhost lost, 1 message\(s\) left" % res.pid)
+    assert not re.search(r"mailhop\[%d\]: .*rcpt=bob2@" % res.pid,
+                         "\n".join(servers.syslog_lines()))
+
+
+def socket_writes(servers, mailhop, conf, rcpts, data, tmp_path):
+    """The bytes of each write mailhop made on its TCP socket (strace,
+    plain connection, so they are readable)."""
+    tr = tmp_path / "strace.txt"
+    p = servers.popen(["strace", "-f", "-yy", "-xx", "-s", "100000", "-o",
+                       str(tr), "-e", "trace=write,writev,sendto,sendmsg",
+                       mailhop.path, "-C", conf, "--"] + rcpts,
+                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                      stderr=subprocess.PIPE)
+    _, err = p.communicate(data, timeout=60)
+    assert p.returncode == 0, err
+    out = []
+    for ln in tr.read_text().splitlines():
+        m = re.search(r'\(\d+<TCP:\[[^\]]*\]>, "((?:\\x[0-9a-f]{2})*)"',
+                      ln)
+        if m and "EAGAIN" not in ln:
+            out.append(bytes.fromhex(m.group(1).replace("\\x", "")))
+    return out
+
+
+def test_one_write_per_group(servers, mailhop, rcpt, tmp_path):
+    """TCP_NODELAY and one write per pipelined group (issue 7): on the
+    plain port, one recipient takes two writes in all, EHLO and then
+    MAIL, RCPT, BDAT LAST with the whole message and QUIT; two recipients
+    take three, BDAT waiting for the RCPT replies."""
+    conf = servers.write_config(user=None, tls="off", auth="off")
+    data = b"From: alice@example.org\nSubject: one write\n\n" + \
+        b"line\n" * 200
+    to = rcpt()
+    w = socket_writes(servers, mailhop, conf, [to], data, tmp_path)
+    assert [x[:5] for x in w] == [b"EHLO ", b"MAIL "], w
+    group = w[1]
+    assert re.fullmatch(
+        rb"MAIL FROM:<[^>]+> SIZE=(\d+)\r\n"
+        rb"RCPT TO:<%s>\r\nBDAT \1 LAST\r\n.*\r\nQUIT\r\n"
+        % re.escape(to.encode()), group, re.S), group[:200]
+    size = int(re.search(rb"BDAT (\d+) LAST\r\n", group).group(1))
+    body = group.split(b" LAST\r\n", 1)[1][:-len(b"QUIT\r\n")]
+    assert len(body) == size and body.endswith(b"line\r\nline\r\n")
+    (got,) = servers.wait_for_delivery(to)
+    assert harness.split_trace(got)[1].replace(b"\n", b"\r\n") == body
+    two = [rcpt("a"), rcpt("b")]
+    w = socket_writes(servers, mailhop, conf, two, data, tmp_path)
+    assert [x[:5] for x in w] == [b"EHLO ", b"MAIL ", b"BDAT "], w
+    assert w[1].count(b"RCPT TO:") == 2 and w[2].endswith(b"QUIT\r\n")
