@@ -41,6 +41,23 @@ static const SecretSchema schema = {
 	},
 };
 
+/* Where libgnome-keyring kept network passwords (user, protocol, server):
+ * entries from before libsecret, which msmtp also still finds. */
+static const SecretSchema compat = {
+	.name = "org.gnome.keyring.NetworkPassword",
+	.flags = SECRET_SCHEMA_NONE,
+	.attributes = {
+	    { "user", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	    { "domain", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	    { "object", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	    { "protocol", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	    { "port", SECRET_SCHEMA_ATTRIBUTE_INTEGER },
+	    { "server", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	    { "authtype", SECRET_SCHEMA_ATTRIBUTE_STRING },
+	    { NULL, 0 },
+	},
+};
+
 static int
 load(struct err *rec)
 {
@@ -108,6 +125,21 @@ check(const char *pw, const char *host, const char *user, struct err *rec)
 	return 0;
 }
 
+/* Our entry, else a libgnome-keyring one.  NULL with *e set: the
+ * service failed; NULL alone: no entry. */
+static gchar *
+find(const char *host, const char *user, GError **e)
+{
+	gchar *pw;
+
+	pw = lib.lookup(&schema, NULL, e, "host", host, "service",
+	    KEYRING_SERVICE, "user", user, NULL);
+	if (pw != NULL || *e != NULL)
+		return pw;
+	return lib.lookup(&compat, NULL, e, "user", user, "protocol",
+	    KEYRING_SERVICE, "server", host, NULL);
+}
+
 int
 keyring_lookup(const char *host, const char *user, char **out, struct err *rec)
 {
@@ -118,8 +150,7 @@ keyring_lookup(const char *host, const char *user, char **out, struct err *rec)
 	*out = NULL;
 	if (load(rec) == -1)
 		return -1;
-	pw = lib.lookup(&schema, NULL, &e, "host", host, "service",
-	    KEYRING_SERVICE, "user", user, NULL);
+	pw = find(host, user, &e);
 	if (e != NULL) {
 		if (pw != NULL)
 			lib.free_password(pw);

@@ -8,7 +8,10 @@
  * Entries are msmtp's, so that a password stored for msmtp (or with
  * secret-tool and these attributes) works unchanged: attributes host,
  * service "smtp" and user, under msmtp's schema name, which a lookup
- * does not require (entries made by secret-tool carry another).
+ * does not require (entries made by secret-tool carry another).  A
+ * lookup that finds none tries libgnome-keyring's network passwords
+ * (org.gnome.keyring.NetworkPassword: user, protocol "smtp", server), as
+ * msmtp does.
  */
 #define KEYRING_SCHEMA "de.marlam.msmtp.password"
 #define KEYRING_SERVICE "smtp"

@@ -9,12 +9,14 @@ the file.  Also: the errors when there is no keyring, and that a send
 without the keyring never loads libsecret or GLib."""
 
 import base64
+import fcntl
 import os
 import pty
 import re
 import select
 import shutil
 import subprocess
+import termios
 import time
 
 import pytest
@@ -195,6 +197,16 @@ def test_keyring_entry_as_msmtp_users_store_it(servers, mailhop, rcpt,
     assert_no_password(servers, res)
 
 
+def test_keyring_libgnome_keyring_entry(servers, mailhop, rcpt, keyring):
+    """An entry from the libgnome-keyring days (network password: user,
+    protocol, server), which msmtp also reads."""
+    keyring.store(ALICE_PW, "xdg:schema", "org.gnome.keyring.NetworkPassword",
+                  "user", "alice", "protocol", "smtp", "server", "localhost")
+    to = rcpt()
+    assert_arrived(servers, send(mailhop, keyring_conf(servers), to,
+                                 keyring.bus_env()), to)
+
+
 def test_keyring_entry_of_another_host_or_user_not_used(servers, mailhop,
                                                         rcpt, keyring):
     keyring.store(ALICE_PW, *alice_attrs("smtp.example.org"))
@@ -357,15 +369,16 @@ def read_until(fd, want, timeout=10):
     return buf
 
 
-def run_on_tty(servers, argv, env, answers):
+def run_on_tty(servers, argv, env, answers, interrupt=False):
     """Run argv with a pseudo-terminal as its controlling terminal and
-    stdin; answer each prompt in turn.  Returns (exit code, all output)."""
+    stdin; answer each prompt in turn, checking that echo is off while it
+    waits (interrupt: type ^C at the first prompt instead).  Returns
+    (exit code, all output, whether echo was on at the end)."""
     master, slave = pty.openpty()
+    assert termios.tcgetattr(master)[3] & termios.ECHO
 
     def ctty():
         os.setsid()
-        import fcntl
-        import termios
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
     e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
          "HOME": servers.path("home"), "LANG": "C.UTF-8"}
@@ -376,7 +389,10 @@ def run_on_tty(servers, argv, env, answers):
     out = b""
     for prompt, answer in answers:
         out += read_until(master, prompt)
-        os.write(master, answer)
+        assert not termios.tcgetattr(master)[3] & termios.ECHO
+        os.write(master, b"\x03" if interrupt else answer)
+        if interrupt:
+            break
     try:
         while True:
             r, _, _ = select.select([master], [], [], 10)
@@ -389,20 +405,22 @@ def run_on_tty(servers, argv, env, answers):
     except OSError:
         pass  # EIO: the other side is closed
     rc = p.wait(10)
+    echo = bool(termios.tcgetattr(master)[3] & termios.ECHO)
     os.close(master)
-    return rc, out
+    return rc, out, echo
 
 
 def test_store_password_on_a_terminal(servers, mailhop, rcpt, keyring):
     """On a terminal: a prompt, echo off (the typed password never comes
     back), asked twice."""
     conf = keyring_conf(servers)
-    rc, out = run_on_tty(
+    rc, out, echo = run_on_tty(
         servers, [mailhop.path, "-C", conf, "--store-password", "test"],
         keyring.bus_env(),
         [(b"Password for alice at localhost: ", ALICE_PW.encode() + b"\r"),
          (b"Again: ", ALICE_PW.encode() + b"\r")])
     assert rc == 0, out
+    assert echo
     assert ALICE_PW.encode() not in out, out
     assert b"stored the password for alice at localhost" in out
     assert keyring.lookup(*alice_attrs()) == ALICE_PW
@@ -411,14 +429,28 @@ def test_store_password_on_a_terminal(servers, mailhop, rcpt, keyring):
 
 
 def test_store_password_terminal_mismatch(servers, mailhop, keyring):
-    rc, out = run_on_tty(
+    rc, out, echo = run_on_tty(
         servers, [mailhop.path, "-C", keyring_conf(servers),
                   "--store-password", "test"], keyring.bus_env(),
         [(b"Password for alice at localhost: ", b"one-password\r"),
          (b"Again: ", b"another-password\r")])
     assert rc == 65, out
+    assert echo
     assert b"the two passwords differ" in out
     assert b"one-password" not in out and b"another-password" not in out
+    assert keyring.lookup(*alice_attrs()) is None
+
+
+def test_store_password_interrupted_restores_echo(servers, mailhop,
+                                                   keyring):
+    """^C at the prompt: mailhop dies of SIGINT, the terminal has its
+    echo back, nothing is stored."""
+    rc, out, echo = run_on_tty(
+        servers, [mailhop.path, "-C", keyring_conf(servers),
+                  "--store-password", "test"], keyring.bus_env(),
+        [(b"Password for alice at localhost: ", None)], interrupt=True)
+    assert rc == -2, (rc, out)
+    assert echo
     assert keyring.lookup(*alice_attrs()) is None
 
 
