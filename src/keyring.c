@@ -5,6 +5,8 @@
  * dlopen only when an account uses the keyring, so a normal send never
  * has them in its address space; the header gives the prototypes.
  */
+#include <sys/auxv.h>
+
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +67,13 @@ load(struct err *rec)
 
 	if (lib.handle != NULL)
 		return 0;
+	/* Tried with GLib 2.74: in a process started set-group-id (even
+	 * with the group given up) GDBus ignores DBUS_SESSION_BUS_ADDRESS
+	 * and fails with "Cannot spawn a message bus when AT_SECURE is
+	 * set".  Say so plainly instead. */
+	if (getauxval(AT_SECURE))
+		return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
+		    "keyring = on cannot work in a set-group-id mailhop: GLib does not use the session bus in such a process (install mailhop without SETGID, or use password_command)");
 	lib.handle = dlopen(LIBSECRET, RTLD_NOW | RTLD_LOCAL);
 	if (lib.handle == NULL) {
 		why = dlerror();

@@ -10,6 +10,7 @@ without the keyring never loads libsecret or GLib."""
 
 import base64
 import fcntl
+import grp
 import os
 import pty
 import re
@@ -452,6 +453,42 @@ def test_store_password_interrupted_restores_echo(servers, mailhop,
     assert rc == -2, (rc, out)
     assert echo
     assert keyring.lookup(*alice_attrs()) is None
+
+
+def test_keyring_in_a_setgid_mailhop(servers, mailhop, rcpt, keyring,
+                                     tmp_path):
+    """A set-group-id mailhop (make install SETGID=...), run by a user with
+    a file of their own (root here, whose home is a directory of the test
+    bind-mounted on /root): GLib ignores the session bus in a process with
+    AT_SECURE, so mailhop says that plainly (69) instead of GLib's "Cannot
+    spawn a message bus"."""
+    keyring.store(ALICE_PW, *alice_attrs())
+    d = tmp_path / "sgid"
+    d.mkdir()
+    binary = str(d / "mailhop")
+    shutil.copy(mailhop.path, binary)
+    os.chown(binary, 0, grp.getgrnam("nogroup").gr_gid)
+    os.chmod(binary, 0o2755)
+    home = tmp_path / "roothome"
+    (home / ".config" / "mailhop").mkdir(parents=True)
+    shutil.copy(keyring_conf(servers), home / ".config" / "mailhop" /
+                "config")
+    to = rcpt()
+    argv = ["unshare", "--mount", "--propagation", "private", "--",
+            "/bin/sh", "-c", 'mount --bind "$0" /root && exec "$@"',
+            str(home), binary, "--", to]
+    e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/root",
+         "LANG": "C.UTF-8"}
+    e.update(keyring.bus_env())
+    p = servers.popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                      stderr=subprocess.PIPE, env=e)
+    _, err = p.communicate(MESSAGE, timeout=60)
+    err = err.decode()
+    assert p.returncode == 69, err
+    assert err.startswith("mailhop: ") and err.count("\n") == 1, err
+    assert "cannot work in a set-group-id mailhop" in err, err
+    assert "password_command" in err
+    servers.assert_nothing_delivered(to)
 
 
 # --------------------------------------------- OAuth token in the keyring
