@@ -102,6 +102,21 @@ def test_S24_oauthbearer_initial_response(servers, mailhop, fault,
     assert_token_hidden(servers, res, s)
 
 
+@pytest.mark.parametrize("size", [2000, 12000])
+def test_S24_long_token(mailhop, fault, fault_conf, tmp_path, size):
+    """Provider tokens run to a few KiB (JWTs): the AUTH line carries the
+    whole of it, unbroken (RFC 4954 allows 12288 octets for AUTH)."""
+    token = ("eyJ0eXAiOiJKV1Qi." + "A" * size)[:size]
+    srv = fault(offer("XOAUTH2", replies={"AUTH": "235 2.7.0 ok"}))
+    res, s = send(mailhop, token_conf(fault_conf, srv, tmp_path, "xoauth2",
+                                      token=token), srv)
+    assert res.rc == 0, res
+    want = base64.b64encode(b"user=alice\x01auth=Bearer " + token.encode()
+                            + b"\x01\x01")
+    assert auth_line(s) == b"AUTH XOAUTH2 " + want
+    assert s.messages
+
+
 def test_S24_oauthbearer_user_escaped(mailhop, fault, fault_conf, tmp_path):
     """RFC 5801 5.1: "," and "=" in the authzid are =2C and =3D."""
     srv = fault(offer("OAUTHBEARER", replies={"AUTH": "235 2.7.0 ok"}))
