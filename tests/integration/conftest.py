@@ -73,6 +73,28 @@ class Mailhop:
         self.servers = servers
         self.path = path
 
+    def spawn(self, args, binary=None, env=None):
+        """Start mailhop with args as run() does and return the Popen
+        (stdin, stdout and stderr are pipes; its pid is mailhop's)."""
+        binary = binary or self.path
+        if not os.access(binary, os.X_OK):
+            pytest.fail("no mailhop binary at %s (run `make`, or set "
+                        "MAILHOP)" % binary)
+        home = self.servers.path("home")
+        os.makedirs(home, exist_ok=True)
+        e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+             "HOME": home, "XDG_CONFIG_HOME": os.path.join(home, "config"),
+             "XDG_STATE_HOME": os.path.join(home, "state"),
+             "LANG": "C.UTF-8", "TZ": "UTC"}
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+            if k in os.environ:
+                e[k] = os.environ[k]
+        e.update(env or {})
+        return self.servers.popen([binary] + list(args),
+                                  stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=e)
+
     def run(self, args, data=b"", binary=None, timeout=60, env=None):
         """Run mailhop with args, data on stdin; returns a Result."""
         binary = binary or self.path

@@ -1,0 +1,203 @@
+# SPDX-License-Identifier: ISC
+"""kill -9 of mailhop at each step of a send and of a flush (issue 6).
+
+The fault server stalls at one step (no greeting, no reply to EHLO,
+STARTTLS, AUTH, MAIL, RCPT or DATA, none to the final dot, none to QUIT);
+once mailhop is waiting there it gets SIGKILL.  Then the queue must be
+sane: mailq works and lists nothing unreadable, tmp/ holds nothing, every
+queued message has the data and envelope it had; and a later flush against
+the real Postfix delivers each queued message exactly once (at least once
+when the kill came after the final dot: the fault server may have it).
+
+What a killed *sender* guarantees: a message is "told queued" (or sent)
+only when mailhop exits 0.  A sender killed before that told its caller
+nothing, queued nothing (the queue is written only after the attempt
+fails, and a half-written one stays in tmp/ where no reader looks), and its
+caller still has the message to send again; after the final dot the
+server may have it already.  So the sender tests check that nothing
+half-made appears in the queue and nothing arrives later from it; the
+flush tests check that a queued message survives every kill intact."""
+
+import os
+import re
+import time
+import uuid
+
+import pytest
+
+from conftest_fault import *  # noqa: F401,F403
+from faultserver import Scenario, Stall
+
+PASSWORD = "Sup3r-s3cret-pw!"
+
+# step name: (reply key the fault server stalls at, whether the server
+# has the whole message by then)
+STEPS = {
+    "greeting": ("GREETING", False),
+    "ehlo": ("EHLO", False),
+    "starttls": ("STARTTLS", False),
+    "auth": ("AUTH", False),
+    "mail": ("MAIL", False),
+    "rcpt": ("RCPT", False),
+    "data": ("DATA", False),
+    "after_dot": ("DOT", True),
+    "quit": ("QUIT", True),
+}
+
+
+@pytest.fixture
+def state(tmp_path):
+    d = tmp_path / "state"
+    return {"XDG_STATE_HOME": str(d)}, d / "mailhop" / "queue"
+
+
+def entries(qdir, area):
+    p = qdir / area
+    return sorted(os.listdir(p)) if p.is_dir() else []
+
+
+def message(msgid):
+    return ("From: alice@example.org\nSubject: kill test\nMessage-ID: <%s>"
+            "\n\nbody of %s\n" % (msgid, msgid)).encode()
+
+
+def arrived(servers, to, msgid):
+    needle = re.escape(("<%s>" % msgid).encode())
+    return sum(1 for m in servers.maildir_messages(to)
+               if re.search(rb"(?im)^message-id:\s*" + needle, m))
+
+
+def stall_server(fault, key):
+    return fault(Scenario(user="alice", password=PASSWORD,
+                          replies={key: Stall()}, session_timeout=60))
+
+
+def reached(srv, key):
+    """mailhop is waiting for the reply the server withholds."""
+    if not srv.sessions:
+        return False
+    s = srv.sessions[-1]
+    if key == "GREETING":
+        return True
+    if key == "DOT":
+        return any(c[1] == b"." for c in s.commands)
+    return key in s.verbs()
+
+
+def output(p):
+    """What p said, once it has ended (its stdin is closed already)."""
+    p.stdin = None
+    return p.communicate(timeout=10)
+
+
+def kill_at(p, srv, key, timeout=15):
+    end = time.monotonic() + timeout
+    while not reached(srv, key):
+        assert p.poll() is None, (
+            "mailhop ended before step %s: %r" % (key, output(p)))
+        assert time.monotonic() < end, (
+            "mailhop never reached step %s: %r" % (key, srv.sessions))
+        time.sleep(0.01)
+    time.sleep(0.1)  # well inside its wait for the reply
+    assert p.poll() is None, output(p)
+    p.kill()
+    output(p)
+    assert p.returncode == -9, p.returncode
+
+
+def snapshot(qdir, qid):
+    """The data of a queued message and its envelope without the fields
+    a try may change (attempts, next-try, last-error)."""
+    d = qdir / "msg" / qid
+    keep = [ln for ln in (d / "env").read_text().splitlines()
+            if not ln.startswith(("attempts", "next-try", "last-error"))]
+    return (d / "data").read_bytes(), keep
+
+
+def check_sane(mailhop, conf, env, qdir):
+    """mailq works and shows nothing unreadable; tmp/ is empty; every
+    message's files are whole (the env ends with "end", data has the
+    size the env gives)."""
+    res = mailhop.run(["-C", conf, "-bp"], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    assert b"unreadable" not in res.stdout, res.stdout
+    assert entries(qdir, "tmp") == []
+    for area in ("msg", "failed"):
+        for qid in entries(qdir, area):
+            text = (qdir / area / qid / "env").read_text()
+            assert text.startswith("mailhop-queue 1\n"), text
+            assert text.endswith("\nend\n"), text
+            size = int(re.search(r"(?m)^size (\d+)$", text).group(1))
+            assert (qdir / area / qid / "data").stat().st_size == size
+            assert qid.encode() in res.stdout
+
+
+@pytest.mark.parametrize("step", list(STEPS))
+def test_kill9_sender_at_each_step_leaves_no_trace_in_queue(
+        servers, mailhop, fault, fault_conf, rcpt, state, step):
+    """A sender killed mid-session exits by the signal, never 0: nothing
+    is queued, nothing half-made is left, and a later flush against
+    Postfix sends nothing (the caller, told nothing, still has it)."""
+    env, qdir = state
+    key, has_it = STEPS[step]
+    to = rcpt()
+    msgid = "kill-send-%s-%s@example.org" % (step, uuid.uuid4().hex[:8])
+    srv = stall_server(fault, key)
+    conf = fault_conf(srv, password=PASSWORD, queue=True)
+    p = mailhop.spawn(["-C", conf, "--", to], env=env)
+    p.stdin.write(message(msgid))
+    p.stdin.close()
+    kill_at(p, srv, key)
+    assert entries(qdir, "msg") == [] and entries(qdir, "failed") == []
+    check_sane(mailhop, conf, env, qdir)
+    got = [m for s in srv.sessions for m in s.messages]
+    assert len(got) == (1 if has_it else 0), srv.sessions
+    up = servers.write_config(queue=True)
+    res = mailhop.run(["-C", up, "-qI"], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    servers.wait_queue_empty()
+    assert arrived(servers, to, msgid) == 0
+
+
+@pytest.mark.parametrize("step", list(STEPS))
+def test_kill9_flush_at_each_step_keeps_message_intact(
+        servers, mailhop, fault, fault_conf, rcpt, state, step):
+    """A queued message survives a flusher killed at any step: still in
+    msg/ with the same data and envelope (its lock gone with the
+    process), and the next flush against Postfix delivers it once.  Killed
+    after the final dot, the fault server has a copy too (at least once);
+    killed while waiting for QUIT's reply, the message had its 250 and was
+    already out of the queue (exactly once)."""
+    env, qdir = state
+    key, has_it = STEPS[step]
+    to = rcpt()
+    msgid = "kill-flush-%s-%s@example.org" % (step, uuid.uuid4().hex[:8])
+    down = servers.write_config(host="127.0.0.1", timeout=5, queue=True,
+                                port=servers.ports["closed"])
+    res = mailhop.send(down, [to], message(msgid), env=env)
+    assert res.rc == 0, res
+    (qid,) = entries(qdir, "msg")
+    before = snapshot(qdir, qid)
+    srv = stall_server(fault, key)
+    conf = fault_conf(srv, password=PASSWORD, queue=True)
+    p = mailhop.spawn(["-C", conf, "-qI" + qid], env=env)
+    p.stdin.close()
+    kill_at(p, srv, key)
+    check_sane(mailhop, conf, env, qdir)
+    got = [m for s in srv.sessions for m in s.messages]
+    assert len(got) == (1 if has_it else 0), srv.sessions
+    if step == "quit":
+        assert entries(qdir, "msg") == [], "sent, so no longer queued"
+    else:
+        assert entries(qdir, "msg") == [qid]
+        assert snapshot(qdir, qid) == before
+    up = servers.write_config(queue=True)
+    res = mailhop.run(["-C", up, "-qI"], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    servers.wait_queue_empty()
+    assert arrived(servers, to, msgid) == (0 if step == "quit" else 1)
+    assert entries(qdir, "msg") == [] and entries(qdir, "failed") == []
+    # Nothing more on a second flush.
+    assert mailhop.run(["-C", up, "-qI"], env=env).rc == 0
+    servers.wait_queue_empty()
+    assert arrived(servers, to, msgid) == (0 if step == "quit" else 1)
