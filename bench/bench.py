@@ -71,8 +71,12 @@ class BenchError(Exception):
     pass
 
 
+STARTED = time.monotonic()
+
+
 def note(text):
-    sys.stderr.write("bench: %s\n" % text)
+    sys.stderr.write("bench: [%3.0f s] %s\n" % (time.monotonic() - STARTED,
+                                                 text))
     sys.stderr.flush()
 
 
@@ -299,23 +303,34 @@ class Bench:
     def row(self, figure, unit, mh, ms, target, met, fmt="%.1f"):
         self.rows.append((figure, unit, mh, ms, target, met, fmt))
 
-    def medians(self, mode, n, prefix=()):
-        """Alternate n sends of each client; median seconds for each."""
+    def times(self, mode, n):
+        """Alternate n sends of each client; the seconds each took."""
         times = {c.name: [] for c in self.clients}
         for _ in range(n):
             for c in self.clients:
-                dt = c.send(mode, self.msgs[c.name, "small"], prefix)
-                times[c.name].append(dt)
-        return {k: statistics.median(v) for k, v in times.items()}
+                times[c.name].append(
+                    c.send(mode, self.msgs[c.name, "small"]))
+        return times
+
+    def medians(self, mode, n):
+        return {k: statistics.median(v)
+                for k, v in self.times(mode, n).items()}
 
     # figure 1
     def wall(self):
         n = int(os.environ.get("BENCH_SENDS", "50"))
         note("1/5 wall time: %d small messages each, STARTTLS + PLAIN" % n)
         self.medians(MODES[0][0], 2)  # warm caches and Postfix's smtpd
-        m = self.medians(MODES[0][0], n)
+        t = self.times(MODES[0][0], n)
+        m = {k: statistics.median(v) for k, v in t.items()}
         self.row("wall time per small message (median of %d)" % n, "ms",
                  m["mailhop"] * 1000, m["msmtp"] * 1000, "-", None)
+        self.details.append(
+            "wall time: mailhop %s ms, msmtp %s ms (min / median / max)" % (
+                " / ".join("%.1f" % (x * 1000) for x in (
+                    min(t["mailhop"]), m["mailhop"], max(t["mailhop"]))),
+                " / ".join("%.1f" % (x * 1000) for x in (
+                    min(t["msmtp"]), m["msmtp"], max(t["msmtp"])))))
 
     # figure 2
     def round_trips(self):
@@ -541,7 +556,6 @@ def main():
         sys.exit("bench: needs root (Postfix, Dovecot, namespaces, "
                  "iptables)")
     enter_namespaces()
-    started = time.monotonic()
     b = Bench(os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2]))
     try:
         b.start()
@@ -565,7 +579,7 @@ def main():
     print()
     for d in b.details:
         print(d)
-    print("run time %.0f s" % (time.monotonic() - started))
+    print("run time %.0f s" % (time.monotonic() - STARTED))
 
 
 if __name__ == "__main__":
