@@ -7,6 +7,8 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -105,6 +107,21 @@ timed_out(struct err *rec)
 	    rec, ERR_TEMP, EX_TEMPFAIL, "timed out waiting for the server");
 }
 
+/* Acknowledge what arrives at once while we wait for it.  Linux delays
+ * the ACK of a segment (up to 40 ms) once a dialogue looks interactive,
+ * and a server with Nagle's algorithm on holds its next write until that
+ * ACK: Postfix writes its TLS 1.3 session ticket and then the reply to
+ * EHLO, which waited 40 ms on loopback and a round trip more on a slow
+ * link.  The setting does not stick (tcp(7)), so it is renewed before
+ * each wait; a socket that is not TCP ignores it. */
+static void
+quick_ack(struct io *io)
+{
+	int on = 1;
+
+	(void)setsockopt(io->fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof(on));
+}
+
 /* Wait for events on the socket until the deadline; 0 when it may be
  * ready (the next call tells), -1 with rec filled on timeout. */
 static int
@@ -116,6 +133,8 @@ io_wait(struct io *io, short events, struct err *rec)
 
 	if (left <= 0)
 		return timed_out(rec);
+	if (events & POLLIN)
+		quick_ack(io);
 	r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
 	if (r == 0)
 		return timed_out(rec);
