@@ -44,15 +44,17 @@ Reply specs (for greeting, starttls and every replies[] value):
   Seq(a, b, ...)  first use a, then b, ...; the last one repeats
   callable fn(session, line) -> a spec
 Keys of replies: the command verb in capitals (EHLO, HELO, STARTTLS,
-AUTH, MAIL, RCPT, DATA, RSET, NOOP, QUIT, or any other word), "GREETING",
-"DOT" (the reply to the end of the message) and "AUTH_RESPONSE" (the
-reply to each line the client sends inside an AUTH exchange that an AUTH
-override began with 334).  "VERB@tls" and "VERB@plain" apply in one phase
+AUTH, MAIL, RCPT, DATA, BDAT, RSET, NOOP, QUIT, or any other word),
+"GREETING", "DOT" (the reply to the end of the message: after DATA's
+dot, or to BDAT LAST) and "AUTH_RESPONSE" (the reply to each line the
+client sends inside an AUTH exchange that an AUTH override began with
+334).  "VERB@tls" and "VERB@plain" apply in one phase
 only and win over "VERB".  Without an override the server behaves like a
 plain submission server: EHLO lists the phase's keywords, STARTTLS says
 220 and starts TLS, AUTH runs PLAIN, LOGIN, SCRAM-SHA-1 or SCRAM-SHA-256
-for real, DATA reads the message up to the dot, QUIT says 221 and closes
-with close_notify.
+for real, DATA reads the message up to the dot, BDAT (offered when the
+scenario lists CHUNKING) takes its chunks, QUIT says 221 and closes with
+close_notify.
 
 What is recorded (FaultServer.sessions, one Session per connection):
 pre and post (bytes the client sent before and after the TLS start;
@@ -360,6 +362,7 @@ class Conn:
         self.buf = bytearray()      # plaintext received, not yet consumed
         self.tls = None
         self.inbio = self.outbio = None
+        self.chunks = []            # BDAT chunks of the message so far
 
     # -- raw I/O
 
@@ -669,7 +672,10 @@ class Conn:
                 self.s.messages.append(bytes(msg))
                 self.s.commands.append((self.s.phase, b".", bool(self.buf)))
                 await self.reply("DOT", "250 2.0.0 Ok: queued as FAULT")
+        elif verb == "BDAT":
+            await self.bdat(line)
         elif verb in ("RSET", "NOOP"):
+            self.chunks = []
             await self.reply(verb, "250 2.0.0 Ok", line)
         elif verb == "QUIT":
             await self.reply(verb, "221 2.0.0 Bye", line)
@@ -678,6 +684,37 @@ class Conn:
         else:
             await self.reply(verb, "502 5.5.2 Error: command not "
                              "recognized", line)
+
+    async def bdat(self, line):
+        """BDAT size [LAST] (RFC 3030): take size bytes as they come.  The
+        reply to BDAT LAST is the reply to the message, so a "DOT"
+        override applies to it (else "BDAT"), and the whole message is in
+        messages, with a "." entry in commands, before it is sent."""
+        parts = line.split()
+        if (len(parts) not in (2, 3) or not parts[1].isdigit() or
+                (len(parts) == 3 and parts[2].upper() != b"LAST")):
+            await self.reply("BDAT", "501 5.5.4 Syntax: BDAT size [LAST]",
+                             line)
+            return
+        size = int(parts[1])
+        while len(self.buf) < size:
+            await self.fill()
+        self.chunks.append(bytes(self.buf[:size]))
+        del self.buf[:size]
+        if len(parts) == 2:
+            await self.reply("BDAT", "250 2.0.0 %d octets received" % size,
+                             line)
+            return
+        msg = b"".join(self.chunks)
+        self.chunks = []
+        self.s.messages.append(msg)
+        self.s.commands.append((self.s.phase, b".", bool(self.buf)))
+        has, spec = self.override("DOT")
+        if has:
+            await self.act(spec, line)
+        else:
+            await self.reply("BDAT", "250 2.0.0 Ok: %d octets, queued as "
+                             "FAULT" % len(msg), line)
 
     async def auth_override(self, spec, line):
         code = await self.act(spec, line)

@@ -215,3 +215,24 @@ def test_old_tls_versions_really_offered(servers, fault, version):
                           context=ctx) as c:
         assert c.ehlo()[0] == 250
         assert c.sock.version() == version.replace("_", ".")
+
+
+def test_bdat_chunks_make_one_message(fault):
+    """BDAT size [LAST] (RFC 3030): the chunks are taken byte-exact and
+    make one message; a "DOT" override answers BDAT LAST."""
+    srv = fault(Scenario(tls="none", ehlo=["PIPELINING", "CHUNKING"],
+                         replies={"DOT": "452 4.3.1 held"}))
+    with socket.create_connection(("127.0.0.1", srv.port), 5) as s:
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(b"EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n"
+                  b"BDAT 7\r\nhel\r\nlo"
+                  b"BDAT 6 LAST\r\n.\r\nx\r\n")
+        replies = [f.readline() for _ in range(3 + 2 + 2)]
+        s.sendall(b"QUIT\r\n")
+        f.readline()
+    assert replies[-2].startswith(b"250 2.0.0 7 octets"), replies
+    assert replies[-1] == b"452 4.3.1 held\r\n", replies
+    assert srv.wait_idle()
+    assert srv.sessions[0].messages == [b"hel\r\nlo.\r\nx\r\n"]
+    assert srv.sessions[0].verbs().count("BDAT") == 2

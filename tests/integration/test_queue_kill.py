@@ -2,7 +2,8 @@
 """kill -9 of mailhop at each step of a send and of a flush (issue 6).
 
 The fault server stalls at one step (no greeting, no reply to EHLO,
-STARTTLS, AUTH, MAIL, RCPT or DATA, none to the final dot, none to QUIT);
+STARTTLS, AUTH, MAIL, RCPT or DATA, none to the final dot or to BDAT
+LAST, none to QUIT);
 once mailhop is waiting there it gets SIGKILL.  Then the queue must be
 sane: mailq works and lists nothing unreadable, tmp/ holds nothing, every
 queued message has the data and envelope it had; and a later flush against
@@ -26,7 +27,7 @@ import uuid
 import pytest
 
 from conftest_fault import *  # noqa: F401,F403
-from faultserver import Scenario, Stall
+from faultserver import DEFAULT_EHLO_TLS, Scenario, Stall
 
 PASSWORD = "Sup3r-s3cret-pw!"
 
@@ -41,6 +42,9 @@ STEPS = {
     "rcpt": ("RCPT", False),
     "data": ("DATA", False),
     "after_dot": ("DOT", True),
+    # The server offers CHUNKING: the message goes as BDAT LAST, whose
+    # reply the server withholds.
+    "after_bdat": ("DOT", True),
     "quit": ("QUIT", True),
 }
 
@@ -67,9 +71,18 @@ def arrived(servers, to, msgid):
                if re.search(rb"(?im)^message-id:\s*" + needle, m))
 
 
-def stall_server(fault, key):
-    return fault(Scenario(user="alice", password=PASSWORD,
+def stall_server(fault, step):
+    key = STEPS[step][0]
+    ehlo_tls = DEFAULT_EHLO_TLS + (["CHUNKING"] if "bdat" in step else [])
+    return fault(Scenario(user="alice", password=PASSWORD, ehlo_tls=ehlo_tls,
                           replies={key: Stall()}, session_timeout=60))
+
+
+def check_verb(srv, step):
+    """The message went with BDAT exactly in the BDAT step."""
+    if step in ("after_dot", "after_bdat", "quit"):
+        verbs = srv.sessions[-1].verbs()
+        assert ("BDAT" in verbs) == (step == "after_bdat"), verbs
 
 
 def reached(srv, key):
@@ -142,12 +155,13 @@ def test_kill9_sender_at_each_step_leaves_no_trace_in_queue(
     key, has_it = STEPS[step]
     to = rcpt()
     msgid = "kill-send-%s-%s@example.org" % (step, uuid.uuid4().hex[:8])
-    srv = stall_server(fault, key)
+    srv = stall_server(fault, step)
     conf = fault_conf(srv, password=PASSWORD, queue=True)
     p = mailhop.spawn(["-C", conf, "--", to], env=env)
     p.stdin.write(message(msgid))
     p.stdin.close()
     kill_at(p, srv, key)
+    check_verb(srv, step)
     assert entries(qdir, "msg") == [] and entries(qdir, "failed") == []
     check_sane(mailhop, conf, env, qdir)
     got = [m for s in srv.sessions for m in s.messages]
@@ -178,11 +192,12 @@ def test_kill9_flush_at_each_step_keeps_message_intact(
     assert res.rc == 0, res
     (qid,) = entries(qdir, "msg")
     before = snapshot(qdir, qid)
-    srv = stall_server(fault, key)
+    srv = stall_server(fault, step)
     conf = fault_conf(srv, password=PASSWORD, queue=True)
     p = mailhop.spawn(["-C", conf, "-qI" + qid], env=env)
     p.stdin.close()
     kill_at(p, srv, key)
+    check_verb(srv, step)
     check_sane(mailhop, conf, env, qdir)
     got = [m for s in srv.sessions for m in s.messages]
     assert len(got) == (1 if has_it else 0), srv.sessions
