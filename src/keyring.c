@@ -134,6 +134,9 @@ check(const char *pw, const char *host, const char *user, struct err *rec)
 	return 0;
 }
 
+/* XXX: no deadline: a locked keyring shows its unlock prompt on the
+ * desktop and the lookup waits for the user, as msmtp's does; the
+ * account's timeout covers only the server. */
 /* Our entry, else a libgnome-keyring one.  NULL with *e set: the
  * service failed; NULL alone: no entry. */
 static gchar *
