@@ -214,6 +214,36 @@ def test_environment_does_not_steer(inst, servers, rcpt):
         "sysevil.example.org"
 
 
+def test_gnutls_environment_ignored(inst, servers, rcpt):
+    """GnuTLS reads GNUTLS_SYSTEM_PRIORITY_FILE (S36) before main runs; in
+    a set-group-id process it must not.  The control run without the
+    privilege shows that the file does break TLS when it is read."""
+    to, to2 = rcpt(), rcpt()
+    d = os.path.join(inst.base, "gnutls")
+    os.makedirs(d, exist_ok=True)
+    prio = os.path.join(d, "config")
+    with open(prio, "w") as f:
+        f.write("[overrides]\ndisabled-version = tls1.3\n"
+                "disabled-version = tls1.2\n")
+    os.chmod(prio, 0o644)
+    os.chmod(d, 0o755)
+    inst.write_system()
+    env = {"GNUTLS_SYSTEM_PRIORITY_FILE": prio, "GNUTLS_DEBUG_LEVEL": "9"}
+    rc, out, err = inst.run(["--", to], env=env)
+    assert (rc, err) == (0, ""), err
+    servers.wait_for_delivery(to)
+    plain = os.path.join(inst.base, "plain-mailhop")
+    shutil.copyfile(inst.binary, plain)
+    os.chmod(plain, 0o755)
+    copy = os.path.join(d, "copy.conf")
+    shutil.copyfile(inst.conf, copy)
+    os.chown(copy, inst.uid, inst.gid)
+    os.chmod(copy, 0o600)
+    rc, out, err = inst.run(["-C", copy, "--", to2], binary=plain, env=env)
+    assert rc != 0 and "TLS" in err, err
+    servers.assert_nothing_delivered(to2)
+
+
 def test_group_dropped_before_password_command(inst, servers, rcpt):
     """The password command runs after the drop and before the session:
     it reads mailhop's /proc/PID/status (its parent's), whose Gid line
