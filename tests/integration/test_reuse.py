@@ -293,3 +293,38 @@ def test_one_write_per_group(servers, mailhop, rcpt, tmp_path):
     w = socket_writes(servers, mailhop, conf, two, data, tmp_path)
     assert [x[:5] for x in w] == [b"EHLO ", b"MAIL ", b"BDAT "], w
     assert w[1].count(b"RCPT TO:") == 2 and w[2].endswith(b"QUIT\r\n")
+
+
+def test_flush_without_pipelining_or_chunking(servers, mailhop, fault,
+                                              fault_conf, tmp_path):
+    """A server without PIPELINING and CHUNKING: the flush still uses one
+    connection, one command per round trip, RSET alone before the
+    second message and DATA for both; a refused recipient in the middle
+    message leaves the others alone."""
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    qdir = tmp_path / "state" / "mailhop" / "queue"
+    for rc_ in (["bob0@example.org"], ["nobody@example.org"],
+                ["bob2@example.org"]):
+        queue_while_down(servers, mailhop, env, qdir, rc_)
+        time.sleep(1.1)  # queue order is by creation time
+
+    def rcpt_reply(sess, line):
+        return "550 5.1.1 no such user" if b"nobody@" in line else \
+            "250 2.1.5 Ok"
+    srv = fault(Scenario(user="alice", password="Sup3r-s3cret-pw!",
+                         ehlo=["SIZE 10240000", "STARTTLS", "8BITMIME"],
+                         ehlo_tls=["SIZE 10240000", "AUTH PLAIN LOGIN",
+                                   "8BITMIME"],
+                         replies={"RCPT": rcpt_reply}))
+    conf = fault_conf(srv, password="Sup3r-s3cret-pw!", queue=True)
+    res = mailhop.run(["-C", conf, "-q"], env=env)
+    assert res.rc == 0, res
+    assert srv.wait_idle(5, connections=1), srv.sessions
+    assert srv.connections == 1
+    (s,) = srv.sessions
+    verbs = [v for v in s.verbs("tls") if v not in ("EHLO", "AUTH")]
+    assert verbs == ["MAIL", "RCPT", "DATA", ".", "RSET", "MAIL", "RCPT",
+                     "RSET", "MAIL", "RCPT", "DATA", ".", "QUIT"], verbs
+    assert not any(more for _, _, more in s.commands), s.commands
+    assert len(s.messages) == 2
+    assert entries(qdir, "msg") == [] and len(entries(qdir, "failed")) == 1
