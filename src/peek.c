@@ -46,6 +46,16 @@ header_end(const char *s, size_t n)
 	return e != NULL ? (size_t)(e - s) + 4 : 0;
 }
 
+/* The bytes of s that end in a line end (all of them at EOF): a field
+ * cut by PEEK_MAX is not looked at. */
+static size_t
+whole_lines(const char *s, size_t n, int eof)
+{
+	while (!eof && n > 0 && s[n - 1] != '\n')
+		n--;
+	return n;
+}
+
 /* The mailboxes of one From value (len bytes, maybe folded). */
 static int
 add_from(const char *v, size_t len, struct addr_list *from)
@@ -146,7 +156,9 @@ peek_header(int fd, struct peek *p, struct addr_list *from, struct err *rec)
 		    "cannot read the message: %s", strerror(e));
 	}
 	p->eof = r == 0;
-	if (rc == 0 && collect_from(nm.s, end > 0 ? end : nm.len, from) == -1)
+	if (end == 0)
+		end = whole_lines(nm.s, nm.len, p->eof);
+	if (rc == 0 && collect_from(nm.s, end, from) == -1)
 		rc = err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
 	free(nm.s);
 	return rc;

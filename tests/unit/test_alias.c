@@ -388,6 +388,55 @@ test_caps(void **state)
 	free(text);
 }
 
+/* The local From rewrite (issue 4): which senders are local, and what
+ * alias_from_rewrite makes of them.  hostname "host1" stands for this
+ * host; its canonical name is not looked up for a name with a dot. */
+static void
+test_local_from(void **state)
+{
+	static const struct {
+		const char *hostname; /* NULL: unknown */
+		const char *mailbox;
+		const char *want; /* NULL: kept */
+	} rows[] = {
+		{ "host1.example.net", "root", "me@example.org" },
+		{ "host1.example.net", "root@host1.example.net",
+		    "me@example.org" },
+		{ "host1.example.net", "root@HOST1.Example.NET",
+		    "me@example.org" },
+		{ "host1.example.net", "root@other.example.net", NULL },
+		{ "host1.example.net", "root@example.net", NULL },
+		{ "host1.example.net", "me@example.org", NULL },
+		{ "host1.example.net", "", NULL },
+		{ NULL, "cron", "me@example.org" },
+		{ NULL, "cron@host1.example.net", NULL },
+	};
+	struct alias_ctx ctx;
+	size_t i;
+	char *s;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.local_domain = DOMAIN;
+		ctx.from = "me@example.org";
+		ctx.hostname = rows[i].hostname;
+		s = alias_from_rewrite(&ctx, rows[i].mailbox);
+		if (rows[i].want == NULL && s != NULL)
+			fail_msg(
+			    "row %zu: %s became %s", i, rows[i].mailbox, s);
+		if (rows[i].want != NULL &&
+		    (s == NULL || strcmp(s, rows[i].want) != 0))
+			fail_msg("row %zu: %s became %s, want %s", i,
+			    rows[i].mailbox, s != NULL ? s : "(kept)",
+			    rows[i].want);
+		assert_int_equal(alias_is_local(&ctx, rows[i].mailbox),
+		    rows[i].want != NULL);
+		free(s);
+		assert_false(ctx.oom);
+	}
+}
+
 static int
 free_cases(void **state)
 {
@@ -408,7 +457,7 @@ main(void)
 	int i, n, rc;
 
 	n = load_cases();
-	tests = calloc((size_t)n + 3, sizeof(*tests));
+	tests = calloc((size_t)n + 4, sizeof(*tests));
 	assert_non_null(tests);
 	for (i = 0; i < n; i++) {
 		tests[i].name = cases[i].name;
@@ -421,8 +470,10 @@ main(void)
 	tests[n + 1].test_func = test_no_map;
 	tests[n + 2].name = "caps on one expansion";
 	tests[n + 2].test_func = test_caps;
+	tests[n + 3].name = "local senders become the account's address";
+	tests[n + 3].test_func = test_local_from;
 	rc = _cmocka_run_group_tests(
-	    "alias", tests, (size_t)n + 3, NULL, free_cases);
+	    "alias", tests, (size_t)n + 4, NULL, free_cases);
 	free(tests);
 	return rc;
 }

@@ -145,6 +145,26 @@ test_header_too_long(void **state)
 	free(s);
 }
 
+/* A From line cut by PEEK_MAX is not taken for a shorter address. */
+static void
+test_cut_field(void **state)
+{
+	size_t n = 0;
+	char *s = malloc(PEEK_MAX + 128), got[128];
+
+	(void)state;
+	assert_non_null(s);
+	while (n + 40 < PEEK_MAX - 10)
+		n += (size_t)sprintf(s + n, "X-Pad: %030zu\n", n);
+	n += (size_t)sprintf(s + n, "X-P: %.*s\n", (int)(PEEK_MAX - 10 - n - 6),
+	    "................................................");
+	assert_int_equal(n, PEEK_MAX - 10);
+	n += (size_t)sprintf(s + n, "From: abcdefghij@example.org\n\nbody\n");
+	peek_one(s, n, got, sizeof(got));
+	assert_string_equal(got, "");
+	free(s);
+}
+
 int
 main(void)
 {
@@ -152,6 +172,7 @@ main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_stops_after_header),
 		cmocka_unit_test(test_header_too_long),
+		cmocka_unit_test(test_cut_field),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
