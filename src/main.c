@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -521,6 +522,26 @@ send_one(struct run *r, int infd, int stdin_closed)
 	return code;
 }
 
+/* --pretend: the rest of a message on stdin is read and dropped, as a
+ * send would read it, so that its writer never sees a broken pipe; a
+ * terminal is not read. */
+static void
+drain(struct run *r)
+{
+	struct pollfd pfd = { .fd = r->infd, .events = POLLIN };
+	char buf[8192];
+	ssize_t n;
+
+	if (r->stdin_closed || r->peek.eof || isatty(r->infd))
+		return;
+	while ((n = read(r->infd, buf, sizeof(buf))) != 0) {
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			poll(&pfd, 1, -1);
+		else if (n == -1 && errno != EINTR)
+			return;
+	}
+}
+
 /* --pretend: the account, why, its file and every setting, on stdout.
  * Nothing is sent, no password command runs, no message is spooled. */
 static int
@@ -539,6 +560,7 @@ pretend(struct run *r)
 		fprintf(stderr, "mailhop: %s\n", r->err.text);
 		return r->err.code;
 	}
+	drain(r);
 	printf("account: %s\nchosen by: %s\nfile: %s\n", r->acct.name,
 	    r->acct.chosen_by, r->acct.file);
 	for (i = 0; i < r->acct.nsettings; i++) {

@@ -269,6 +269,21 @@ def test_pretend_reads_From_from_a_pipe(servers, mailhop, listener):
     assert not accept_pending(listener)
 
 
+def test_pretend_reads_a_pipe_to_its_end(servers, mailhop, listener):
+    """--pretend -a with a large message on a pipe: the writer finishes
+    without a broken pipe (set -o pipefail), and the output is the same."""
+    p = accounts_conf(servers, "pretend-drain.conf",
+                      port=listener.getsockname()[1])
+    cmd = ("set -o pipefail; head -c 8000000 /dev/zero | tr '\\0' x "
+           "| %s --pretend -C %s -a c" % (mailhop.path, p))
+    proc = servers.popen(["bash", "-c", cmd], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert out.decode().splitlines()[:2] == ["account: c", "chosen by: -a c"]
+    assert not accept_pending(listener)
+
+
 def test_pretend_terminal_not_read(servers, mailhop, listener):
     """stdin a terminal, no -a or -f: nothing is read (no wait for
     typing); default_account decides."""
