@@ -898,10 +898,10 @@ copy_values(cfg_opt_t *dst, cfg_opt_t *src)
 }
 
 /* Keys that are ways of doing one thing: an account that sets one of a
- * group inherits none of it, so that password_command in an account
- * replaces a password in defaults. */
-static const int alternatives[][3] = {
-	{ K_PASSWORD, K_PASSWORD_COMMAND, 0 },
+ * group inherits none of it, so that password_command or keyring in an
+ * account replaces a password in defaults. */
+static const int alternatives[][4] = {
+	{ K_PASSWORD, K_PASSWORD_COMMAND, K_KEYRING, 0 },
 };
 
 /* Whether the account sets k, or a key that is an alternative to it. */
