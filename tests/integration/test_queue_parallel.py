@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: ISC
 """The queue under load against the real Postfix (issue 6): 100 senders in
 parallel while Postfix is stopped and started twice, two flushers running
-all the while; every message must arrive exactly once.  Run with -s to see
-the counts."""
+all the while; every message must arrive exactly once (a second copy only
+where the log says a connection was lost after the final dot, which a stop
+in the middle of a session can do).  Run with -s to see the counts."""
 
 import os
 import random
@@ -15,11 +16,12 @@ from mailmodel import parse_log
 
 N_SENDERS = 100
 # Senders start in waves (seconds from the start) with up to WAVE_JITTER
-# each; Postfix goes down at STOPS[i] and up again at STARTS[i].
+# each; Postfix goes down at STOPS[i] and up again at STARTS[i], each
+# inside a wave, so that sessions in flight are cut.
 WAVES = (0.0, 2.5, 5.0, 7.5, 10.0)
 WAVE_JITTER = 1.0
-STOPS = (1.5, 7.0)
-STARTS = (4.5, 10.0)
+STOPS = (0.6, 5.6)
+STARTS = (3.0, 8.0)
 
 
 def message(msgid, i):
@@ -185,8 +187,13 @@ def test_100_parallel_senders_two_stops_two_flushers_exactly_once(
     assert by_flush == queued
     assert not lost, lost[:5]
     assert set(got) == set(msgids), sorted(set(got) - set(msgids))[:5]
-    assert not dups, dups
-    assert all(sent_lines[m] == 1 for m in msgids), sent_lines
+    # A duplicate is allowed only where a connection was lost after the
+    # final dot (DESIGN.md, "Uncertain delivery"): Postfix stopped while
+    # it was taking that message.
+    unsure = {f["msgid"] for f in uncertain}
+    assert set(dups) <= unsure, (dups, unsure)
+    assert all(sent_lines[m] == 1 or m in unsure for m in msgids), \
+        sent_lines
     # The schedule was exercised both ways: some went straight through,
     # some waited in the queue while Postfix was down.
     assert direct > 0 and queued > 0, (direct, queued)
