@@ -556,6 +556,15 @@ pretend(struct run *r)
 	size_t i;
 
 	r->infd = STDIN_FILENO;
+	/* The system file is root's and the mailhop group's to read (S36):
+	 * its settings, password_command included, are not shown to others
+	 * through the group's privilege. */
+	if (priv_system() && getuid() != 0) {
+		fprintf(stderr,
+		    "mailhop: --pretend would show the settings of %s, which only root and the mailhop group may read (run it as root)\n",
+		    SYSCONFDIR "/mailhop.conf");
+		return EX_NOPERM;
+	}
 	if (choose_account(r) == -1) {
 		fprintf(stderr, "mailhop: %s\n", r->err.text);
 		return r->err.code;

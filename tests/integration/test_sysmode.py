@@ -176,6 +176,24 @@ def test_dash_C_refused(inst, servers, rcpt):
     servers.assert_nothing_delivered(to)
 
 
+def test_pretend_is_root_only(inst, servers):
+    """--pretend would show the system file, which the user may not read:
+    77 for the user, nothing on stdout; root sees the settings, the
+    password masked."""
+    inst.write_system()
+    rc, out, err = inst.run(["--pretend"])
+    assert (rc, out) == (77, ""), err
+    assert err == (
+        "mailhop: --pretend would show the settings of %s, which only "
+        "root and the mailhop group may read (run it as root)\n" % inst.conf)
+    rc, out, err = inst.run(["--pretend"], as_root=True)
+    assert (rc, err) == (0, ""), err
+    assert out.startswith("account: test\nchosen by: default_account (%s, "
+                          "line 1)\nfile: %s\n" % (inst.conf, inst.conf))
+    assert "password          = (set, hidden)  (account, line" in out
+    assert servers.users["alice"] not in out
+
+
 def test_environment_does_not_steer(inst, servers, rcpt):
     """${VAR} in the system file expands in the cleared environment, and
     XDG_CONFIG_HOME or HOME do not bring in another file.  The same
