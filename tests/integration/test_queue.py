@@ -6,6 +6,7 @@ Each test has its own XDG_STATE_HOME, so its own queue."""
 
 import os
 import re
+import subprocess
 import uuid
 
 import pytest
@@ -350,3 +351,38 @@ def test_qDfailed_clears_the_failed_area(servers, mailhop, rcpt, state):
     assert len(entries(qdir, "msg")) == 1
     res = mailhop.run(["-C", conf, "-qDfailed"], env=env)
     assert res.rc == 0 and res.stderr == "", res
+
+
+def test_q_on_a_terminal_says_what_it_did(servers, mailhop, rcpt, state):
+    """-q with standard error on a terminal (a pty) ends with the count;
+    not on a terminal (cron) it says nothing (the other tests)."""
+    import pty
+    env, qdir = state
+    down = queue_down(servers, mailhop, env, [rcpt()])
+    res = mailhop.run(["-C", down, "-qI"], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    master, slave = pty.openpty()
+    try:
+        p2 = servers.popen([mailhop.path, "-C", down, "-qI"],
+                           stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=slave,
+                           env=dict(os.environ, **env))
+        assert p2.wait(30) == 0
+        os.close(slave)
+        slave = None
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the pty has no writer left
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+        if slave is not None:
+            os.close(slave)
+    assert out.decode() == ("mailhop: queue: 0 sent, 1 still queued, 0 "
+                            "moved to the failed area\r\n"), out
+    assert len(entries(qdir, "msg")) == 1
