@@ -27,7 +27,7 @@ import uuid
 import pytest
 
 from conftest_fault import *  # noqa: F401,F403
-from faultserver import DEFAULT_EHLO_TLS, Scenario, Stall
+from faultserver import DEFAULT_EHLO_TLS, Scenario, Seq, Stall
 
 PASSWORD = "Sup3r-s3cret-pw!"
 
@@ -216,3 +216,65 @@ def test_kill9_flush_at_each_step_keeps_message_intact(
     assert mailhop.run(["-C", up, "-qI"], env=env).rc == 0
     servers.wait_queue_empty()
     assert arrived(servers, to, msgid) == (0 if step == "quit" else 1)
+
+
+@pytest.mark.parametrize("step", ["MAIL", "DOT"])
+def test_kill9_in_the_middle_of_a_three_message_flush(
+        servers, mailhop, fault, fault_conf, rcpt, state, step):
+    """One connection carries the account's messages (RSET between them);
+    killed while the server withholds its reply to the second message's
+    MAIL (or to its data): the first, which had its 250, is out of the
+    queue and not sent again; the second and third stay whole and the next
+    flush delivers them once each (the second at least once after DOT:
+    the fault server has a copy)."""
+    env, qdir = state
+    to = [rcpt("m%d" % i) for i in range(3)]
+    ids = ["kill-multi-%d-%s@example.org" % (i, uuid.uuid4().hex[:8])
+           for i in range(3)]
+    down = servers.write_config(host="127.0.0.1", timeout=5, queue=True,
+                                port=servers.ports["closed"])
+    for i in range(3):
+        assert mailhop.send(down, [to[i]], message(ids[i]), env=env).rc == 0
+        time.sleep(1.05)  # ids start with the second: oldest first
+    queued = entries(qdir, "msg")
+    assert len(queued) == 3
+    before = {q: snapshot(qdir, q) for q in queued}
+    srv = fault(Scenario(user="alice", password=PASSWORD,
+                         replies={step: Seq("250 2.1.0 Ok" if step == "MAIL"
+                                            else "250 2.0.0 Ok: queued",
+                                            Stall())},
+                         session_timeout=60))
+    conf = fault_conf(srv, password=PASSWORD, queue=True)
+    p = mailhop.spawn(["-C", conf, "-qI"], env=env)
+    p.stdin.close()
+    key = "DOT" if step == "DOT" else "MAIL"
+    end = time.monotonic() + 15
+
+    def second_reached():
+        s = srv.sessions[-1] if srv.sessions else None
+        if s is None:
+            return False
+        if key == "MAIL":
+            return s.verbs().count("MAIL") == 2
+        return sum(1 for c in s.commands if c[1] == b".") == 2
+    while not second_reached():
+        assert p.poll() is None and time.monotonic() < end, (
+            output(p) if p.poll() is not None else srv.sessions)
+        time.sleep(0.01)
+    time.sleep(0.1)
+    p.kill()
+    output(p)
+    assert p.returncode == -9
+    assert len(srv.sessions) == 1  # one connection for all three
+    check_sane(mailhop, conf, env, qdir)
+    assert entries(qdir, "msg") == queued[1:]
+    for q in queued[1:]:
+        assert snapshot(qdir, q) == before[q]
+    got = srv.sessions[0].messages
+    assert len(got) == (2 if step == "DOT" else 1), got
+    up = servers.write_config(queue=True)
+    res = mailhop.run(["-C", up, "-qI"], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    servers.wait_queue_empty()
+    assert [arrived(servers, to[i], ids[i]) for i in range(3)] == [0, 1, 1]
+    assert entries(qdir, "msg") == []
