@@ -626,7 +626,7 @@ serve(int s, const char *dir, const struct queue_params *p)
 /* The keeper reads and writes nothing of the caller's: its standard
  * descriptors go to /dev/null. */
 static void
-detach(int s)
+detach(void)
 {
 	int fd, nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 
@@ -635,7 +635,6 @@ detach(int s)
 			dup2(nul, fd);
 	if (nul > 2)
 		close(nul);
-	(void)s;
 }
 
 int
@@ -658,7 +657,7 @@ queue_keeper_start(
 	if (pid == 0) {
 		close(sv[0]);
 		signal(SIGPIPE, SIG_IGN);
-		detach(sv[1]);
+		detach();
 		serve(sv[1], dir, p);
 		_exit(0);
 	}
