@@ -143,7 +143,7 @@ priv_init(const char *config, struct err *rec)
 	if (getegid() == getgid() && geteuid() == getuid())
 		return 0;
 	if (config != NULL)
-		return err_set(rec, ERR_USAGE, EX_USAGE,
+		return err_set(rec, ERR_PERM, EX_NOPERM,
 		    "-C cannot be used while mailhop runs set-group-id: it reads %s/mailhop.conf, or ~/.config/mailhop/config when you have one (drop -C)",
 		    SYSCONFDIR);
 	if (has_user_config())

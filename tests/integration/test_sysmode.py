@@ -168,7 +168,7 @@ def test_dash_C_refused(inst, servers, rcpt):
     to = rcpt()
     inst.write_system()
     rc, out, err = inst.run(["-C", inst.conf, "--", to])
-    assert rc == 64
+    assert rc == 77  # EX_NOPERM, security.md S36
     assert err == (
         "mailhop: -C cannot be used while mailhop runs set-group-id: it "
         "reads %s, or ~/.config/mailhop/config when you have one (drop "
