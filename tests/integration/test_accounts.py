@@ -358,3 +358,26 @@ def test_local_envelope_sender_rewritten(servers, mailhop, rcpt, conf,
     assert b"From: alice@a.example" in header, header
     assert user == "alice"
     check_log(servers, res, account="a", from_="alice@a.example")
+
+
+def test_bs_each_message_chooses(servers, mailhop, rcpt, conf):
+    """-bs: each message of the dialogue chooses its account, by its MAIL
+    FROM (bob@b.example: b) or, with the null sender, which matches no
+    account, by its From field (carol@c.example: c)."""
+    to1, to2 = rcpt("one"), rcpt("two")
+    dialogue = (
+        b"EHLO client.example.org\r\n"
+        b"MAIL FROM:<bob@b.example>\r\nRCPT TO:<" + to1.encode() + b">\r\n"
+        b"DATA\r\nSubject: one\r\n\r\nx\r\n.\r\n"
+        b"MAIL FROM:<>\r\n"
+        b"RCPT TO:<" + to2.encode() + b">\r\nDATA\r\n"
+        b"From: Carol <carol@c.example>\r\nSubject: two\r\n\r\ny\r\n.\r\n"
+        b"QUIT\r\n")
+    res = mailhop.run(["-C", conf, "-bs"], dialogue)
+    assert res.rc == 0, res
+    _, trace, _, user = delivered(servers, to1)
+    assert (user, trace["return-path"]) == ("bob", "<bob@b.example>")
+    _, trace, header, user = delivered(servers, to2)
+    assert user == "alice"
+    assert trace["return-path"] == "<>"
+    assert b"From: Carol <carol@c.example>" in header
