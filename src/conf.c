@@ -743,14 +743,55 @@ check_sources(cfg_t *sec, const char *path, const struct conf_account *a,
 	return 0;
 }
 
+/* auth = external: the client certificate is the credential. */
+static int
+is_external(const struct conf_account *a)
+{
+	return a->auth == CONF_AUTH_MECH && a->auth_mech != NULL &&
+	    strcmp(a->auth_mech, "EXTERNAL") == 0;
+}
+
+static int check_account(
+    cfg_t *, const char *, struct conf_account *, struct err *);
+
+/* The checks for auth = external: a client certificate, and no password
+ * (it would never be used); then the others as for no login. */
+static int
+check_external(cfg_t *sec, const char *path, struct conf_account *a,
+    const char *name, struct err *rec)
+{
+	const char *k;
+	int r;
+
+	if (a->tls_cert_file == NULL && a->tls_key_file == NULL)
+		return confparse_fail(rec, path,
+		    confparse_key_line(sec, "auth"),
+		    "account %s: auth = external logs in with a client certificate (add tls_cert_file and tls_key_file)",
+		    name);
+	k = a->password != NULL		  ? "password"
+	    : a->password_command != NULL ? "password_command"
+	    : a->keyring		  ? "keyring"
+					  : NULL;
+	if (k != NULL)
+		return confparse_fail(rec, path, confparse_key_line(sec, k),
+		    "account %s: auth = external sends no password (remove %s)",
+		    name, k);
+	a->auth = CONF_AUTH_OFF;
+	r = check_account(sec, path, a, rec);
+	a->auth = CONF_AUTH_MECH;
+	return r;
+}
+
 /* The checks across keys, with the line of the key at fault. */
 static int
 check_account(
-    cfg_t *sec, const char *path, const struct conf_account *a, struct err *rec)
+    cfg_t *sec, const char *path, struct conf_account *a, struct err *rec)
 {
 	char name[CONFPARSE_SHOW_MAX];
 
 	confparse_show(name, sizeof(name), a->name);
+	if (is_external(a))
+		return check_external(sec, path, a, name, rec);
 	if (a->host == NULL)
 		return confparse_fail(rec, path, confparse_key_line(sec, NULL),
 		    "account %s: host is missing (add host = \"smtp.example.com\")",

@@ -85,7 +85,7 @@ static const char *const tls_modes[] = { "starttls", "implicit", "off" };
 static const char *const bools[] = { "off", "on", "no", "yes", "false",
 	"true" };
 static const char *const auth_values[] = { "on", "off", "plain", "login",
-	"scram-sha-1", "scram-sha-256", "xoauth2", "oauthbearer" };
+	"scram-sha-1", "scram-sha-256", "xoauth2", "oauthbearer", "external" };
 
 /* The file being parsed, for the libconfuse callbacks. */
 struct parse {
@@ -271,6 +271,26 @@ check_from(cfg_t *cfg, const char *key, const char *v)
 	    key, confparse_show(buf, sizeof(buf), v), key);
 }
 
+/* A private key is a secret: ours (or root's), no group or other bits,
+ * as for a config file with a password.  tls.c checks again on the
+ * descriptor it reads the key from. */
+static int
+check_key_owner(cfg_t *cfg, const char *key, const char *v, struct stat *st)
+{
+	char buf[PATH_SHOW];
+
+	if (st->st_uid != geteuid() && st->st_uid != 0)
+		return pfail(cfg,
+		    "%s: %s belongs to uid %u, not to you (run: chown $(id -u) %s)",
+		    key, confparse_show(buf, sizeof(buf), v),
+		    (unsigned)st->st_uid, buf);
+	if (st->st_mode & (S_IRWXG | S_IRWXO))
+		return pfail(cfg,
+		    "%s: %s is open to others (run: chmod 600 %s)", key,
+		    confparse_show(buf, sizeof(buf), v), buf);
+	return 0;
+}
+
 /* An absolute path of a readable regular file: a PEM file for
  * tls_ca_file, tls_cert_file and tls_key_file, an aliases file for
  * aliases.  (tls.c checks the key file's owner and mode as it reads it.) */
@@ -298,6 +318,8 @@ check_file(cfg_t *cfg, const char *key, const char *v)
 	}
 	e = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 	close(fd);
+	if (e && strcmp(key, "tls_key_file") == 0)
+		return check_key_owner(cfg, key, v, &st);
 	if (e)
 		return 0;
 	return pfail(cfg, "%s: %s is not a regular file (write the path of %s)",
@@ -327,7 +349,7 @@ check_auth(cfg_t *cfg, const char *key, const char *v)
 		v) >= 0)
 		return 0;
 	return pfail(cfg,
-	    "%s: not an authentication method (write on, off, plain, login, scram-sha-1, scram-sha-256, xoauth2 or oauthbearer)",
+	    "%s: not an authentication method (write on, off, plain, login, scram-sha-1, scram-sha-256, xoauth2, oauthbearer or external)",
 	    key);
 }
 

@@ -124,6 +124,26 @@ sasl_start(struct sasl *s, const char *mech, struct err *rec)
 	return 0;
 }
 
+/* RFC 4422 appendix A: the client certificate is the credential; an
+ * empty authorization identity (sent as "=") lets the server derive it
+ * from the certificate. */
+static struct sasl *
+sasl_external(struct err *rec)
+{
+	struct sasl *s;
+
+	if ((s = calloc(1, sizeof *s)) == NULL) {
+		err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
+		return NULL;
+	}
+	snprintf(s->mech, sizeof s->mech, "EXTERNAL");
+	if (sasl_start(s, "EXTERNAL", rec) == -1) {
+		sasl_free(s);
+		return NULL;
+	}
+	return s;
+}
+
 struct sasl *
 sasl_new(const char *mech, const char *user, const char *password,
     gnutls_session_t tls, struct err *rec)
@@ -133,6 +153,8 @@ sasl_new(const char *mech, const char *user, const char *password,
 	/* XXX: no channel binding yet, so no CB property is set and SCRAM
 	 * sends the "n" flag; the -PLUS mechanisms come with it. */
 	(void)tls;
+	if (strcasecmp(mech, "EXTERNAL") == 0)
+		return sasl_external(rec);
 	if (user == NULL || password == NULL) {
 		err_set(rec, ERR_CONFIG, EX_CONFIG,
 		    "AUTH needs a user and a password for this account");
@@ -240,7 +262,10 @@ sasl_failure_hint(const struct sasl *s, char *buf, size_t sz)
 {
 	const char *why = s != NULL ? oauth_reason(s->oauth) : "";
 
-	if (s == NULL || s->oauth == NULL)
+	if (s != NULL && strcmp(s->mech, "EXTERNAL") == 0)
+		snprintf(buf, sz,
+		    "the server did not accept the certificate in tls_cert_file for AUTH EXTERNAL");
+	else if (s == NULL || s->oauth == NULL)
 		snprintf(buf, sz, "check user and password");
 	else if (why[0] != '\0')
 		snprintf(buf, sz,

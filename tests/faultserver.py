@@ -800,6 +800,17 @@ class Conn:
                 if last is None:
                     return
                 got.append(last)
+        elif mech == "EXTERNAL":
+            # RFC 4422 appendix A: the TLS client certificate; the
+            # authorization identity must be empty ("=").
+            if ir is None:
+                d = await self.challenge(b"")
+            else:
+                d = b"" if ir == "=" else base64.b64decode(ir)
+            if d is None:
+                return
+            got.append(d)
+            good = d == b"" and bool(self.s.peer_cert)
         else:
             await self.write(b"504 5.5.4 Unrecognized authentication "
                              b"type" + CRLF)

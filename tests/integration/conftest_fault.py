@@ -81,6 +81,11 @@ LEAVES = {
     "san-other-and-star": ("ca", ['cn = "other.example.net"',
                                   'dns_name = "other.example.net"',
                                   'dns_name = "*.example.org"']),
+    # client certificates (tls_cert_file)
+    "client-alice": ("ca", ['cn = "alice client"', 'email = "alice@example.org"',
+                            "tls_www_client"]),
+    "client-other-ca": ("other-ca", ['cn = "mallory client"',
+                                     "tls_www_client"]),
     # S14
     "ip-only": ("ca", ['cn = "fault ip test"', 'ip_address = "127.0.0.1"',
                        'ip_address = "::1"']),

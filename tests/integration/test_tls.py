@@ -64,12 +64,15 @@ def q(s):
     return '"%s"' % s
 
 
-def check_config_error(res, path, key, *words):
-    """Exit 78 and one line "FILE:LINE: KEY: ..." naming key's line."""
+def check_config_error(res, path, key, *words, cross=False):
+    """Exit 78 and one line "FILE:LINE: KEY: ..." naming key's line (for
+    an error across keys, cross: "FILE:LINE: account NAME: ...")."""
     with open(path) as f:
         n = [i + 1 for i, ln in enumerate(f)
              if ln.strip().startswith(key + " ")][0]
-    return check_error_line(res, 78, "%s:%d: %s: " % (path, n, key), *words)
+    head = "account test" if cross else key
+    return check_error_line(res, 78, "%s:%d: %s: " % (path, n, head),
+                            *words)
 
 
 # ---------------------------------------------------------------- S17
@@ -309,3 +312,153 @@ def test_S16_priorities_against_postfix(servers, mailhop, rcpt, mine,
     assert " tls=%s " % version in servers.mailhop_syslog(res.pid) + " "
     if "AES-256" in mine:
         assert "AES-256-GCM" in res.stderr, res.stderr
+
+
+# ------------------------------------- client certificates, AUTH EXTERNAL
+
+
+def client_conf(fault_conf, srv, fault_pki, name="client-alice", **kw):
+    cert, key = fault_pki.cert(name)
+    kw.setdefault("user", None)
+    kw.setdefault("auth", "external")
+    kw.setdefault("extra", {})
+    kw["extra"].update({"tls_cert_file": q(cert), "tls_key_file": q(key)})
+    return fault_conf(srv, **kw)
+
+
+def subject_cn(peer_cert):
+    return [v for rdn in peer_cert["subject"] for k, v in rdn
+            if k == "commonName"]
+
+
+@pytest.mark.parametrize("tls", ["starttls", "implicit"])
+def test_client_certificate_with_auth_external(mailhop, fault, fault_conf,
+                                               fault_pki, servers, tls):
+    srv = fault(ts.sc(tls=tls, client_ca=servers.ca_file,
+                      ehlo_tls=["AUTH PLAIN EXTERNAL", "PIPELINING"]))
+    path = client_conf(fault_conf, srv, fault_pki)
+    res = mailhop.send(path, [ts.RCPT], ts.MESSAGE)
+    assert srv.wait_idle(5), srv.sessions
+    assert res.rc == 0 and res.stderr == "", res
+    s = ts.only(srv)
+    assert subject_cn(s.peer_cert) == ["alice client"], s.peer_cert
+    assert (s.phase, b"AUTH EXTERNAL =", False) in \
+        [(c[0], c[1], c[2]) for c in s.commands], s.commands
+    assert s.auth == [("EXTERNAL", [b""])] and s.auth_ok
+    assert len(s.messages) == 1
+
+
+def test_client_certificate_with_a_password_login(mailhop, fault,
+                                                  fault_conf, fault_pki,
+                                                  servers):
+    """The certificate goes with any login: here PLAIN as usual."""
+    srv = fault(ts.sc(client_ca=servers.ca_file))
+    path = client_conf(fault_conf, srv, fault_pki, user="alice",
+                       auth="plain", password=ts.PASSWORD)
+    res = mailhop.send(path, [ts.RCPT], ts.MESSAGE)
+    assert srv.wait_idle(5), srv.sessions
+    assert res.rc == 0, res
+    s = ts.only(srv)
+    assert subject_cn(s.peer_cert) == ["alice client"]
+    assert [m for m, _ in s.auth] == ["PLAIN"] and s.auth_ok
+
+
+def test_auth_external_not_offered(mailhop, fault, fault_conf, fault_pki,
+                                   servers):
+    srv = fault(ts.sc(client_ca=servers.ca_file,
+                      ehlo_tls=["AUTH PLAIN LOGIN"]))
+    path = client_conf(fault_conf, srv, fault_pki)
+    res = mailhop.send(path, [ts.RCPT], ts.MESSAGE)
+    assert srv.wait_idle(5)
+    check_error_line(res, 69, "does not offer AUTH EXTERNAL",
+                     "PLAIN LOGIN")
+    s = ts.only(srv)
+    assert not {"AUTH", "MAIL"} & set(s.verbs()), s
+    assert subject_cn(s.peer_cert) == ["alice client"]
+
+
+def test_auth_external_refused(mailhop, fault, fault_conf, fault_pki,
+                               servers):
+    srv = fault(ts.sc(client_ca=servers.ca_file,
+                      ehlo_tls=["AUTH EXTERNAL"],
+                      replies={"AUTH": "535 5.7.8 certificate not mapped"}))
+    path = client_conf(fault_conf, srv, fault_pki)
+    res = mailhop.send(path, [ts.RCPT], ts.MESSAGE)
+    assert srv.wait_idle(5)
+    check_error_line(res, 77, "authentication failed on localhost",
+                     "tls_cert_file", "535")
+    s = ts.only(srv)
+    assert s.verbs("tls").count("AUTH") == 1 and "MAIL" not in s.verbs()
+
+
+def test_client_certificate_from_an_unknown_ca(mailhop, fault, fault_conf,
+                                               fault_pki, servers):
+    """The server checks the certificate and ends the handshake."""
+    srv = fault(ts.sc(client_ca=servers.ca_file,
+                      ehlo_tls=["AUTH EXTERNAL"]))
+    path = client_conf(fault_conf, srv, fault_pki, name="client-other-ca")
+    res = mailhop.send(path, [ts.RCPT], ts.MESSAGE)
+    assert srv.wait_idle(5)
+    # Under TLS 1.3 the server checks the client certificate after the
+    # client's Finished: its alert may reach mailhop as a lost
+    # connection (75) rather than as the alert (69).
+    assert res.rc in (69, 75), res
+    check_error_line(res, res.rc, "TLS handshake with localhost failed")
+    ts.assert_nothing_sent(ts.only(srv))
+
+
+@pytest.mark.parametrize("case,word", [
+    ("mode-0640", "is open to others (run: chmod 600"),
+    ("mode-0604", "is open to others (run: chmod 600"),
+    ("cert-only", "set without tls_key_file"),
+    ("key-only", "set without tls_cert_file"),
+    ("external-no-cert", "auth = external logs in with a client "
+     "certificate"),
+    ("external-password", "auth = external sends no password"),
+])
+def test_client_certificate_config_errors(servers, mailhop, fault_pki,
+                                          tmp_path, case, word):
+    cert, key = fault_pki.cert("client-alice")
+    extra = {"tls_cert_file": q(cert), "tls_key_file": q(key)}
+    kw = {"user": None, "auth": "external"}
+    key_name = "tls_key_file"
+    if case.startswith("mode-"):
+        k2 = tmp_path / "key.pem"
+        k2.write_bytes(open(key, "rb").read())
+        k2.chmod(int(case[5:], 8))
+        extra["tls_key_file"] = q(str(k2))
+    elif case == "cert-only":
+        del extra["tls_key_file"]
+        key_name = "tls_cert_file"
+    elif case == "key-only":
+        del extra["tls_cert_file"]
+    elif case == "external-no-cert":
+        extra = {}
+        key_name = "auth"
+    else:
+        kw = {"user": "alice", "auth": "external"}
+        key_name = "password"
+    path = servers.write_config(extra=extra, **kw)
+    res = mailhop.send(path, [ts.RCPT], ts.MESSAGE)
+    check_config_error(res, path, key_name, word,
+                       cross=case.startswith("external"))
+
+
+def test_client_certificate_against_postfix(servers, mailhop, rcpt,
+                                            fault_pki):
+    """Postfix asks for a client certificate on submission and smtps:
+    mailhop presents it, Postfix verifies it against the test CA and
+    names it in the Received header of the message that arrived."""
+    cert, key = fault_pki.cert("client-alice")
+    for tls in ("starttls", "implicit"):
+        to = rcpt()
+        conf = servers.write_config(
+            tls=tls, extra={"tls_cert_file": q(cert),
+                            "tls_key_file": q(key)})
+        res = mailhop.send(conf, [to], ts.MESSAGE)
+        assert res.rc == 0 and res.stderr == "", res
+        raw = servers.wait_for_delivery(to)[0]
+        check_arrival(raw, ts.MESSAGE, "alice@example.org", to)
+        head = raw.split(b"\n\n", 1)[0].replace(b"\n\t", b" ")
+        assert b'Client CN "alice client", Issuer "mailhop test CA"' \
+            in head and b"(verified OK)" in head, head
