@@ -257,6 +257,9 @@ on_auth(struct smtp_conn *s, struct err *rec)
 		return smtp_fail_reply(s, rec, EX_PROTOCOL,
 		    "server %s refused AUTH as out of sequence", s->p->host);
 	/* 535 and other 5xx: no retry, no other mechanism. */
+	if (s->p->user == NULL) /* AUTH EXTERNAL */
+		return smtp_fail_reply(s, rec, EX_NOPERM,
+		    "authentication failed on %s (%s)", s->p->host, hint);
 	return smtp_fail_reply(s, rec, EX_NOPERM,
 	    "authentication failed for user \"%s\" on %s (%s)", s->p->user,
 	    s->p->host, hint);
