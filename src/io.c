@@ -21,7 +21,8 @@
 #include "io.h"
 #include "net.h"
 
-#define IO_IN_SIZE (4 * IO_LINE_MAX)
+/* Room for the longest line, its CR LF, and what follows it. */
+#define IO_IN_SIZE (IO_LONG_LINE_MAX + 4 * IO_LINE_MAX)
 #define IO_OUT_SIZE (64 * 1024)
 
 /* Used until the caller sets a deadline: RFC 5321 4.5.3.2 waits at most
@@ -36,6 +37,7 @@ struct io {
 	size_t in_start; /* first unconsumed byte */
 	size_t in_end;	 /* end of received bytes */
 	size_t in_scan;	 /* bytes before this hold no LF and no NUL */
+	size_t limit;	 /* longest line for this io_getline */
 	size_t out_len;
 	char in[IO_IN_SIZE];
 	char out[IO_OUT_SIZE];
@@ -228,11 +230,11 @@ find_eol(struct io *io, struct err *rec)
 
 	/* The line without its CR: room for one CR before the LF. */
 	n = io->in_scan - io->in_start;
-	if (n > IO_LINE_MAX + 1 ||
-	    (lf != NULL && n == IO_LINE_MAX + 1 &&
+	if (n > io->limit + 1 ||
+	    (lf != NULL && n == io->limit + 1 &&
 		io->in[io->in_scan - 1] != '\r'))
 		return err_set(rec, ERR_PERM, EX_PROTOCOL,
-		    "the server sent a line longer than %d bytes", IO_LINE_MAX);
+		    "the server sent a line longer than %zu bytes", io->limit);
 	return lf != NULL ? (ssize_t)io->in_scan + 1 : 0;
 }
 
@@ -265,6 +267,9 @@ io_getline(struct io *io, char *buf, size_t sz, size_t *len, struct err *rec)
 
 	if (io->dead)
 		return refuse_dead(rec);
+	io->limit = sz - 1 < IO_LINE_MAX ? IO_LINE_MAX
+	    : sz - 1 > IO_LONG_LINE_MAX	 ? IO_LONG_LINE_MAX
+					 : sz - 1;
 	while ((eol = find_eol(io, rec)) == 0) {
 		compact(io);
 		if ((io->tls != NULL ? fill_tls(io, rec)

@@ -10,6 +10,12 @@
 
 /* Longest line io_getline returns; longer server lines are an error. */
 #define IO_LINE_MAX 4096
+/* Longest line for a caller that asks for more: the 334 lines of AUTH,
+ * whose challenges RFC 4954 4 leaves unbounded.  64 KiB holds 48 KiB of
+ * challenge after base64: a Kerberos token for GSSAPI stays under the
+ * 48,000 bytes of Windows' MaxTokenSize, and SCRAM's are under 300 bytes;
+ * more is not a login but a memory attack (security.md S25). */
+#define IO_LONG_LINE_MAX (64 * 1024)
 
 /* A buffered connection over a socket, plain or TLS.  Writes collect in an
  * output buffer and leave in one write per io_flush (one per pipelined
@@ -46,10 +52,11 @@ int io_put(struct io *io, const void *buf, size_t len, struct err *rec);
  * Returns 0, or -1 with rec filled (ERR_TEMP on a lost connection). */
 int io_flush(struct io *io, struct err *rec);
 
-/* Read one line into buf (size sz, at least IO_LINE_MAX + 1), without its
+/* Read one line into buf (size sz, at least IO_LINE_MAX + 1; lines may be
+ * as long as sz - 1 bytes, but never over IO_LONG_LINE_MAX), without its
  * CRLF or LF, NUL-terminated; sets *len.  Returns 0; or -1 with rec filled:
  * end of stream or timeout is ERR_TEMP/EX_TEMPFAIL, a line over
- * IO_LINE_MAX or containing NUL is ERR_PERM/EX_PROTOCOL. */
+ * that limit or containing NUL is ERR_PERM/EX_PROTOCOL. */
 int io_getline(
     struct io *io, char *buf, size_t sz, size_t *len, struct err *rec);
 

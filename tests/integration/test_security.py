@@ -532,16 +532,34 @@ def login_with_challenge(challenge):
         "AUTH_RESPONSE": Seq("334 UGFzc3dvcmQ6", "235 2.7.0 ok")})
 
 
-@pytest.mark.xfail(strict=True, reason="io caps every line at IO_LINE_MAX "
-                   "(4 KiB), AUTH challenges too: a 20 KB challenge ends "
-                   "with 76 'the server sent a line longer than 4096 bytes' "
-                   "although RFC 4954 4 says any length must be handled")
 def test_S25_20KB_challenge(mailhop, fault, fault_conf):
+    """RFC 4954 4: a challenge of any length; io allows the 334 lines of
+    AUTH up to 64 KiB (IO_LONG_LINE_MAX), other replies 4 KiB."""
     ch = base64.b64encode(b"Username:" + b"u" * 15000).decode()
     assert len(ch) > 20000
     srv = fault(login_with_challenge("334 " + ch))
     res = run(mailhop, fault_conf, srv)
-    assert res.rc == 0, res
+    assert res.rc == 0 and res.stderr == "", res
+    s = only(srv)
+    assert b"AUTH LOGIN\r\nYWxpY2U=\r\n" in s.post and len(s.messages) == 1
+
+
+@pytest.mark.parametrize("extra,ok", [(0, True), (3, False)])
+def test_S25_challenge_cap(mailhop, fault, fault_conf, extra, ok):
+    """The whole 334 line may be 64 KiB: 65,536 bytes pass; the next
+    valid base64 length (65,540) is refused."""
+    line = "334 " + base64.b64encode(b"u" * (49149 + extra)).decode()
+    assert len(line) == 65536 + 4 * (extra > 0)
+    srv = fault(login_with_challenge(line))
+    res = run(mailhop, fault_conf, srv)
+    s = only(srv)
+    if ok:
+        assert res.rc == 0 and res.stderr == "", res
+        assert b"AUTH LOGIN\r\nYWxpY2U=\r\n" in s.post
+        assert len(s.messages) == 1
+    else:
+        check_error_line(res, 76, "longer than 65536 bytes")
+        assert not {"MAIL", "RCPT"} & set(s.verbs())
 
 
 def test_S25_1MB_challenge_refused(mailhop, fault, fault_conf):

@@ -207,6 +207,51 @@ test_getline(void **state)
 	io_free(io);
 }
 
+/* A caller's larger buffer allows longer lines (AUTH challenges, S25),
+ * up to IO_LONG_LINE_MAX; the default buffer still stops at IO_LINE_MAX.
+ * Rows: line length, buffer size, 0 or the error text. */
+static void
+test_getline_long(void **state)
+{
+	static const struct {
+		size_t fill, sz;
+		const char *err;
+	} rows[] = {
+		{ 20000, IO_LONG_LINE_MAX + 8, NULL },
+		{ IO_LONG_LINE_MAX, IO_LONG_LINE_MAX + 8, NULL },
+		{ IO_LONG_LINE_MAX + 1, IO_LONG_LINE_MAX + 8,
+		    "longer than 65536 bytes" },
+		{ IO_LONG_LINE_MAX, 2 * IO_LONG_LINE_MAX, NULL },
+		{ IO_LONG_LINE_MAX + 1, 2 * IO_LONG_LINE_MAX, "longer than" },
+		{ IO_LINE_MAX + 1, IO_LINE_MAX + 1, "longer than 4096 bytes" },
+	};
+	static const struct chunk end[] = { B("\r\n"), { NULL, 0 } };
+	static char buf[2 * IO_LONG_LINE_MAX];
+	struct feed f;
+	struct err rec;
+	struct io *io;
+	pthread_t t;
+	size_t i, len;
+	int sv[2], r;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		pair(sv);
+		f = (struct feed){ sv[1], rows[i].fill, end, 1 };
+		assert_int_equal(pthread_create(&t, NULL, feeder, &f), 0);
+		assert_non_null(io = io_new(sv[0]));
+		io_set_deadline(io, net_now_ms() + 3000);
+		err_clear(&rec);
+		r = io_getline(io, buf, rows[i].sz, &len, &rec);
+		if (rows[i].err == NULL && (r != 0 || len != rows[i].fill))
+			fail_msg("row %zu: %s", i, rec.text);
+		if (rows[i].err != NULL)
+			check_err(&rec, ERR_PERM, EX_PROTOCOL, rows[i].err);
+		pthread_join(t, NULL);
+		io_free(io);
+	}
+}
+
 /* ---- io_put and io_flush ---- */
 
 struct sink {
@@ -659,6 +704,7 @@ main(void)
 	/* A wait that ignores its deadline must fail the run, not hang it. */
 	alarm(120);
 	k = ADD_ROWS(tests, k, test_getline, line_cases);
+	tests[k++] = (struct CMUnitTest)cmocka_unit_test(test_getline_long);
 	tests[k++] = (struct CMUnitTest)cmocka_unit_test(test_flush_large);
 	tests[k++] =
 	    (struct CMUnitTest)cmocka_unit_test(test_flush_closed_peer);
