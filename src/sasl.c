@@ -17,6 +17,7 @@
 #include "oauth.h"
 #include "sasl.h"
 #include "secret.h"
+#include "tls.h"
 
 /* Longest server list quoted back in an error. */
 #define OFFERED_SHOWN 200
@@ -34,6 +35,8 @@ struct sasl {
  * above SCRAM.  The -PLUS variants need channel binding, a later step.
  */
 static const char *const sasl_order[] = {
+	"SCRAM-SHA-256-PLUS",
+	"SCRAM-SHA-1-PLUS",
 	"SCRAM-SHA-256",
 	"SCRAM-SHA-1",
 	"PLAIN",
@@ -100,7 +103,7 @@ sasl_choose(const char *offered, const char *forced, char *out, size_t sz,
 	}
 	err_sanitize(shown, sizeof shown, offered, strlen(offered));
 	return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
-	    "no usable mechanism for AUTH (server offers: %s; mailhop uses SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, LOGIN)",
+	    "no usable mechanism for AUTH (server offers: %s; mailhop uses SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS, SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, LOGIN)",
 	    shown);
 }
 
@@ -121,6 +124,50 @@ sasl_start(struct sasl *s, const char *mech, struct err *rec)
 		return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
 		    "AUTH %s cannot be used: %s", mech, gsasl_strerror(rc));
 	}
+	return 0;
+}
+
+/*
+ * Channel binding for SCRAM-*-PLUS (RFC 5802 6, RFC 9266): the TLS
+ * session's binding goes in the one matching gsasl property, and gsasl
+ * sends it with the "p=" flag; without it a -PLUS mechanism fails here,
+ * never silently unbound.  A plain SCRAM gets no binding, so gsasl sends
+ * "n": with one set, libgsasl 2.2 fails a plain SCRAM's first step
+ * (tried: GSASL_AUTHENTICATION_ERROR before anything is sent), so the "y"
+ * flag is not available to us.
+ */
+static int
+is_plus(const char *mech)
+{
+	size_t n = strlen(mech);
+
+	return n > 5 && strcasecmp(mech + n - 5, "-PLUS") == 0;
+}
+
+static int
+set_binding(struct sasl *s, gnutls_session_t tls, struct err *rec)
+{
+	gnutls_datum_t cb = { NULL, 0 };
+	const char *type = tls != NULL ? tls_channel_binding(tls, &cb) : NULL;
+	char *b64 = NULL;
+	size_t len;
+	int rc = -1;
+
+	if (type != NULL &&
+	    gsasl_base64_to((const char *)cb.data, cb.size, &b64, &len) ==
+		GSASL_OK) {
+		gsasl_property_set(s->sess,
+		    strcmp(type, "tls-exporter") == 0 ? GSASL_CB_TLS_EXPORTER
+						      : GSASL_CB_TLS_UNIQUE,
+		    b64);
+		rc = 0;
+	}
+	gnutls_free(cb.data);
+	free(b64);
+	if (rc == -1)
+		return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
+		    "AUTH %s needs the TLS channel binding, which this session lacks",
+		    s->mech);
 	return 0;
 }
 
@@ -150,9 +197,6 @@ sasl_new(const char *mech, const char *user, const char *password,
 {
 	struct sasl *s;
 
-	/* XXX: no channel binding yet, so no CB property is set and SCRAM
-	 * sends the "n" flag; the -PLUS mechanisms come with it. */
-	(void)tls;
 	if (strcasecmp(mech, "EXTERNAL") == 0)
 		return sasl_external(rec);
 	if (user == NULL || password == NULL) {
@@ -178,6 +222,10 @@ sasl_new(const char *mech, const char *user, const char *password,
 	}
 	gsasl_property_set(s->sess, GSASL_AUTHID, user);
 	gsasl_property_set(s->sess, GSASL_PASSWORD, password);
+	if (is_plus(mech) && set_binding(s, tls, rec) == -1) {
+		sasl_free(s);
+		return NULL;
+	}
 	return s;
 }
 

@@ -10,7 +10,8 @@
 /* Pick the mechanism to use from the server's AUTH list (space-separated
  * tokens, compared whole and case-insensitively).  forced, when not NULL,
  * must be offered, else ERR_PERM/EX_UNAVAILABLE naming what the server
- * offers.  Otherwise the first of SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, LOGIN
+ * offers.  Otherwise the first of SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS,
+ * SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, LOGIN
  * that is offered; none: ERR_PERM/EX_UNAVAILABLE "no usable mechanism".
  * Writes the name to out (size sz). */
 int sasl_choose(const char *offered, const char *forced, char *out, size_t sz,

@@ -648,6 +648,26 @@ tls_verify_result(gnutls_session_t s, struct err *rec)
 }
 
 const char *
+tls_channel_binding(gnutls_session_t s, gnutls_datum_t *out)
+{
+	out->data = NULL;
+	out->size = 0;
+	/* RFC 9266 3 and security.md S23: tls-exporter under TLS 1.3, and
+	 * under 1.2 with the extended master secret (RFC 7627); else
+	 * tls-unique (RFC 5929), which the triple handshake cannot reach
+	 * here: no renegotiation, no resumption (S18, S20). */
+	if (gnutls_protocol_get_version(s) == GNUTLS_TLS1_3 ||
+	    gnutls_session_ext_master_secret_status(s) != 0)
+		return gnutls_session_channel_binding(
+			   s, GNUTLS_CB_TLS_EXPORTER, out) == 0
+		    ? "tls-exporter"
+		    : NULL;
+	return gnutls_session_channel_binding(s, GNUTLS_CB_TLS_UNIQUE, out) == 0
+	    ? "tls-unique"
+	    : NULL;
+}
+
+const char *
 tls_peer_pin(gnutls_session_t s)
 {
 	struct tls_ctx *ctx = gnutls_session_get_ptr(s);

@@ -54,6 +54,12 @@ int tls_handshake(gnutls_session_t s, long long deadline_ms, struct err *rec);
  * fill it. */
 int tls_verify_result(gnutls_session_t s, struct err *rec);
 
+/* The channel binding of the session for SCRAM-*-PLUS: "tls-exporter"
+ * (TLS 1.3, or 1.2 with the extended master secret) or "tls-unique"
+ * (other TLS 1.2), with its bytes in *out (free with gnutls_free); NULL
+ * when GnuTLS has none. */
+const char *tls_channel_binding(gnutls_session_t s, gnutls_datum_t *out);
+
 /* The pin of the server's certificate ("" when unknown); valid as long
  * as the session. */
 const char *tls_peer_pin(gnutls_session_t s);

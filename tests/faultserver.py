@@ -32,6 +32,8 @@ names only what it changes:
         ciphers="DEFAULT:@SECLEVEL=0",      # OpenSSL cipher string
         share_context=True,                 # one SSLContext (tickets)
         client_ca=cafile,                   # ask for a client certificate
+        cb_tamper=True,                     # SCRAM-PLUS: wrong binding
+        no_ems=True,                        # TLS 1.2 without EMS
         user="alice", password="pw")        # checked by AUTH if set
 
 Reply specs (for greeting, starttls and every replies[] value):
@@ -74,6 +76,8 @@ TCP connections.
 
 import asyncio
 import base64
+import ctypes
+import ctypes.util
 import hashlib
 import hmac
 import os
@@ -163,7 +167,7 @@ class Scenario:
                  user=None, password=None, name="fault.example.org",
                  read_timeout=10.0, session_timeout=30.0, scram_iter=4096,
                  tls_versions=None, ciphers=None, share_context=False,
-                 client_ca=None):
+                 client_ca=None, cb_tamper=False, no_ems=False):
         self.greeting = greeting
         self.ehlo = list(DEFAULT_EHLO if ehlo is None else ehlo)
         self.ehlo_tls = list(DEFAULT_EHLO_TLS if ehlo_tls is None
@@ -188,6 +192,11 @@ class Scenario:
         self.share_context = share_context
         # A CA file: ask for a client certificate and check it with that.
         self.client_ca = client_ca
+        # SCRAM-*-PLUS: compute the channel binding one byte off, as a
+        # server on the far side of a man in the middle would.
+        self.cb_tamper = cb_tamper
+        # TLS 1.2 without the extended master secret (RFC 7627).
+        self.no_ems = no_ems
 
 
 class Session:
@@ -204,6 +213,8 @@ class Session:
         self.hello_ext = None   # ClientHello extension types -> bodies
         self.resumed = None     # the TLS session was resumed
         self.peer_cert = None   # client certificate (getpeercert())
+        self.scram = None       # the ScramServer of the last SCRAM AUTH
+        self.cb = None          # (type, bytes) of the channel binding
         self.messages = []
         self.auth = []          # (mechanism, [decoded client responses])
         self.auth_raw = []      # the client's AUTH lines as sent (base64)
@@ -245,7 +256,10 @@ def _scram_attrs(s):
 
 
 class ScramServer:
-    def __init__(self, hashname, password, iterations):
+    def __init__(self, hashname, password, iterations, cb=None):
+        self.cb = cb            # fn(cb type) -> binding bytes, or None
+        self.cb_data = b""
+        self.cb_ok = None
         self.h = hashname
         self.password = password
         self.iter = iterations
@@ -259,6 +273,9 @@ class ScramServer:
         gs2, _, bare = client_first.partition(",")
         authz, _, bare = bare.partition(",")
         self.gs2 = gs2 + "," + authz + ","
+        self.cbflag = gs2
+        if gs2.startswith("p=") and self.cb is not None:
+            self.cb_data = self.cb(gs2[2:])
         self.client_bare = bare
         a = _scram_attrs(bare)
         self.user = a.get("n")
@@ -272,6 +289,12 @@ class ScramServer:
         without, _, proof = client_final.rpartition(",p=")
         a = _scram_attrs(without)
         if a.get("r") != self.nonce:
+            return None
+        # c=: the gs2 header and, with "p=", the channel binding data
+        # (RFC 5802 5.1); cb_data is the server's own idea of it.
+        want_c = base64.b64encode(self.gs2.encode() + self.cb_data).decode()
+        self.cb_ok = a.get("c") == want_c
+        if not self.cb_ok:
             return None
         salted = hashlib.pbkdf2_hmac(self.h, self.password.encode(),
                                      self.salt, self.iter)
@@ -288,6 +311,34 @@ class ScramServer:
 
 
 # ------------------------------------------------------------ connection
+
+def _tls_exporter(tls):
+    """RFC 9266 tls-exporter of an ssl.SSLObject: 32 bytes exported with
+    the label "EXPORTER-Channel-Binding" and an empty context (under TLS
+    1.2 a context of length 0, which RFC 5705 tells from none; GnuTLS
+    does the same).  Python's ssl
+    module has no exporter, so this calls OpenSSL's
+    SSL_export_keying_material on the SSL pointer that CPython 3.11 keeps
+    right after the socket weakref in its _ssl._SSLSocket object (test
+    code only: it checks the layout by the TLS version it reads back)."""
+    libssl = ctypes.CDLL(ctypes.util.find_library("ssl") or "libssl.so.3")
+    get_version = libssl.SSL_get_version
+    get_version.argtypes = [ctypes.c_void_p]
+    get_version.restype = ctypes.c_char_p
+    export = libssl.SSL_export_keying_material
+    export.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t,
+                       ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p,
+                       ctypes.c_size_t, ctypes.c_int]
+    inner = tls._sslobj
+    ptr = ctypes.c_void_p.from_address(id(inner) + 2 * 8 + 8).value
+    if get_version(ptr).decode() != tls.version():
+        raise RuntimeError("unexpected _ssl object layout")
+    out = ctypes.create_string_buffer(32)
+    label = b"EXPORTER-Channel-Binding"
+    if export(ptr, out, 32, label, len(label), b"", 0, 1) != 1:
+        raise RuntimeError("SSL_export_keying_material failed")
+    return out.raw
+
 
 def _hello_extensions(data):
     """{type: body} of the first ClientHello's extensions; None when the
@@ -463,6 +514,8 @@ class Conn:
                 warnings.simplefilter("ignore", DeprecationWarning)
                 ctx.minimum_version, ctx.maximum_version = \
                     self.sc.tls_versions
+        if self.sc.no_ems:
+            ctx.options |= 0x1   # SSL_OP_NO_EXTENDED_MASTER_SECRET
         if self.sc.client_ca:
             ctx.verify_mode = ssl.CERT_OPTIONAL
             ctx.load_verify_locations(self.sc.client_ca)
@@ -773,13 +826,16 @@ class Conn:
                 return
             got.append(p)
             good = self.check(u, p)
-        elif mech in ("SCRAM-SHA-1", "SCRAM-SHA-256"):
+        elif mech in ("SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS",
+                      "SCRAM-SHA-256-PLUS"):
             if self.sc.password is None:
                 await self.write(b"454 4.7.0 fault server: no password "
                                  b"set for SCRAM" + CRLF)
                 return
-            scram = ScramServer("sha1" if mech == "SCRAM-SHA-1" else
-                                "sha256", self.sc.password, self.sc.scram_iter)
+            scram = ScramServer("sha1" if mech.startswith("SCRAM-SHA-1")
+                                else "sha256", self.sc.password,
+                                self.sc.scram_iter, cb=self.channel_binding)
+            self.s.scram = scram
             if ir is None:
                 first = await self.challenge(b"")
             else:
@@ -817,6 +873,23 @@ class Conn:
             return
         self.s.auth_ok = good
         await self.write(ok_reply if good else bad_reply)
+
+    def channel_binding(self, kind):
+        """This TLS session's channel binding of kind (RFC 5929 tls-unique,
+        RFC 9266 tls-exporter), as the server computes it; with
+        scenario.cb_tamper, one byte off (a man in the middle's own
+        session)."""
+        data = b""
+        if self.tls is None:
+            data = b""
+        elif kind == "tls-unique":
+            data = self.tls.get_channel_binding("tls-unique") or b""
+        elif kind == "tls-exporter":
+            data = _tls_exporter(self.tls)
+        self.s.cb = (kind, data)
+        if self.sc.cb_tamper and data:
+            data = bytes([data[0] ^ 1]) + data[1:]
+        return data
 
     def check(self, user, pw):
         if self.sc.user is not None and user != self.sc.user.encode():

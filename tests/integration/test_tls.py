@@ -464,3 +464,61 @@ def test_client_certificate_against_postfix(servers, mailhop, rcpt,
         head = raw.split(b"\n\n", 1)[0].replace(b"\n\t", b" ")
         assert b'Client CN "alice client", Issuer "mailhop test CA"' \
             in head and b"(verified OK)" in head, head
+
+
+# ---------------------------------------------- S23: channel binding
+
+PLUS_OFFER = "AUTH SCRAM-SHA-256-PLUS SCRAM-SHA-1-PLUS SCRAM-SHA-256 PLAIN"
+V12, V13 = ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3
+
+
+@pytest.mark.parametrize("versions,no_ems,cbtype", [
+    ((V13, V13), False, "tls-exporter"),
+    ((V12, V12), False, "tls-exporter"),
+    ((V12, V12), True, "tls-unique"),
+], ids=["TLS1.3", "TLS1.2-EMS", "TLS1.2-no-EMS"])
+@pytest.mark.parametrize("mech", ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"])
+def test_S23_channel_binding(mailhop, fault, fault_conf, versions, no_ems,
+                             cbtype, mech):
+    """-PLUS first when offered; the binding type by TLS version and
+    extended master secret; the server finds its own binding bytes in
+    the client's c= (RFC 5802 5.1)."""
+    offer = PLUS_OFFER if mech.startswith("SCRAM-SHA-256") else \
+        "AUTH SCRAM-SHA-1-PLUS SCRAM-SHA-256 SCRAM-SHA-1 PLAIN"
+    srv = fault(ts.sc(tls_versions=versions, no_ems=no_ems,
+                      ehlo_tls=["PIPELINING", offer]))
+    res = ts.run(mailhop, fault_conf, srv, args=["-v"])
+    assert res.rc == 0, res
+    s = ts.only(srv)
+    assert [m for m, _ in s.auth] == [mech] and s.auth_ok, s.auth
+    assert s.scram.cbflag == "p=" + cbtype and s.scram.cb_ok
+    kind, data = s.cb
+    assert kind == cbtype and len(data) >= 12, s.cb
+    assert len(s.messages) == 1
+    first = s.auth[0][1][0]
+    assert first.startswith(("p=%s,," % cbtype).encode()), first
+    assert base64.b64encode(data).decode() not in res.stderr
+
+
+def test_S23_binding_mismatch_fails_without_fallback(mailhop, fault,
+                                                     fault_conf):
+    """A server whose binding differs (a man in the middle's own TLS
+    session) refuses with 535: exit 77, and no second AUTH with PLAIN."""
+    srv = fault(ts.sc(cb_tamper=True, ehlo_tls=["PIPELINING", PLUS_OFFER]))
+    res = ts.run(mailhop, fault_conf, srv)
+    check_error_line(res, 77, "authentication failed", "535")
+    s = ts.only(srv)
+    assert [m for m, _ in s.auth] == ["SCRAM-SHA-256-PLUS"]
+    assert s.scram.cb_ok is False
+    assert s.verbs("tls").count("AUTH") == 1 and "MAIL" not in s.verbs()
+
+
+def test_S23_no_plus_offered_sends_n(mailhop, fault, fault_conf):
+    """Without -PLUS in the list: plain SCRAM, flag "n", no binding data
+    (libgsasl 2.2 cannot send "y": see sasl.c)."""
+    srv = fault(ts.sc(ehlo_tls=["PIPELINING", "AUTH SCRAM-SHA-256 PLAIN"]))
+    res = ts.run(mailhop, fault_conf, srv)
+    assert res.rc == 0, res
+    s = ts.only(srv)
+    assert [m for m, _ in s.auth] == ["SCRAM-SHA-256"]
+    assert s.scram.cbflag == "n" and s.scram.cb_ok and s.cb is None
