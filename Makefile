@@ -41,6 +41,7 @@ SRCS += src/server.c src/flush.c
 SRCS += src/policy.c
 SRCS += src/oauth.c src/keyring.c
 SRCS += src/pin.c
+SRCS += src/serverinfo.c
 SRCS += src/peek.c
 SRCS += src/priv.c
 MAIN = src/main.c

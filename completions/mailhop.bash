@@ -115,7 +115,7 @@ _mailhop()
 	-*)
 		COMPREPLY=($(compgen -W '-a -B -C -F -f -i -N -R -r -t -V -v
 		    -bm -bp -bi -bs -I -q -qI -qD -qDfailed --pretend
-		    --store-password --' -- "$cur"))
+		    --serverinfo --store-password --' -- "$cur"))
 		;;
 	esac
 	return 0

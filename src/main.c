@@ -28,6 +28,7 @@
 #include "policy.h"
 #include "priv.h"
 #include "secret.h"
+#include "serverinfo.h"
 #include "server.h"
 #include "smtp.h"
 
@@ -715,6 +716,33 @@ store_password(const struct options *o)
 	return e.class == ERR_NONE ? EX_OK : e.code;
 }
 
+/* --serverinfo [-a ACCOUNT]: what the account's server shows, on stdout;
+ * the usual exit code and one line on stderr when something fails. */
+static int
+serverinfo(const struct options *o)
+{
+	struct smtp_params p;
+	struct conf_account a;
+	char port[16];
+	struct err e;
+	int rc;
+
+	err_clear(&e);
+	if (conf_load(o->config, o->account, &a, &e) == -1) {
+		fprintf(stderr, "mailhop: %s\n", e.text);
+		return e.code;
+	}
+	if (o->verbose)
+		log_trace_enable(STDERR_FILENO);
+	flush_smtp_params(&a, &p, port, sizeof(port));
+	rc = serverinfo_run(&p, stdout, &e);
+	conf_account_free(&a);
+	if (rc == 0)
+		return EX_OK;
+	fprintf(stderr, "mailhop: %s\n", e.text);
+	return e.code;
+}
+
 /* The modes other than sending (-bp, -bi, -q, -bs): each runs and picks
  * its exit code here. */
 static int
@@ -731,6 +759,8 @@ run_mode(const struct options *o)
 		return run_smtp(o);
 	case OPT_MODE_STORE_PASSWORD:
 		return store_password(o);
+	case OPT_MODE_SERVERINFO:
+		return serverinfo(o);
 	case OPT_MODE_SEND:
 		break;
 	}

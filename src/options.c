@@ -407,6 +407,7 @@ check_rcpts(const struct options *o, struct err *rec)
 		[OPT_MODE_SMTP] = "SMTP on standard input (-bs)",
 		[OPT_MODE_STORE_PASSWORD] =
 		    "storing a password (--store-password)",
+		[OPT_MODE_SERVERINFO] = "showing the server (--serverinfo)",
 	};
 	size_t i;
 
@@ -446,6 +447,8 @@ opt_parse(int argc, char *const argv[], struct options *o, struct err *rec)
 			rest = 1;
 		} else if (strcmp(argv[i], "--pretend") == 0) {
 			o->pretend = 1;
+		} else if (strcmp(argv[i], "--serverinfo") == 0) {
+			o->mode = OPT_MODE_SERVERINFO;
 		} else if (parse_word(argc, argv, &i, o, rec) == -1) {
 			opt_free(o);
 			return -1;

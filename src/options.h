@@ -14,7 +14,9 @@ enum opt_mode {
 	OPT_MODE_FLUSH,	     /* -q: retry the queued messages */
 	OPT_MODE_SMTP,	     /* -bs: SMTP on standard input and output */
 	/* --store-password ACCOUNT: put a password in the keyring */
-	OPT_MODE_STORE_PASSWORD
+	OPT_MODE_STORE_PASSWORD,
+	/* --serverinfo: show the account's server, send nothing */
+	OPT_MODE_SERVERINFO
 };
 
 /* -N: when the server should send a delivery status notification

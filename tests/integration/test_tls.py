@@ -522,3 +522,124 @@ def test_S23_no_plus_offered_sends_n(mailhop, fault, fault_conf):
     s = ts.only(srv)
     assert [m for m, _ in s.auth] == ["SCRAM-SHA-256"]
     assert s.scram.cbflag == "n" and s.scram.cb_ok and s.cb is None
+
+
+# ------------------------------------------------------ --serverinfo
+
+
+def serverinfo(mailhop, conf, *args):
+    return mailhop.run(["-C", conf, "--serverinfo"] + list(args))
+
+
+@pytest.mark.parametrize("tls", ["starttls", "implicit"])
+def test_serverinfo_postfix(servers, mailhop, tls):
+    conf = servers.write_config(tls=tls)
+    res = serverinfo(mailhop, conf)
+    assert res.rc == 0 and res.stderr == "", res
+    out = res.stdout.decode()
+    pin = spki_pin(os.path.join(servers.pki, "server.pem"))
+    port = servers.port_for(tls)
+    for want in ["server: localhost port %d (tls = %s)" % (port, tls),
+                 "220 mx.mailhop.test ESMTP",
+                 "TLS: TLS1.3, ",
+                 "certificate 0 (the server's):\n  subject: CN=localhost\n"
+                 "  issuer: CN=mailhop test CA,O=mailhop tests\n"
+                 "  valid: ",
+                 " days left)\n  names: DNS:localhost IP:127.0.0.1\n",
+                 "  key: %s\n" % pin,
+                 'tls_pin = "%s"\n' % pin,
+                 "verification: OK (chain to tls_ca_file, and the host "
+                 "name)\n"]:
+        assert want in out, (want, out)
+    if tls == "starttls":
+        assert "greeting (before TLS, not authenticated): 220 " in out
+        before, after = out.split("capabilities after TLS:\n")
+        assert "capabilities before TLS (not authenticated):\n" in before
+        assert "\n  STARTTLS\n" in before and "AUTH" not in before
+        assert "\n  AUTH " in after and "STARTTLS" not in after
+    else:
+        assert "capabilities (inside TLS):\n" in out and "\n  AUTH " in out
+        assert out.index("TLS: ") < out.index("greeting: 220")
+
+
+def test_serverinfo_postfix_pinned(servers, mailhop):
+    pin = spki_pin(os.path.join(servers.pki, "server.pem"))
+    conf = servers.write_config(ca_file=None, extra={"tls_pin": q(pin)})
+    res = serverinfo(mailhop, conf)
+    assert res.rc == 0 and res.stderr == "", res
+    assert "verification: OK (the server's key is one of tls_pin)" in \
+        res.stdout.decode()
+
+
+def test_serverinfo_postfix_plain(servers, mailhop):
+    conf = servers.write_config(tls="off", user=None, auth="off")
+    res = serverinfo(mailhop, conf)
+    assert res.rc == 0 and res.stderr == "", res
+    out = res.stdout.decode()
+    assert "capabilities (no TLS: tls = off):" in out
+    assert "\nTLS: " not in out and "tls_pin" not in out
+
+
+def test_serverinfo_self_signed_then_pinned(mailhop, fault, fault_conf,
+                                            fault_pki):
+    """A self-signed server: --serverinfo says verification failed (69,
+    one stderr line) but prints the pin; pasted into the account, the
+    same command passes.  The server sees EHLO, STARTTLS (and, trusted,
+    EHLO and QUIT): never AUTH or MAIL."""
+    cert = fault_pki.cert("self-signed")
+    srv = fault(ts.sc(cert=cert))
+    conf = fault_conf(srv, ca_file=None)
+    res = serverinfo(mailhop, conf)
+    assert srv.wait_idle(5)
+    check_error_line(res, 69, "certificate of localhost not trusted")
+    out = res.stdout.decode()
+    pin = spki_pin(cert[0])
+    assert 'tls_pin = "%s"\n' % pin in out, out
+    assert "verification: FAILED: certificate of localhost not trusted" \
+        in out
+    assert "capabilities after TLS" not in out
+    s = srv.sessions[0]
+    assert s.verbs() == ["EHLO", "STARTTLS"], s
+    assert not s.post, s
+    ts.assert_nothing_sent(s)
+
+    conf = fault_conf(srv, ca_file=None, extra={"tls_pin": q(pin)})
+    res = serverinfo(mailhop, conf)
+    assert srv.wait_idle(5, connections=2)
+    assert res.rc == 0 and res.stderr == "", res
+    assert "capabilities after TLS:\n  PIPELINING\n" in res.stdout.decode()
+    s = srv.sessions[1]
+    assert s.verbs() == ["EHLO", "STARTTLS", "EHLO", "QUIT"], s
+    ts.assert_nothing_sent(s)
+
+
+def test_serverinfo_starttls_missing(mailhop, fault, fault_conf):
+    srv = fault(ts.sc(ehlo=["AUTH PLAIN LOGIN", "PIPELINING"]))
+    res = serverinfo(mailhop, fault_conf(srv))
+    assert srv.wait_idle(5)
+    check_error_line(res, 69, "did not offer STARTTLS")
+    assert "\n  AUTH PLAIN LOGIN\n" in res.stdout.decode()
+    s = ts.only(srv)
+    assert s.verbs() == ["EHLO"] and s.tls_version is None, s
+    ts.assert_nothing_sent(s)
+
+
+def test_serverinfo_hostile_text_is_sanitised(mailhop, fault, fault_conf):
+    srv = fault(ts.sc(greeting="220 \x1b[2Jfault\x07 ready",
+                      ehlo_tls=["AUTH PLAIN", "X-\x1b[31mRED"]))
+    res = serverinfo(mailhop, fault_conf(srv))
+    assert res.rc == 0, res
+    out = res.stdout.decode()
+    assert ts.no_controls(out), out
+    assert "\\x1b[2Jfault\\x07" in out and "X-\\x1b[31mRED" in out
+
+
+def test_serverinfo_under_asan(servers, mailhop_asan, fault, fault_conf,
+                               fault_pki):
+    """Both paths (trusted chain, refused self-signed) with the sanitizer
+    build: no report, the same exit codes."""
+    res = serverinfo(mailhop_asan, servers.write_config())
+    assert res.rc == 0 and res.stderr == "", res
+    srv = fault(ts.sc(cert=fault_pki.cert("self-signed")))
+    res = serverinfo(mailhop_asan, fault_conf(srv, ca_file=None))
+    check_error_line(res, 69, "not trusted")

@@ -57,7 +57,7 @@ show(const char *s)
 }
 
 static const char *const modes[] = { "send", "list", "newaliases", "flush",
-	"smtp", "store-password" };
+	"smtp", "store-password", "serverinfo" };
 
 /* Append " key=value" to buf when value is not NULL. */
 static size_t
