@@ -26,7 +26,7 @@
 #include "err.h"
 #include "pin.h"
 #include "secret.h"
-#include "tls.h"
+#include "tlsprio.h"
 
 #define PATH_SHOW 200 /* longest path quoted back in a message */
 #define KEY_MAX 32
@@ -392,7 +392,7 @@ check_tls_value(cfg_t *cfg, const char *key, const char *v)
 	if (strcmp(key, "tls_pin") == 0)
 		r = pin_check(v, why, sizeof(why));
 	else
-		r = tls_priorities_check(v, why, sizeof(why));
+		r = tlsprio_check(v, why, sizeof(why));
 	return r == 0 ? 0 : pfail(cfg, "%s: %s", key, why);
 }
 

@@ -32,8 +32,8 @@
 #include "pin.h"
 #include "secret.h"
 #include "tls.h"
+#include "tlsprio.h"
 
-#define TLS_PRIORITY_APPEND "-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 /* Largest private key file read. */
 #define TLS_KEY_MAX (64 * 1024)
 
@@ -352,29 +352,15 @@ verify_peer(gnutls_session_t s)
 	return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
 }
 
-/* Our default and the user's narrowing, as one string appended to the
- * system default. */
-static int
-priority_string(const char *user, char *buf, size_t sz)
-{
-	int n;
-
-	if (user == NULL)
-		n = snprintf(buf, sz, "%s", TLS_PRIORITY_APPEND);
-	else
-		n = snprintf(buf, sz, "%s:%s", TLS_PRIORITY_APPEND, user);
-	return n < 0 || (size_t)n >= sz ? -1 : 0;
-}
-
 /* Priority, credentials, SNI, verification and transport for s. */
 static int
 session_setup(gnutls_session_t s, struct tls_ctx *ctx, struct err *rec)
 {
-	char prio[TLS_PRIORITIES_MAX + sizeof(TLS_PRIORITY_APPEND) + 1];
+	char prio[TLSPRIO_STRING_MAX];
 	const char *errpos = NULL;
 	int r = GNUTLS_E_INVALID_REQUEST;
 
-	if (priority_string(ctx->p->priorities, prio, sizeof(prio)) == 0)
+	if (tlsprio_string(ctx->p->priorities, prio, sizeof(prio)) == 0)
 		r = gnutls_set_default_priority_append(s, prio, &errpos, 0);
 	if (r >= 0)
 		r = gnutls_credentials_set(
@@ -673,158 +659,6 @@ tls_peer_pin(gnutls_session_t s)
 	struct tls_ctx *ctx = gnutls_session_get_ptr(s);
 
 	return ctx->pin;
-}
-
-/* Name what the user's string adds to one of our lists, if anything. */
-static int
-adds(const unsigned int *def, int ndef, const unsigned int *mine, int nmine,
-    const char *(*name)(unsigned int), char *why, size_t sz)
-{
-	int i, j;
-
-	for (i = 0; i < nmine; i++) {
-		for (j = 0; j < ndef && def[j] != mine[i]; j++)
-			;
-		if (j == ndef) {
-			snprintf(why, sz,
-			    "it enables %s, which mailhop's default leaves out (a priority string may only remove, e.g. -VERS-TLS1.2 or -CIPHER-ALL:+AES-256-GCM)",
-			    name(mine[i]) != NULL ? name(mine[i]) : "?");
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static const char *
-proto_name(unsigned int v)
-{
-	return gnutls_protocol_get_name((gnutls_protocol_t)v);
-}
-
-static const char *
-cipher_name(unsigned int v)
-{
-	return gnutls_cipher_get_name((gnutls_cipher_algorithm_t)v);
-}
-
-static const char *
-mac_name(unsigned int v)
-{
-	return gnutls_mac_get_name((gnutls_mac_algorithm_t)v);
-}
-
-static const char *
-kx_name(unsigned int v)
-{
-	return gnutls_kx_get_name((gnutls_kx_algorithm_t)v);
-}
-
-static const char *
-sign_name(unsigned int v)
-{
-	return gnutls_sign_get_name((gnutls_sign_algorithm_t)v);
-}
-
-static const char *
-group_name(unsigned int v)
-{
-	return gnutls_group_get_name((gnutls_group_t)v);
-}
-
-/* Does mine only narrow def?  Every list of mine within def's, and at
- * least one version and one cipher left. */
-static int
-narrows(gnutls_priority_t def, gnutls_priority_t mine, char *why, size_t sz)
-{
-	int (*const get[])(gnutls_priority_t, const unsigned int **) = {
-		gnutls_priority_protocol_list, gnutls_priority_cipher_list,
-		gnutls_priority_mac_list, gnutls_priority_kx_list,
-		gnutls_priority_sign_list, gnutls_priority_group_list
-	};
-	const char *(*const name[])(unsigned int) = { proto_name, cipher_name,
-		mac_name, kx_name, sign_name, group_name };
-	const unsigned int *a, *b;
-	int i, na, nb;
-
-	for (i = 0; i < (int)(sizeof(get) / sizeof(get[0])); i++) {
-		na = get[i](def, &a);
-		nb = get[i](mine, &b);
-		if (i < 2 && nb <= 0) {
-			snprintf(why, sz, "it leaves no TLS %s to use",
-			    i == 0 ? "version" : "cipher");
-			return -1;
-		}
-		if (na > 0 && nb > 0 &&
-		    adds(a, na, b, nb, name[i], why, sz) == -1)
-			return -1;
-	}
-	return 0;
-}
-
-/* A "+VERS-" item other than TLS 1.2 and 1.3 (GnuTLS ignores those it
- * was built without, such as SSL3.0: refused all the same). */
-static int
-adds_old_version(const char *v, char *why, size_t sz)
-{
-	const char *p = v;
-	size_t n;
-
-	while (*(p += strspn(p, ":")) != '\0') {
-		n = strcspn(p, ":");
-		if (n > 6 && strncasecmp(p, "+VERS-", 6) == 0 &&
-		    !(n == 12 &&
-			(strncasecmp(p + 6, "TLS1.2", 6) == 0 ||
-			    strncasecmp(p + 6, "TLS1.3", 6) == 0))) {
-			snprintf(why, sz,
-			    "it enables %.*s; mailhop allows only TLS1.2 and TLS1.3 (a priority string may only remove, e.g. -VERS-TLS1.2)",
-			    (int)(n - 6 > 20 ? 20 : n - 6), p + 6);
-			return -1;
-		}
-		p += n;
-	}
-	return 0;
-}
-
-int
-tls_priorities_check(const char *v, char *why, size_t sz)
-{
-	char buf[TLS_PRIORITIES_MAX + sizeof(TLS_PRIORITY_APPEND) + 1];
-	gnutls_priority_t def = NULL, mine = NULL;
-	const char *errpos = NULL;
-	int r = -1, e;
-
-	/* %FLAGS can weaken what no list shows (%COMPAT, %NO_SESSION_HASH,
-	 * %VERIFY_ALLOW_BROKEN...). */
-	if (strchr(v, '%') != NULL)
-		snprintf(why, sz,
-		    "%%flags are not allowed (write only -ITEM or +ITEM operations that narrow the default)");
-	else if (priority_string(v, buf, sizeof(buf)) == -1)
-		snprintf(
-		    why, sz, "longer than %d characters", TLS_PRIORITIES_MAX);
-	else if (adds_old_version(v, why, sz) == -1)
-		;
-	else if (gnutls_priority_init2(&def, TLS_PRIORITY_APPEND, NULL,
-		     GNUTLS_PRIORITY_INIT_DEF_APPEND) < 0)
-		snprintf(why, sz, "GnuTLS's default priority is unusable");
-	else if ((e = gnutls_priority_init2(
-		      &mine, buf, &errpos, GNUTLS_PRIORITY_INIT_DEF_APPEND)) ==
-	    GNUTLS_E_NO_PRIORITIES_WERE_SET)
-		snprintf(why, sz, "it leaves no TLS version or cipher to use");
-	else if (e < 0)
-		snprintf(why, sz,
-		    "GnuTLS does not accept it at \"%.40s\" (see gnutls_priority_init(3) for the syntax)",
-		    errpos != NULL &&
-			    errpos >= buf + strlen(TLS_PRIORITY_APPEND) &&
-			    errpos < buf + strlen(buf)
-			? errpos
-			: v);
-	else
-		r = narrows(def, mine, why, sz);
-	if (def != NULL)
-		gnutls_priority_deinit(def);
-	if (mine != NULL)
-		gnutls_priority_deinit(mine);
-	return r;
 }
 
 void

@@ -6,9 +6,6 @@
 
 #include "err.h"
 
-/* Longest tls_priorities string. */
-#define TLS_PRIORITIES_MAX 400
-
 /* How to verify the server.  host is the reference identity: the host
  * name or IP literal from the configuration, never a DNS result. */
 struct tls_params {
@@ -18,7 +15,7 @@ struct tls_params {
 	 * one of them, and then nothing else is checked (no chain, name or
 	 * dates: the key is the identity, RFC 7671 5.1). */
 	const char *pin;
-	const char *priorities; /* NULL, or checked by tls_priorities_check */
+	const char *priorities; /* NULL, or checked by tlsprio_check */
 	const char *cert_file;	/* client certificate (PEM), or NULL */
 	const char *key_file;	/* its key: owner and mode are checked */
 	/* 1 only for --serverinfo, which sends nothing that matters after
@@ -26,12 +23,6 @@ struct tls_params {
 	 * tls_verify_result tells the verdict. */
 	int report;
 };
-
-/* Does the priority string v only narrow mailhop's default (TLS 1.2 and
- * 1.3 over the system default)?  Refused: a syntax error, %flags, and
- * anything that adds a version, cipher, MAC, key exchange, signature or
- * group.  Returns 0, or -1 with why (size sz). */
-int tls_priorities_check(const char *v, char *why, size_t sz);
 
 /* Create a client session on the connected socket fd: TLS 1.2 at least,
  * trust from params, SNI for DNS names (none for IP literals), and

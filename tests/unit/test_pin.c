@@ -11,6 +11,7 @@
 
 #include "pin.h"
 #include "tls.h"
+#include "tlsprio.h"
 
 #define P1 "sha256//FxEIwi1b7WlamWfJ/ven96I2J4fhXyO0T1qzoUNomo8="
 #define P2 "sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
@@ -107,8 +108,7 @@ test_priorities_check(void **state)
 	for (i = 0; i < sizeof(prios) / sizeof(prios[0]); i++) {
 		why[0] = '\0';
 		check("tls_priorities", prios[i].value, prios[i].why,
-		    tls_priorities_check(prios[i].value, why, sizeof(why)),
-		    why);
+		    tlsprio_check(prios[i].value, why, sizeof(why)), why);
 	}
 }
 

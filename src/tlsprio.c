@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * TLS priorities: mailhop's default (the system's GnuTLS default with TLS
+ * 1.2 and 1.3 only, RFC 8997) and the account's tls_priorities string,
+ * which may only narrow it (security.md S16): checked when the
+ * configuration is read by building both priority caches and comparing
+ * every list.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <gnutls/gnutls.h>
+
+#include "tlsprio.h"
+
+int
+tlsprio_string(const char *user, char *buf, size_t sz)
+{
+	int n;
+
+	if (user == NULL)
+		n = snprintf(buf, sz, "%s", TLSPRIO_DEFAULT);
+	else
+		n = snprintf(buf, sz, "%s:%s", TLSPRIO_DEFAULT, user);
+	return n < 0 || (size_t)n >= sz ? -1 : 0;
+}
+
+/* Name what the user's string adds to one of our lists, if anything. */
+static int
+adds(const unsigned int *def, int ndef, const unsigned int *mine, int nmine,
+    const char *(*name)(unsigned int), char *why, size_t sz)
+{
+	int i, j;
+
+	for (i = 0; i < nmine; i++) {
+		for (j = 0; j < ndef && def[j] != mine[i]; j++)
+			;
+		if (j == ndef) {
+			snprintf(why, sz,
+			    "it enables %s, which mailhop's default leaves out (a priority string may only remove, e.g. -VERS-TLS1.2 or -CIPHER-ALL:+AES-256-GCM)",
+			    name(mine[i]) != NULL ? name(mine[i]) : "?");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static const char *
+proto_name(unsigned int v)
+{
+	return gnutls_protocol_get_name((gnutls_protocol_t)v);
+}
+
+static const char *
+cipher_name(unsigned int v)
+{
+	return gnutls_cipher_get_name((gnutls_cipher_algorithm_t)v);
+}
+
+static const char *
+mac_name(unsigned int v)
+{
+	return gnutls_mac_get_name((gnutls_mac_algorithm_t)v);
+}
+
+static const char *
+kx_name(unsigned int v)
+{
+	return gnutls_kx_get_name((gnutls_kx_algorithm_t)v);
+}
+
+static const char *
+sign_name(unsigned int v)
+{
+	return gnutls_sign_get_name((gnutls_sign_algorithm_t)v);
+}
+
+static const char *
+group_name(unsigned int v)
+{
+	return gnutls_group_get_name((gnutls_group_t)v);
+}
+
+/* Does mine only narrow def?  Every list of mine within def's, and at
+ * least one version and one cipher left. */
+static int
+narrows(gnutls_priority_t def, gnutls_priority_t mine, char *why, size_t sz)
+{
+	int (*const get[])(gnutls_priority_t, const unsigned int **) = {
+		gnutls_priority_protocol_list, gnutls_priority_cipher_list,
+		gnutls_priority_mac_list, gnutls_priority_kx_list,
+		gnutls_priority_sign_list, gnutls_priority_group_list
+	};
+	const char *(*const name[])(unsigned int) = { proto_name, cipher_name,
+		mac_name, kx_name, sign_name, group_name };
+	const unsigned int *a, *b;
+	int i, na, nb;
+
+	for (i = 0; i < (int)(sizeof(get) / sizeof(get[0])); i++) {
+		na = get[i](def, &a);
+		nb = get[i](mine, &b);
+		if (i < 2 && nb <= 0) {
+			snprintf(why, sz, "it leaves no TLS %s to use",
+			    i == 0 ? "version" : "cipher");
+			return -1;
+		}
+		if (na > 0 && nb > 0 &&
+		    adds(a, na, b, nb, name[i], why, sz) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* A "+VERS-" item other than TLS 1.2 and 1.3 (GnuTLS ignores those it
+ * was built without, such as SSL3.0: refused all the same). */
+static int
+adds_old_version(const char *v, char *why, size_t sz)
+{
+	const char *p = v;
+	size_t n;
+
+	while (*(p += strspn(p, ":")) != '\0') {
+		n = strcspn(p, ":");
+		if (n > 6 && strncasecmp(p, "+VERS-", 6) == 0 &&
+		    !(n == 12 &&
+			(strncasecmp(p + 6, "TLS1.2", 6) == 0 ||
+			    strncasecmp(p + 6, "TLS1.3", 6) == 0))) {
+			snprintf(why, sz,
+			    "it enables %.*s; mailhop allows only TLS1.2 and TLS1.3 (a priority string may only remove, e.g. -VERS-TLS1.2)",
+			    (int)(n - 6 > 20 ? 20 : n - 6), p + 6);
+			return -1;
+		}
+		p += n;
+	}
+	return 0;
+}
+
+int
+tlsprio_check(const char *v, char *why, size_t sz)
+{
+	char buf[TLSPRIO_STRING_MAX];
+	gnutls_priority_t def = NULL, mine = NULL;
+	const char *errpos = NULL;
+	int r = -1, e;
+
+	/* %FLAGS can weaken what no list shows (%COMPAT, %NO_SESSION_HASH,
+	 * %VERIFY_ALLOW_BROKEN...). */
+	if (strchr(v, '%') != NULL)
+		snprintf(why, sz,
+		    "%%flags are not allowed (write only -ITEM or +ITEM operations that narrow the default)");
+	else if (tlsprio_string(v, buf, sizeof(buf)) == -1)
+		snprintf(why, sz, "longer than %d characters", TLSPRIO_MAX);
+	else if (adds_old_version(v, why, sz) == -1)
+		;
+	else if (gnutls_priority_init2(&def, TLSPRIO_DEFAULT, NULL,
+		     GNUTLS_PRIORITY_INIT_DEF_APPEND) < 0)
+		snprintf(why, sz, "GnuTLS's default priority is unusable");
+	else if ((e = gnutls_priority_init2(
+		      &mine, buf, &errpos, GNUTLS_PRIORITY_INIT_DEF_APPEND)) ==
+	    GNUTLS_E_NO_PRIORITIES_WERE_SET)
+		snprintf(why, sz, "it leaves no TLS version or cipher to use");
+	else if (e < 0)
+		snprintf(why, sz,
+		    "GnuTLS does not accept it at \"%.40s\" (see gnutls_priority_init(3) for the syntax)",
+		    errpos != NULL && errpos >= buf + strlen(TLSPRIO_DEFAULT) &&
+			    errpos < buf + strlen(buf)
+			? errpos
+			: v);
+	else
+		r = narrows(def, mine, why, sz);
+	if (def != NULL)
+		gnutls_priority_deinit(def);
+	if (mine != NULL)
+		gnutls_priority_deinit(mine);
+	return r;
+}
