@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
@@ -39,6 +40,8 @@ struct io {
 	size_t in_scan;	 /* bytes before this hold no LF and no NUL */
 	size_t limit;	 /* longest line for this io_getline */
 	size_t out_len;
+	size_t in_used;	 /* bytes of in and out ever written, wiped */
+	size_t out_used; /* at the end (io_free) */
 	char in[IO_IN_SIZE];
 	char out[IO_OUT_SIZE];
 };
@@ -49,8 +52,11 @@ io_new(int fd)
 	struct io *io;
 	int fl;
 
-	if ((io = calloc(1, sizeof(*io))) == NULL)
+	/* Only the fields are cleared: the buffers are read only where
+	 * written, and clearing 80 KiB is most of a send's own work. */
+	if ((io = malloc(sizeof(*io))) == NULL)
 		return NULL;
+	memset(io, 0, offsetof(struct io, in));
 	io->fd = fd;
 	io->deadline = net_now_ms() + IO_DEFAULT_WAIT_MS;
 
@@ -75,8 +81,12 @@ io_free(struct io *io)
 	if (io->fd != -1)
 		close(io->fd);
 
-	/* The buffers have carried AUTH exchanges. */
-	explicit_bzero(io, sizeof(*io));
+	/* The buffers have carried AUTH exchanges: wipe what they held. */
+	if (io->out_len > io->out_used)
+		io->out_used = io->out_len;
+	explicit_bzero(io->in, io->in_used);
+	explicit_bzero(io->out, io->out_used);
+	explicit_bzero(io, offsetof(struct io, in));
 	free(io);
 }
 
@@ -166,6 +176,8 @@ fill_plain(struct io *io, struct err *rec)
 		    sizeof(io->in) - io->in_end, 0);
 		if (n > 0) {
 			io->in_end += (size_t)n;
+			if (io->in_end > io->in_used)
+				io->in_used = io->in_end;
 			return 0;
 		}
 		if (n == 0)
@@ -190,6 +202,8 @@ fill_tls(struct io *io, struct err *rec)
 		    io->tls, io->in + io->in_end, sizeof(io->in) - io->in_end);
 		if (n > 0) {
 			io->in_end += (size_t)n;
+			if (io->in_end > io->in_used)
+				io->in_used = io->in_end;
 			return 0;
 		}
 		if (n == 0 || n == GNUTLS_E_PREMATURE_TERMINATION)
@@ -357,6 +371,8 @@ io_flush(struct io *io, struct err *rec)
 	r = io->tls != NULL ? flush_tls(io, rec) : flush_plain(io, rec);
 
 	/* On failure the connection is unusable: never resend a part. */
+	if (io->out_len > io->out_used)
+		io->out_used = io->out_len;
 	io->out_len = 0;
 	return r;
 }

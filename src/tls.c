@@ -334,9 +334,13 @@ verify_peer(gnutls_session_t s)
 	ctx->checked = 1;
 	ctx->status = GNUTLS_CERT_INVALID;
 	ctx->pin_mismatch = 0;
+	ctx->pin[0] = '\0';
 	chain = gnutls_certificate_get_peers(s, &n);
+	/* The key's pin is needed only to compare with tls_pin or to show
+	 * (report): computing it parses the certificate once more. */
 	if (chain == NULL || n == 0 ||
-	    pin_cert(&chain[0], ctx->pin, sizeof(ctx->pin)) == -1)
+	    ((ctx->p->pin != NULL || ctx->p->report) &&
+		pin_cert(&chain[0], ctx->pin, sizeof(ctx->pin)) == -1))
 		ctx->pin[0] = '\0';
 	else if (ctx->p->pin != NULL) {
 		ctx->pin_mismatch = !pin_listed(ctx->p->pin, ctx->pin);
@@ -356,12 +360,9 @@ verify_peer(gnutls_session_t s)
 static int
 session_setup(gnutls_session_t s, struct tls_ctx *ctx, struct err *rec)
 {
-	char prio[TLSPRIO_STRING_MAX];
-	const char *errpos = NULL;
-	int r = GNUTLS_E_INVALID_REQUEST;
+	int r;
 
-	if (tlsprio_string(ctx->p->priorities, prio, sizeof(prio)) == 0)
-		r = gnutls_set_default_priority_append(s, prio, &errpos, 0);
+	r = tlsprio_set(s, ctx->p->priorities);
 	if (r >= 0)
 		r = gnutls_credentials_set(
 		    s, GNUTLS_CRD_CERTIFICATE, ctx->cred);
@@ -396,9 +397,13 @@ tls_session_new(int fd, const struct tls_params *params, gnutls_session_t *out,
 	if ((ctx = ctx_new(fd, params, rec)) == NULL)
 		return -1;
 	/* No session resumption in v1 (security.md S20): no ticket is
-	 * asked for, kept or offered, so nothing can be planted. */
-	r = gnutls_init(
-	    &s, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL | GNUTLS_NO_TICKETS);
+	 * asked for, kept or offered, so nothing can be planted.  One key
+	 * share, for the first group (X25519, set_priority): a server
+	 * without it asks for another (HelloRetryRequest, one round trip
+	 * more), where every connection would pay for a second share. */
+	r = gnutls_init(&s,
+	    GNUTLS_CLIENT | GNUTLS_NO_SIGNAL | GNUTLS_NO_TICKETS |
+		GNUTLS_KEY_SHARE_TOP);
 	if (r < 0) {
 		ctx_free(ctx);
 		return err_set(rec, ERR_LOCAL, EX_OSERR, "TLS setup failed: %s",

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include <gnutls/gnutls.h>
+
 /* Appended to the system default: TLS 1.2 at least (RFC 8997). */
 #define TLSPRIO_DEFAULT "-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 /* Longest tls_priorities string, and room for it with the default. */
@@ -21,5 +23,10 @@ int tlsprio_string(const char *user, char *buf, size_t sz);
  * signature or group to the default's lists.  Returns 0, or -1 with why
  * (size sz). */
 int tlsprio_check(const char *v, char *why, size_t sz);
+
+/* Set on s the system default with TLSPRIO_DEFAULT and user (NULL:
+ * none), X25519 moved first among the groups that leaves.  Returns 0 or
+ * a GnuTLS error code. */
+int tlsprio_set(gnutls_session_t s, const char *user);
 
 #endif
