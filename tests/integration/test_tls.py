@@ -8,6 +8,7 @@ stderr line; the happy paths run against the real Postfix too."""
 import base64
 import hashlib
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 
 import test_security as ts
 from conftest_fault import *  # noqa: F401,F403
+from harness import split_trace
 from mailmodel import check_arrival, check_error_line
 
 
@@ -643,3 +645,58 @@ def test_serverinfo_under_asan(servers, mailhop_asan, fault, fault_conf,
     srv = fault(ts.sc(cert=fault_pki.cert("self-signed")))
     res = serverinfo(mailhop_asan, fault_conf(srv, ca_file=None))
     check_error_line(res, 69, "not trusted")
+
+
+# ------------------------------------------- key exchange groups (S16)
+
+KEY_SHARE, SUPPORTED_GROUPS = 51, 10
+X25519, SECP256R1 = 0x001d, 0x0017
+
+
+def hello_groups(s):
+    """(groups offered in order, groups with a key share) of a session's
+    ClientHello, from its supported_groups and key_share extensions."""
+    body = s.hello_ext[SUPPORTED_GROUPS]
+    groups = [int.from_bytes(body[i:i + 2], "big")
+              for i in range(2, 2 + int.from_bytes(body[:2], "big"), 2)]
+    body, shares, i = s.hello_ext[KEY_SHARE], [], 2
+    while i < 2 + int.from_bytes(body[:2], "big"):
+        shares.append(int.from_bytes(body[i:i + 2], "big"))
+        i += 4 + int.from_bytes(body[i + 2:i + 4], "big")
+    return groups, shares
+
+
+@pytest.mark.parametrize("mine,first", [(None, X25519),
+                                        ("-GROUP-X25519", SECP256R1)])
+def test_S16_x25519_first_one_key_share(mailhop, fault, fault_conf, mine,
+                                        first):
+    """X25519 is offered first, with the only key share (GnuTLS alone
+    puts P-256 first and sends two shares); the other groups are still
+    offered, and tls_priorities still removes X25519."""
+    v = ssl.TLSVersion.TLSv1_3
+    srv = fault(ts.sc(tls_versions=(v, v)))
+    extra = {"tls_priorities": q(mine)} if mine else {}
+    res = ts.run(mailhop, fault_conf, srv, extra=extra)
+    assert res.rc == 0 and res.stderr == "", res
+    groups, shares = hello_groups(ts.only(srv))
+    assert shares == [first] and groups[0] == first, (groups, shares)
+    assert SECP256R1 in groups and len(groups) >= 4, groups
+    assert (X25519 in groups) == (mine is None), groups
+
+
+def test_S16_x25519_with_postfix(servers, mailhop, rcpt):
+    """Postfix logs the key exchange of mailhop's connection: X25519."""
+    to = rcpt()
+    conf = servers.write_config()
+    res = mailhop.send(conf, [to], ts.MESSAGE)
+    assert res.rc == 0, res
+    msgs = servers.wait_for_delivery(to)
+    check_arrival(msgs[0], ts.MESSAGE, "alice@example.org", to)
+    trace, _ = split_trace(msgs[0])
+    qid = re.search(r"\bid ([0-9A-F]+)\b", trace["received"]).group(1)
+    smtpd = [ln for ln in servers.postfix_log(qid) if "smtpd[" in ln][0]
+    pid = re.search(r"smtpd\[(\d+)\]", smtpd).group(1)
+    log = servers.read_text(servers.maillog).splitlines()
+    tls = [ln for ln in log if "smtpd[%s]:" % pid in ln
+           and "TLS connection established" in ln]
+    assert tls and "key-exchange X25519 " in tls[-1], tls
