@@ -4,6 +4,7 @@
  * string of a queued envelope, mailq (-bp) and flushing (-q).  Each
  * flushed message gets one syslog line, as a sent one does.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -515,9 +516,11 @@ flush_queue(struct flush_ctx *c, struct queue *q, const char *account,
 }
 
 /* Send the due messages of account (NULL: of every account); with tell,
- * say what was done. */
+ * say what was done.  conn, when not NULL, is account's open connection:
+ * the pass uses it first and closes it. */
 static int
-flush_pass(const struct options *o, const char *account, int quiet, int tell)
+flush_pass(const struct options *o, const char *account, int quiet, int tell,
+    struct smtp_conn *conn)
 {
 	struct flush_ctx c = { 0 };
 	struct queue_stats st = { 0 };
@@ -526,6 +529,11 @@ flush_pass(const struct options *o, const char *account, int quiet, int tell)
 
 	c.o = o;
 	c.quiet = quiet;
+	if (smtp_conn_usable(conn)) {
+		c.conn = conn;
+		c.state = CONN_OPEN;
+	} else
+		smtp_conn_close(conn);
 	err_clear(&e);
 	if (flush_open(o->config, &q, &e) == -1 ||
 	    flush_queue(&c, q, account, &st, &e) == -1) {
@@ -536,6 +544,7 @@ flush_pass(const struct options *o, const char *account, int quiet, int tell)
 	} else if (tell)
 		summary(&c, &st);
 	queue_close(q);
+	smtp_conn_close(c.conn);
 	if (c.have_acct)
 		conf_account_free(&c.acct);
 	return c.code;
@@ -588,11 +597,53 @@ flush_run(const struct options *o)
 		return code;
 	if (o->verbose)
 		log_trace_enable(STDERR_FILENO);
-	return flush_pass(o, NULL, 0, o->verbose || isatty(STDERR_FILENO));
+	return flush_pass(
+	    o, NULL, 0, o->verbose || isatty(STDERR_FILENO), NULL);
 }
 
 void
 flush_account(const struct options *o, const char *account)
 {
-	(void)flush_pass(o, account, 1, 0);
+	(void)flush_pass(o, account, 1, 0, NULL);
+}
+
+void
+flush_account_over(
+    const struct options *o, const char *account, struct smtp_conn *conn)
+{
+	(void)flush_pass(o, account, 1, 0, conn);
+}
+
+/* queue_list's callback for flush_due: stop at the first due message of
+ * the account. */
+static int
+due_of(const struct queue_entry *e, void *arg)
+{
+	struct due_accounts *a = arg;
+
+	if (e->bad != NULL || e->failed || e->next_try > a->now ||
+	    strcmp(e->account, a->v[0]) != 0)
+		return 0;
+	a->n = 1;
+	return 1;
+}
+
+int
+flush_due(const struct options *o, const char *account)
+{
+	struct due_accounts a = { 0 };
+	char *v[1];
+	struct queue *q;
+	struct err e;
+	int rc;
+
+	v[0] = (char *)(uintptr_t)account;
+	a.v = v;
+	a.now = time(NULL);
+	err_clear(&e);
+	if (flush_open(o->config, &q, &e) == -1)
+		return -1;
+	rc = queue_list(q, due_of, &a, &e);
+	queue_close(q);
+	return rc == -1 ? -1 : a.n > 0;
 }

@@ -46,4 +46,14 @@ int flush_run(const struct options *o);
  * failures are only logged). */
 void flush_account(const struct options *o, const char *account);
 
+/* Before a send: 1 when the queue holds a message of account that is due
+ * now, 0 when it holds none, -1 when the queue cannot be read. */
+int flush_due(const struct options *o, const char *account);
+
+/* As flush_account, over conn (the account's connection that carried the
+ * send, without QUIT; NULL or unusable: one of its own), which it closes
+ * (QUIT). */
+void flush_account_over(
+    const struct options *o, const char *account, struct smtp_conn *conn);
+
 #endif

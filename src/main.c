@@ -54,6 +54,13 @@ struct run {
 	int queued; /* kept in the queue: exit 0, status=queued */
 	char params[FLUSH_PARAMS_MAX]; /* for the queue: BODY, DSN, ... */
 	struct err err;
+	/* The account's due queued messages, looked for before the send:
+	 * 0 not looked, 1 none, 2 some (conn then carried the send without
+	 * QUIT, for them; p and port outlive it). */
+	int due;
+	struct smtp_conn *conn;
+	struct smtp_params p;
+	char port[16];
 };
 
 /* Make sure fds 0 to 2 are open, so no socket or spool file lands on
@@ -320,11 +327,10 @@ deliver(struct run *r)
 {
 	char notify[32];
 	struct smtp_envelope env;
-	struct smtp_params p;
-	char port[16];
+	struct smtp_params *p = &r->p;
 	int rc;
 
-	flush_smtp_params(&r->acct, &p, port, sizeof(port));
+	flush_smtp_params(&r->acct, p, r->port, sizeof(r->port));
 	/* Fields this run does not set stay 0 or NULL (smtp.h). */
 	memset(&env, 0, sizeof(env));
 	env.from = r->sender;
@@ -339,10 +345,19 @@ deliver(struct run *r)
 	env.rcpt_codes = r->codes;
 	flush_params_format(&env, r->params, sizeof(r->params));
 	r->tried = 1;
-	rc = smtp_send(&p, &env, r->msg.fd, &r->res, &r->err);
-	/* The password is not needed past the session. */
+	/* Due queued messages of the account follow on this connection
+	 * (send_one); without any, QUIT goes with the message. */
+	if (r->acct.queue)
+		r->due = flush_due(&r->opt, r->acct.name) == 0 ? 1 : 2;
+	if (r->due == 2)
+		rc = smtp_send_keep(
+		    p, &env, r->msg.fd, &r->res, &r->err, &r->conn);
+	else
+		rc = smtp_send(p, &env, r->msg.fd, &r->res, &r->err);
+	/* The password is not needed past the session's AUTH. */
 	secret_free(r->acct.password);
 	r->acct.password = NULL;
+	p->password = NULL;
 	return rc;
 }
 
@@ -518,8 +533,11 @@ send_one(struct run *r, int infd, int stdin_closed)
 	    (r->err.class == ERR_TEMP || r->err.class == ERR_PERM))
 		code = keep(r, code);
 	report(r, code);
-	if (code == EX_OK && !r->queued && r->acct.queue)
-		flush_account(&r->opt, r->acct.name);
+	if (code == EX_OK && !r->queued && r->acct.queue && r->due != 1)
+		flush_account_over(&r->opt, r->acct.name, r->conn);
+	else
+		smtp_conn_close(r->conn);
+	r->conn = NULL;
 	return code;
 }
 

@@ -426,9 +426,19 @@ int
 smtp_send(const struct smtp_params *params, const struct smtp_envelope *env,
     int msgfd, struct smtp_result *res, struct err *rec)
 {
+	return smtp_send_keep(params, env, msgfd, res, rec, NULL);
+}
+
+int
+smtp_send_keep(const struct smtp_params *params,
+    const struct smtp_envelope *env, int msgfd, struct smtp_result *res,
+    struct err *rec, struct smtp_conn **keep)
+{
 	struct smtp_conn *c;
 	int rc;
 
+	if (keep != NULL)
+		*keep = NULL;
 	err_clear(rec);
 	result_init(res, "none", "none");
 	if (env->rcpt_codes != NULL)
@@ -437,7 +447,10 @@ smtp_send(const struct smtp_params *params, const struct smtp_envelope *env,
 		return -1;
 	if (smtp_conn_open(params, res, &c, rec) == -1)
 		return -1;
-	rc = smtp_conn_send(c, env, msgfd, 1, res, rec);
-	smtp_conn_close(c);
+	rc = smtp_conn_send(c, env, msgfd, keep == NULL, res, rec);
+	if (keep != NULL)
+		*keep = c;
+	else
+		smtp_conn_close(c);
 	return rc;
 }

@@ -91,6 +91,16 @@ struct smtp_result {
 int smtp_send(const struct smtp_params *params, const struct smtp_envelope *env,
     int msgfd, struct smtp_result *res, struct err *rec);
 
+struct smtp_conn;
+
+/* As smtp_send, but without QUIT: the connection is left in *keep (NULL
+ * when none was opened) for more messages, closed with smtp_conn_close
+ * whatever the outcome (smtp_conn_usable tells whether it can take
+ * another). */
+int smtp_send_keep(const struct smtp_params *params,
+    const struct smtp_envelope *env, int msgfd, struct smtp_result *res,
+    struct err *rec, struct smtp_conn **keep);
+
 /* A session that can carry several messages (a queue flush). */
 struct smtp_conn;
 

@@ -328,3 +328,57 @@ def test_flush_without_pipelining_or_chunking(servers, mailhop, fault,
     assert not any(more for _, _, more in s.commands), s.commands
     assert len(s.messages) == 2
     assert entries(qdir, "msg") == [] and len(entries(qdir, "failed")) == 1
+
+
+def test_send_carries_the_due_queue_over_its_connection(servers, mailhop,
+                                                        rcpt, tmp_path):
+    """A send of an account with a due queued message: the new message
+    and the queued one go over ONE connection (no QUIT after the first,
+    RSET, the queued one, QUIT), each arrives once, the queue is empty,
+    and each has its syslog line."""
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    qdir = tmp_path / "state" / "mailhop" / "queue"
+    old, new = rcpt("queued"), rcpt("new")
+    queue_while_down(servers, mailhop, env, qdir, [old])
+    up = servers.write_config(queue=True)
+    off = maillog_size(servers)
+    res = mailhop.send(up, [new], MESSAGE % (7, 7), env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    assert len(servers.wait_for_delivery(new)) == 1
+    assert len(servers.wait_for_delivery(old)) == 1
+    assert entries(qdir, "msg") == []
+    lines, disc = smtpd_sessions(servers, off, 1)
+    assert len(connects(lines)) == 1, "\n".join(lines)
+    assert len(disc) == 1, "\n".join(lines)
+    assert re.search(r" mail=2 rcpt=2 bdat=2 rset=1 quit=1 ", disc[0]), \
+        disc[0]
+    servers.wait_queue_empty()
+    assert len(servers.maildir_messages(old)) == 1
+    assert len(servers.maildir_messages(new)) == 1
+    for t in (new, old):
+        line = servers.wait_syslog(r"mailhop\[%d\]: .*rcpt=%s" % (
+            res.pid, re.escape(t)))
+        assert parse_log(line.split("]: ", 1)[1])["status"] == "sent", line
+
+
+def test_send_with_nothing_due_keeps_quit_in_its_group(servers, mailhop,
+                                                       rcpt, tmp_path):
+    """Nothing due (a queued message not due yet): one connection, one
+    transaction, QUIT pipelined with it; the queued message stays."""
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    qdir = tmp_path / "state" / "mailhop" / "queue"
+    old, new = rcpt("waiting"), rcpt("alone")
+    down = servers.write_config(host="127.0.0.1", timeout=5, queue=True,
+                                port=servers.ports["closed"])
+    assert mailhop.send(down, [old], MESSAGE % (1, 1), env=env).rc == 0
+    assert len(entries(qdir, "msg")) == 1
+    up = servers.write_config(queue=True)
+    off = maillog_size(servers)
+    res = mailhop.send(up, [new], MESSAGE % (2, 2), env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    assert len(servers.wait_for_delivery(new)) == 1
+    lines, disc = smtpd_sessions(servers, off, 1)
+    assert len(connects(lines)) == 1 and len(disc) == 1, "\n".join(lines)
+    assert re.search(r" mail=1 rcpt=1 bdat=1 quit=1 ", disc[0]), disc[0]
+    assert len(entries(qdir, "msg")) == 1
+    servers.assert_nothing_delivered(old)
