@@ -700,3 +700,40 @@ def test_S16_x25519_with_postfix(servers, mailhop, rcpt):
     tls = [ln for ln in log if "smtpd[%s]:" % pid in ln
            and "TLS connection established" in ln]
     assert tls and "key-exchange X25519 " in tls[-1], tls
+
+
+def test_S16_server_without_x25519_asks_for_p256(servers, mailhop):
+    """A TLS 1.3 server that has only P-256 (OpenSSL, through Python's
+    ssl) answers the one X25519 key share with a HelloRetryRequest; the
+    handshake then completes with P-256 and the session goes on."""
+    import threading
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(servers.pki, "server.pem"),
+                        os.path.join(servers.pki, "server-key.pem"))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.set_ecdh_curve("prime256v1")
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(1)
+    seen = {}
+
+    def serve():
+        c, _ = ls.accept()
+        with ctx.wrap_socket(c, server_side=True) as s:
+            seen["version"] = s.version()
+            s.sendall(b"220 only P-256 here\r\n")
+            seen["ehlo"] = s.recv(100)
+            s.sendall(b"554 5.7.1 that is all\r\n")
+    t = threading.Thread(target=serve)
+    t.start()
+    conf = servers.write_config(tls="implicit", port=ls.getsockname()[1],
+                                user=None, auth="off", timeout=5)
+    res = mailhop.send(conf, [ts.RCPT], ts.MESSAGE, extra_args=["-v"])
+    t.join(10)
+    ls.close()
+    assert seen.get("version") == "TLSv1.3", seen
+    assert seen.get("ehlo", b"").startswith(b"EHLO "), seen
+    assert "(ECDHE-SECP256R1)" in res.stderr, res.stderr
+    assert res.rc == 76, res
+    assert res.stderr.splitlines()[-1] == \
+        "mailhop: server localhost refused EHLO: 554 5.7.1 that is all", res
