@@ -78,6 +78,38 @@ stage_append(struct tls_ctx *ctx, const void *buf, size_t len)
 	return (ssize_t)len;
 }
 
+/* Send what the handshake wrote since the last call, in one write,
+ * waiting for room until the deadline.  Returns 0 or a GnuTLS error. */
+static int
+stage_send(struct tls_ctx *ctx, long long deadline_ms)
+{
+	struct pollfd pfd = { .fd = ctx->fd, .events = POLLOUT };
+	size_t off = 0;
+	long long left;
+	ssize_t n;
+
+	while (off < ctx->stage_len) {
+		n = send(ctx->fd, ctx->stage + off, ctx->stage_len - off,
+		    MSG_NOSIGNAL);
+		if (n >= 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			ctx->eno = errno;
+			return GNUTLS_E_PUSH_ERROR;
+		}
+		left = deadline_ms - net_now_ms();
+		if (left <= 0 ||
+		    (errno != EINTR &&
+			poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left) ==
+			    0))
+			return GNUTLS_E_TIMEDOUT;
+	}
+	ctx->stage_len = 0;
+	return 0;
+}
+
 /* Write without SIGPIPE: a peer that has gone must not kill us. */
 static ssize_t
 tls_push(gnutls_transport_ptr_t ptr, const void *buf, size_t len)
@@ -109,12 +141,24 @@ tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
 	return n;
 }
 
+/* GnuTLS waits here for more of the peer's flight: what it wrote of its
+ * own goes out (in one write, tls_handshake) only when it would wait,
+ * so that a whole flight leaves together. */
 static int
 tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
 {
 	struct tls_ctx *ctx = ptr;
 	struct pollfd pfd = { .fd = ctx->fd, .events = POLLIN };
+	int r;
 
+	if (ctx->stage_len > 0 && poll(&pfd, 1, 0) == 1)
+		return 1;
+	if (ctx->stage_len > 0 &&
+	    (r = stage_send(
+		 ctx, net_now_ms() + (ms > INT_MAX ? INT_MAX : ms))) < 0) {
+		errno = ctx->eno != 0 ? ctx->eno : ETIMEDOUT;
+		return r == GNUTLS_E_TIMEDOUT ? 0 : -1;
+	}
 	return poll(&pfd, 1, ms > INT_MAX ? INT_MAX : (int)ms);
 }
 
@@ -580,25 +624,37 @@ handshake_wait(gnutls_session_t s, long long deadline_ms)
 int
 tls_handshake(gnutls_session_t s, long long deadline_ms, struct err *rec)
 {
+	struct tls_ctx *ctx = gnutls_session_get_ptr(s);
 	long long left = deadline_ms - net_now_ms();
-	int r;
+	int r, e;
 
 	if (left <= 0)
 		return handshake_error(s, GNUTLS_E_TIMEDOUT, rec);
 	gnutls_handshake_set_timeout(
 	    s, left > INT_MAX ? INT_MAX : (unsigned int)left);
 
-	/* E_AGAIN, E_INTERRUPTED and warning alerts are retried, but only
-	 * while time is left (S18). */
-	while ((r = gnutls_handshake(s)) < 0) {
-		if (gnutls_error_is_fatal(r))
-			return handshake_error(s, r, rec);
-		if (r == GNUTLS_E_AGAIN && handshake_wait(s, deadline_ms) == -1)
-			return handshake_error(s, GNUTLS_E_TIMEDOUT, rec);
-		if (net_now_ms() >= deadline_ms)
-			return handshake_error(s, GNUTLS_E_TIMEDOUT, rec);
+	/* Each flight GnuTLS writes is collected and leaves in one write:
+	 * the client's last one (ChangeCipherSpec, Certificate when asked
+	 * for, Finished) is otherwise three small packets.  E_AGAIN,
+	 * E_INTERRUPTED and warning alerts are retried, but only while
+	 * time is left (S18). */
+	tls_stage(s, 1);
+	for (;;) {
+		r = gnutls_handshake(s);
+		e = stage_send(ctx, deadline_ms);
+		if (e < 0 && (r >= 0 || !gnutls_error_is_fatal(r)))
+			r = e;
+		if (r == 0 || gnutls_error_is_fatal(r))
+			break;
+		if ((r == GNUTLS_E_AGAIN &&
+			handshake_wait(s, deadline_ms) == -1) ||
+		    net_now_ms() >= deadline_ms) {
+			r = GNUTLS_E_TIMEDOUT;
+			break;
+		}
 	}
-	return 0;
+	tls_stage(s, 0);
+	return r == 0 ? 0 : handshake_error(s, r, rec);
 }
 
 const char *

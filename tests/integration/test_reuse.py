@@ -382,3 +382,26 @@ def test_send_with_nothing_due_keeps_quit_in_its_group(servers, mailhop,
     assert re.search(r" mail=1 rcpt=1 bdat=1 quit=1 ", disc[0]), disc[0]
     assert len(entries(qdir, "msg")) == 1
     servers.assert_nothing_delivered(old)
+
+
+def test_handshake_flights_leave_in_one_write_each(servers, mailhop, rcpt,
+                                                   tmp_path):
+    """Implicit TLS to Postfix (TLS 1.3, which asks for a client
+    certificate): the ClientHello is one write, and the client's whole
+    last flight (ChangeCipherSpec, Certificate, Finished) one more; with
+    the records in separate writes the third small packet waited a round
+    trip (seen with the bench's held packets)."""
+    conf = servers.write_config(tls="implicit")
+    data = b"From: alice@example.org\nSubject: flights\n\nbody\n"
+    w = socket_writes(servers, mailhop, conf, [rcpt()], data, tmp_path)
+    assert w[0][:1] == b"\x16" and len(w) >= 3, [x[:8] for x in w]
+    last = w[1]
+    assert last.startswith(b"\x14\x03\x03\x00\x01\x01\x17\x03\x03"), \
+        [x[:8] for x in w]
+    records, i = [], 0
+    while i < len(last):
+        records.append(last[i])
+        i += 5 + int.from_bytes(last[i + 3:i + 5], "big")
+    assert i == len(last) and records[0] == 0x14 and len(records) >= 3, \
+        records
+    assert all(x[:1] == b"\x17" for x in w[2:]), [x[:8] for x in w]
