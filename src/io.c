@@ -46,6 +46,8 @@ struct io {
 	char out[IO_OUT_SIZE];
 };
 
+static int send_held(struct io *io, struct err *rec);
+
 struct io *
 io_new(int fd)
 {
@@ -70,11 +72,15 @@ io_new(int fd)
 void
 io_free(struct io *io)
 {
+	struct err ignored;
+
 	if (io == NULL)
 		return;
 	if (io->tls != NULL) {
-		/* One close_notify attempt; waiting for the peer's gains
-		 * nothing once the reply we needed has arrived. */
+		/* One close_notify attempt (after a flight still held);
+		 * waiting for the peer's gains nothing once the reply we
+		 * needed has arrived. */
+		(void)send_held(io, &ignored);
 		gnutls_bye(io->tls, GNUTLS_SHUT_WR);
 		tls_session_free(io->tls);
 	}
@@ -190,6 +196,38 @@ fill_plain(struct io *io, struct err *rec)
 	}
 }
 
+/* Write len bytes of buf on the socket, waiting as needed. */
+static int
+send_all(struct io *io, const char *buf, size_t len, struct err *rec)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < len) {
+		n = send(io->fd, buf + off, len - off, MSG_NOSIGNAL);
+		if (n >= 0)
+			off += (size_t)n;
+		else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			if (io_wait(io, POLLOUT, rec) == -1)
+				return -1;
+		} else if (errno != EINTR)
+			return lost(rec, strerror(errno));
+	}
+	return 0;
+}
+
+/* Send what the TLS stage holds: the handshake's last flight when no
+ * command has carried it yet (tls_handshake). */
+static int
+send_held(struct io *io, struct err *rec)
+{
+	const char *wire;
+	size_t len;
+
+	wire = tls_staged(io->tls, &len);
+	return len > 0 ? send_all(io, wire, len, rec) : 0;
+}
+
 /* Receive more bytes into the input buffer through TLS. */
 static int
 fill_tls(struct io *io, struct err *rec)
@@ -197,6 +235,8 @@ fill_tls(struct io *io, struct err *rec)
 	ssize_t n;
 	short ev;
 
+	if (send_held(io, rec) == -1)
+		return -1;
 	for (;;) {
 		n = gnutls_record_recv(
 		    io->tls, io->in + io->in_end, sizeof(io->in) - io->in_end);
@@ -306,26 +346,6 @@ io_getline(struct io *io, char *buf, size_t sz, size_t *len, struct err *rec)
 	return 0;
 }
 
-/* Write len bytes of buf on the socket, waiting as needed. */
-static int
-send_all(struct io *io, const char *buf, size_t len, struct err *rec)
-{
-	size_t off = 0;
-	ssize_t n;
-
-	while (off < len) {
-		n = send(io->fd, buf + off, len - off, MSG_NOSIGNAL);
-		if (n >= 0)
-			off += (size_t)n;
-		else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			if (io_wait(io, POLLOUT, rec) == -1)
-				return -1;
-		} else if (errno != EINTR)
-			return lost(rec, strerror(errno));
-	}
-	return 0;
-}
-
 static int
 flush_plain(struct io *io, struct err *rec)
 {
@@ -334,7 +354,8 @@ flush_plain(struct io *io, struct err *rec)
 
 /* The buffer (one pipelined group, or 64 KiB of a message) becomes TLS
  * records of 16 KiB at most, which GnuTLS would write one by one: they
- * are collected (tls_stage) and leave in one write. */
+ * are collected (tls_stage) and leave in one write, after the
+ * handshake's last flight if it is still held. */
 static int
 flush_tls(struct io *io, struct err *rec)
 {

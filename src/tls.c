@@ -640,8 +640,9 @@ tls_handshake(gnutls_session_t s, long long deadline_ms, struct err *rec)
 	 * time is left (S18). */
 	tls_stage(s, 1);
 	for (;;) {
+		/* The last flight stays held for the first command (tls.h). */
 		r = gnutls_handshake(s);
-		e = stage_send(ctx, deadline_ms);
+		e = r == 0 ? 0 : stage_send(ctx, deadline_ms);
 		if (e < 0 && (r >= 0 || !gnutls_error_is_fatal(r)))
 			r = e;
 		if (r == 0 || gnutls_error_is_fatal(r))
@@ -728,8 +729,6 @@ tls_stage(gnutls_session_t s, int on)
 	struct tls_ctx *ctx = gnutls_session_get_ptr(s);
 
 	ctx->staging = on;
-	if (on)
-		ctx->stage_len = 0;
 }
 
 const char *
@@ -738,5 +737,6 @@ tls_staged(gnutls_session_t s, size_t *len)
 	struct tls_ctx *ctx = gnutls_session_get_ptr(s);
 
 	*len = ctx->stage_len;
+	ctx->stage_len = 0;
 	return ctx->stage;
 }

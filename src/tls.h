@@ -37,7 +37,11 @@ int tls_session_new(int fd, const struct tls_params *params,
  * monotonic deadline (net_now_ms() scale) passes.  On failure rec says why:
  * a refused certificate (with GnuTLS's verification text) or protocol
  * version is ERR_PERM/EX_UNAVAILABLE, a timeout or lost connection
- * ERR_TEMP/EX_TEMPFAIL. */
+ * ERR_TEMP/EX_TEMPFAIL.  On success the client's last flight (Finished,
+ * with its Certificate when asked for) may still be held, unsent, in the
+ * stage (tls_staged): TLS 1.3 lets the first command follow it at once,
+ * and sent apart the two would be two packets.  The caller sends what
+ * tls_staged holds before it waits for the server or closes. */
 int tls_handshake(gnutls_session_t s, long long deadline_ms, struct err *rec);
 
 /* After a handshake with params->report: 0 when the certificate (or
@@ -59,10 +63,11 @@ const char *tls_peer_pin(gnutls_session_t s);
 const char *tls_version_name(gnutls_session_t s);
 
 /* With on, what GnuTLS writes on s (its records) is collected instead
- * of sent, from empty, until tls_stage(s, 0); tls_staged gives it (valid
- * until the next tls_stage(s, 1) or the session's end), for the caller
- * to send in one write.  A record that cannot be collected (out of
- * memory) fails the gnutls_record_send that made it. */
+ * of sent, after what the stage already holds, until tls_stage(s, 0);
+ * tls_staged gives it and empties the stage (the bytes stay valid until
+ * the next record is collected or the session's end), for the caller to
+ * send in one write.  A record that cannot be collected (out of memory)
+ * fails the gnutls_record_send that made it. */
 void tls_stage(gnutls_session_t s, int on);
 const char *tls_staged(gnutls_session_t s, size_t *len);
 

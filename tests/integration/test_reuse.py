@@ -405,3 +405,24 @@ def test_handshake_flights_leave_in_one_write_each(servers, mailhop, rcpt,
     assert i == len(last) and records[0] == 0x14 and len(records) >= 3, \
         records
     assert all(x[:1] == b"\x17" for x in w[2:]), [x[:8] for x in w]
+
+
+def test_first_command_rides_with_the_last_flight(servers, mailhop, rcpt,
+                                                  tmp_path):
+    """STARTTLS to Postfix (TLS 1.3, a client certificate asked for): the
+    client's last flight (ChangeCipherSpec, Certificate, Finished) stays
+    held until the EHLO that follows it, and both leave in one write, so
+    the EHLO is not a small packet of its own behind the flight (with the
+    bench's held packets it went a round trip later).  In all: EHLO,
+    STARTTLS, the ClientHello, flight and EHLO, AUTH, the transaction,
+    close_notify."""
+    conf = servers.write_config(tls="starttls", auth="plain")
+    data = b"From: alice@example.org\nSubject: flight and EHLO\n\nbody\n"
+    w = socket_writes(servers, mailhop, conf, [rcpt()], data, tmp_path)
+    assert [x[:5] for x in w[:2]] == [b"EHLO ", b"START"], w[:2]
+    assert w[2][:1] == b"\x16" and len(w) == 7, [x[:8] for x in w]
+    records, i = [], 0
+    while i < len(w[3]):
+        records.append(w[3][i])
+        i += 5 + int.from_bytes(w[3][i + 3:i + 5], "big")
+    assert i == len(w[3]) and records == [0x14, 0x17, 0x17, 0x17], records
