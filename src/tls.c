@@ -193,6 +193,9 @@ load_trust(
 
 	if (params->pin != NULL)
 		return 0;
+	gnutls_certificate_set_verify_flags(ctx->cred,
+	    gnutls_certificate_get_verify_flags(ctx->cred) |
+		GNUTLS_VERIFY_DO_NOT_ALLOW_WILDCARDS);
 	if (params->ca_file != NULL) {
 		n = gnutls_certificate_set_x509_trust_file(
 		    ctx->cred, params->ca_file, GNUTLS_X509_FMT_PEM);
@@ -321,11 +324,14 @@ is_wildcard_of(const char *name, size_t len, const char *rest)
 
 /* RFC 9525 6.3: a wildcard is the whole left-most label and nothing
  * else.  GnuTLS also lets "*ail.example.org" match mail.example.org
- * (lib/str.c), so a name GnuTLS matched stands only when it matches
- * without wildcards, or through a DNS-ID (the CN when there is none)
- * that is "*." and the host without its first label. */
+ * (lib/str.c), so GnuTLS checks the name without wildcards (the
+ * credentials' GNUTLS_VERIFY_DO_NOT_ALLOW_WILDCARDS), and only a name
+ * that fails that comes here: it stands when GnuTLS matches it with
+ * wildcards and through a DNS-ID (the CN when there is none) that is
+ * "*." and the host without its first label.  (Checking every name here
+ * would parse the certificate once more on each send.) */
 static int
-whole_label_ok(const gnutls_datum_t *der, const char *host)
+wildcard_ok(const gnutls_datum_t *der, const char *host)
 {
 	const char *rest = strchr(host, '.');
 	gnutls_x509_crt_t crt;
@@ -336,10 +342,9 @@ whole_label_ok(const gnutls_datum_t *der, const char *host)
 
 	if (gnutls_x509_crt_init(&crt) < 0)
 		return 0;
-	if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) < 0)
+	if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) < 0 ||
+	    gnutls_x509_crt_check_hostname2(crt, host, 0) == 0)
 		goto done;
-	ok = gnutls_x509_crt_check_hostname2(
-	    crt, host, GNUTLS_VERIFY_DO_NOT_ALLOW_WILDCARDS);
 	for (i = 0; !ok; i++) {
 		len = sizeof(name);
 		type = gnutls_x509_crt_get_subject_alt_name(
@@ -365,9 +370,10 @@ done:
  * refusal fails the handshake itself (S15): with tls_pin the server's key
  * must be listed (the chain, names and dates are not looked at: the key
  * is the identity, as with DANE-EE, RFC 7671 5.1); else GnuTLS checks the
- * chain and the name (never a NULL host), and whole_label_ok the
- * wildcard.  The verdict stays in ctx for the error text and for
- * params->report, where it does not stop the handshake. */
+ * chain and the name (never a NULL host, no wildcards), and wildcard_ok
+ * a name that matched only through a wildcard.  The verdict stays in ctx
+ * for the error text and for params->report, where it does not stop the
+ * handshake. */
 static int
 verify_peer(gnutls_session_t s)
 {
@@ -392,9 +398,12 @@ verify_peer(gnutls_session_t s)
 	} else if (gnutls_certificate_verify_peers3(
 		       s, ctx->host, &ctx->status) < 0)
 		ctx->status |= GNUTLS_CERT_INVALID;
-	else if (ctx->status == 0 && !whole_label_ok(&chain[0], ctx->host))
-		ctx->status =
-		    GNUTLS_CERT_INVALID | GNUTLS_CERT_UNEXPECTED_OWNER;
+	else if ((ctx->status & GNUTLS_CERT_UNEXPECTED_OWNER) &&
+	    wildcard_ok(&chain[0], ctx->host)) {
+		ctx->status &= ~GNUTLS_CERT_UNEXPECTED_OWNER;
+		if (ctx->status == GNUTLS_CERT_INVALID)
+			ctx->status = 0;
+	}
 	if (ctx->status == 0 || ctx->p->report)
 		return 0;
 	return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;

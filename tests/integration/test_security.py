@@ -398,7 +398,7 @@ S13_FAIL = [
     ("a.b.example.org", "star-example"),
     # RFC 9525 6.3: a wildcard is the whole left-most label.  GnuTLS
     # alone accepts "*ail.example.org" (lib/str.c); tls.c's
-    # whole_label_ok refuses it, also when a CN would allow the name.
+    # wildcard_ok refuses it, also when a CN would allow the name.
     ("mail.example.org", "star-ail"),
     ("mail.example.org", "san-star-ail-cn-star"),
 ]
