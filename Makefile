@@ -27,7 +27,9 @@ WARN = -Wall -Wextra -Werror -Wmissing-prototypes
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DSYSCONFDIR='"$(SYSCONFDIR)"' \
 	-DSPOOLDIR='"$(SPOOLDIR)"' $(WARN)
 PKG_CFLAGS = $$($(PKG_CONFIG) --cflags $(PKGS))
-PKG_LIBS = $$($(PKG_CONFIG) --libs $(PKGS))
+# sasl.c takes libgsasl's prototypes from its header and loads it with
+# dlopen for SCRAM only (see sasl.c): mailhop is not linked with it.
+PKG_LIBS = $$($(PKG_CONFIG) --libs $(filter-out libgsasl,$(PKGS)))
 # keyring.c takes libsecret's prototypes from its header, but loads the
 # library with dlopen: it is never linked (see keyring.c).
 SECRET_CFLAGS = $$($(PKG_CONFIG) --cflags libsecret-1)
@@ -39,7 +41,7 @@ SRCS += src/esmtp.c src/smtp_open.c src/smtp_txn.c
 SRCS += src/queue.c src/queue_dir.c src/queue_text.c src/queue_keeper.c
 SRCS += src/server.c src/flush.c
 SRCS += src/policy.c
-SRCS += src/oauth.c src/keyring.c
+SRCS += src/oauth.c src/keyring.c src/mech.c src/base64.c
 SRCS += src/pin.c src/tlsprio.c
 SRCS += src/serverinfo.c
 SRCS += src/peek.c
@@ -78,7 +80,8 @@ $(B)/asan/libmailhop.a: $(ASAN_OBJS)
 
 $(B)/test_%: tests/unit/test_%.c $(B)/asan/libmailhop.a $(HDRS) $(TEST_HDRS)
 	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Isrc $(PKG_CFLAGS) \
-	    -o $@ $< $(B)/asan/libmailhop.a $(PKG_LIBS) -lcmocka
+	    -o $@ $< $(B)/asan/libmailhop.a $(PKG_LIBS) \
+	    $$($(PKG_CONFIG) --libs libgsasl) -lcmocka
 
 deps:
 	@sh scripts/deps.sh

@@ -11,8 +11,7 @@
 #include <strings.h>
 #include <sysexits.h>
 
-#include <gsasl.h>
-
+#include "base64.h"
 #include "err.h"
 #include "oauth.h"
 #include "secret.h"
@@ -231,16 +230,16 @@ initial(struct oauth *o, char **out, struct err *rec)
 {
 	const char *mech = o->bearer ? "OAUTHBEARER" : "XOAUTH2";
 	char *raw;
-	size_t len, olen;
+	size_t len;
 	int rc;
 
 	if (oauth_frame(mech, o->user, o->host, o->port, o->token, &raw, &len,
 		rec) == -1)
 		return -1;
-	rc = gsasl_base64_to(raw, len, out, &olen);
+	rc = b64_encode(raw, len, out);
 	secret_wipe(raw, len);
 	free(raw);
-	if (rc != GSASL_OK) {
+	if (rc != 0) {
 		*out = NULL;
 		return err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
 	}
@@ -257,12 +256,12 @@ answer_error(struct oauth *o, const char *in, char **out, struct err *rec)
 	char *json = NULL;
 	size_t n = 0;
 
-	if (gsasl_base64_from(in, strlen(in), &json, &n) != GSASL_OK)
+	if (b64_decode(in, &json, &n) != 0)
 		return err_set(rec, ERR_PERM, EX_PROTOCOL,
 		    "server sent an AUTH %s challenge that is not base64",
 		    o->bearer ? "OAUTHBEARER" : "XOAUTH2");
 	oauth_reason_of(json, n, o->reason, sizeof(o->reason));
-	free(json);
+	secret_free(json);
 	if ((*out = strdup(o->bearer ? "AQ==" : "")) == NULL)
 		return err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
 	o->state = OA_ANSWERED;

@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * SASL client side of SMTP AUTH (RFC 4954) over GNU SASL: our own choice
- * of mechanism from the server's list, and one libgsasl exchange per
- * session whose responses are wiped as soon as they have been sent.
+ * SASL client side of SMTP AUTH (RFC 4954): our own choice of mechanism
+ * from the server's list, and one exchange per session whose responses
+ * are wiped as soon as they have been sent.  PLAIN, LOGIN and EXTERNAL
+ * (mech.c) and the OAuth mechanisms (oauth.c) are framed here; SCRAM
+ * goes through GNU SASL, which is loaded with dlopen when an exchange
+ * needs it, so that a send with PLAIN never maps libgsasl and the four
+ * libraries it brings (a third of a million instructions of relocation
+ * per run); the header gives the prototypes.
  */
 
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,11 +19,15 @@
 
 #include <gsasl.h>
 
+#include "base64.h"
 #include "err.h"
+#include "mech.h"
 #include "oauth.h"
 #include "sasl.h"
 #include "secret.h"
 #include "tls.h"
+
+#define LIBGSASL "libgsasl.so.18"
 
 /* Longest server list quoted back in an error. */
 #define OFFERED_SHOWN 200
@@ -26,8 +36,56 @@ struct sasl {
 	Gsasl *ctx;
 	Gsasl_session *sess;
 	struct oauth *oauth; /* XOAUTH2, OAUTHBEARER: ours (oauth.c) */
+	struct mech *own;    /* PLAIN, LOGIN, EXTERNAL: ours (mech.c) */
 	char mech[32];
 };
+
+/* What we use of libgsasl, resolved once. */
+static struct {
+	void *handle;
+	__typeof__(&gsasl_init) init;
+	__typeof__(&gsasl_done) done;
+	__typeof__(&gsasl_client_start) client_start;
+	__typeof__(&gsasl_finish) finish;
+	__typeof__(&gsasl_property_set) property_set;
+	__typeof__(&gsasl_step64) step64;
+	__typeof__(&gsasl_strerror) strerror;
+} gs;
+
+static int
+load_gsasl(const char *mech, struct err *rec)
+{
+	const char *why;
+
+	if (gs.handle != NULL)
+		return 0;
+	if ((gs.handle = dlopen(LIBGSASL, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		why = dlerror();
+		return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
+		    "AUTH %s needs GNU SASL, which cannot be loaded: %s (install libgsasl18, or set auth = plain)",
+		    mech, why != NULL ? why : LIBGSASL);
+	}
+	gs.init = (__typeof__(gs.init))dlsym(gs.handle, "gsasl_init");
+	gs.done = (__typeof__(gs.done))dlsym(gs.handle, "gsasl_done");
+	gs.client_start =
+	    (__typeof__(gs.client_start))dlsym(gs.handle, "gsasl_client_start");
+	gs.finish = (__typeof__(gs.finish))dlsym(gs.handle, "gsasl_finish");
+	gs.property_set =
+	    (__typeof__(gs.property_set))dlsym(gs.handle, "gsasl_property_set");
+	gs.step64 = (__typeof__(gs.step64))dlsym(gs.handle, "gsasl_step64");
+	gs.strerror =
+	    (__typeof__(gs.strerror))dlsym(gs.handle, "gsasl_strerror");
+	if (gs.init == NULL || gs.done == NULL || gs.client_start == NULL ||
+	    gs.finish == NULL || gs.property_set == NULL || gs.step64 == NULL ||
+	    gs.strerror == NULL) {
+		dlclose(gs.handle);
+		gs.handle = NULL;
+		return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
+		    "AUTH %s needs GNU SASL 2.0 or later (%s lacks a function it needs)",
+		    mech, LIBGSASL);
+	}
+	return 0;
+}
 
 /*
  * Our order, strongest first (security.md S21).  Never
@@ -112,17 +170,19 @@ sasl_start(struct sasl *s, const char *mech, struct err *rec)
 {
 	int rc;
 
-	rc = gsasl_init(&s->ctx);
+	if (load_gsasl(mech, rec) == -1)
+		return -1;
+	rc = gs.init(&s->ctx);
 	if (rc != GSASL_OK) {
 		s->ctx = NULL;
 		return err_set(rec, ERR_LOCAL, EX_OSERR,
-		    "cannot start GNU SASL: %s", gsasl_strerror(rc));
+		    "cannot start GNU SASL: %s", gs.strerror(rc));
 	}
-	rc = gsasl_client_start(s->ctx, mech, &s->sess);
+	rc = gs.client_start(s->ctx, mech, &s->sess);
 	if (rc != GSASL_OK) {
 		s->sess = NULL;
 		return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
-		    "AUTH %s cannot be used: %s", mech, gsasl_strerror(rc));
+		    "AUTH %s cannot be used: %s", mech, gs.strerror(rc));
 	}
 	return 0;
 }
@@ -150,20 +210,17 @@ set_binding(struct sasl *s, gnutls_session_t tls, struct err *rec)
 	gnutls_datum_t cb = { NULL, 0 };
 	const char *type = tls != NULL ? tls_channel_binding(tls, &cb) : NULL;
 	char *b64 = NULL;
-	size_t len;
 	int rc = -1;
 
-	if (type != NULL &&
-	    gsasl_base64_to((const char *)cb.data, cb.size, &b64, &len) ==
-		GSASL_OK) {
-		gsasl_property_set(s->sess,
+	if (type != NULL && b64_encode(cb.data, cb.size, &b64) == 0) {
+		gs.property_set(s->sess,
 		    strcmp(type, "tls-exporter") == 0 ? GSASL_CB_TLS_EXPORTER
 						      : GSASL_CB_TLS_UNIQUE,
 		    b64);
 		rc = 0;
 	}
 	gnutls_free(cb.data);
-	free(b64);
+	secret_free(b64);
 	if (rc == -1)
 		return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
 		    "AUTH %s needs the TLS channel binding, which this session lacks",
@@ -171,11 +228,9 @@ set_binding(struct sasl *s, gnutls_session_t tls, struct err *rec)
 	return 0;
 }
 
-/* RFC 4422 appendix A: the client certificate is the credential; an
- * empty authorization identity (sent as "=") lets the server derive it
- * from the certificate. */
+/* A struct sasl for mech, named. */
 static struct sasl *
-sasl_external(struct err *rec)
+sasl_alloc(const char *mech, struct err *rec)
 {
 	struct sasl *s;
 
@@ -183,11 +238,7 @@ sasl_external(struct err *rec)
 		err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
 		return NULL;
 	}
-	snprintf(s->mech, sizeof s->mech, "EXTERNAL");
-	if (sasl_start(s, "EXTERNAL", rec) == -1) {
-		sasl_free(s);
-		return NULL;
-	}
+	snprintf(s->mech, sizeof s->mech, "%s", mech);
 	return s;
 }
 
@@ -196,37 +247,29 @@ sasl_new(const char *mech, const char *user, const char *password,
     gnutls_session_t tls, struct err *rec)
 {
 	struct sasl *s;
+	int external = strcasecmp(mech, "EXTERNAL") == 0;
 
-	if (strcasecmp(mech, "EXTERNAL") == 0)
-		return sasl_external(rec);
-	if (user == NULL || password == NULL) {
+	if (!external && (user == NULL || password == NULL)) {
 		err_set(rec, ERR_CONFIG, EX_CONFIG,
 		    "AUTH needs a user and a password for this account");
 		return NULL;
 	}
-	if ((s = calloc(1, sizeof *s)) == NULL) {
-		err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
+	if ((s = sasl_alloc(mech, rec)) == NULL)
 		return NULL;
-	}
-	snprintf(s->mech, sizeof s->mech, "%s", mech);
-	if (oauth_is_mech(mech)) {
+	if (oauth_is_mech(mech))
 		s->oauth = oauth_new(mech, user, password, rec);
-		if (s->oauth != NULL)
+	else if (mech_is_own(mech))
+		s->own = mech_new(mech, user, password, rec);
+	else if (sasl_start(s, mech, rec) == 0) {
+		gs.property_set(s->sess, GSASL_AUTHID, user);
+		gs.property_set(s->sess, GSASL_PASSWORD, password);
+		if (!is_plus(mech) || set_binding(s, tls, rec) == 0)
 			return s;
-		sasl_free(s);
-		return NULL;
 	}
-	if (sasl_start(s, mech, rec) == -1) {
-		sasl_free(s);
-		return NULL;
-	}
-	gsasl_property_set(s->sess, GSASL_AUTHID, user);
-	gsasl_property_set(s->sess, GSASL_PASSWORD, password);
-	if (is_plus(mech) && set_binding(s, tls, rec) == -1) {
-		sasl_free(s);
-		return NULL;
-	}
-	return s;
+	if (s->oauth != NULL || s->own != NULL)
+		return s;
+	sasl_free(s);
+	return NULL;
 }
 
 static int
@@ -248,8 +291,7 @@ step_error(struct sasl *s, int rc, struct err *rec)
 		    "AUTH %s needs a user and a password", s->mech);
 	default:
 		return err_set(rec, ERR_PERM, EX_PROTOCOL,
-		    "AUTH %s failed on our side: %s", s->mech,
-		    gsasl_strerror(rc));
+		    "AUTH %s failed on our side: %s", s->mech, gs.strerror(rc));
 	}
 }
 
@@ -261,7 +303,9 @@ sasl_step(struct sasl *s, const char *in, char **out, struct err *rec)
 	*out = NULL;
 	if (s->oauth != NULL)
 		return oauth_step(s->oauth, in, out, rec);
-	rc = gsasl_step64(s->sess, in, out);
+	if (s->own != NULL)
+		return mech_step(s->own, in, out, rec);
+	rc = gs.step64(s->sess, in, out);
 	if (rc == GSASL_NEEDS_MORE)
 		return 1;
 	if (rc == GSASL_OK)
@@ -285,10 +329,11 @@ sasl_free(struct sasl *s)
 	/* gsasl frees its property copies without wiping them (S35): end
 	 * the session as soon as the exchange is over. */
 	if (s->sess != NULL)
-		gsasl_finish(s->sess);
+		gs.finish(s->sess);
 	if (s->ctx != NULL)
-		gsasl_done(s->ctx);
+		gs.done(s->ctx);
 	oauth_free(s->oauth);
+	mech_free(s->own);
 	free(s);
 }
 
