@@ -914,8 +914,8 @@ fill_settings(cfg_t *sec, struct conf_account *a)
 	return rc == -1 ? -1 : 0;
 }
 
-static void
-forget_system_copy(void)
+void
+conf_system_forget(void)
 {
 	if (sys_copy.buf != NULL) {
 		secret_wipe(sys_copy.buf, sys_copy.len);
@@ -932,7 +932,7 @@ conf_system_preload(gid_t group, struct err *rec)
 	const char *path = SYSCONFDIR "/mailhop.conf";
 	int fd, e, rc = -1;
 
-	forget_system_copy();
+	conf_system_forget();
 	sys_copy.on = 1;
 	sys_copy.group = group;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -956,7 +956,7 @@ conf_system_preload(gid_t group, struct err *rec)
 		sys_copy.buf = NULL;
 	}
 	if (rc == 0)
-		atexit(forget_system_copy);
+		atexit(conf_system_forget);
 	return rc;
 }
 

@@ -117,7 +117,10 @@ void conf_account_free(struct conf_account *acct);
  * libconfuse runs after the group is gone.  Returns 0 (also when the file
  * cannot be opened: conf_load says so), or -1 with rec filled (ERR_CONFIG,
  * EX_CONFIG: not a regular file, too large, unreadable).  The copy is
- * wiped at exit. */
+ * wiped at exit (atexit: conf_system_forget). */
 int conf_system_preload(gid_t group, struct err *rec);
+
+/* Wipe and free the copy conf_system_preload kept, if any. */
+void conf_system_forget(void);
 
 #endif
