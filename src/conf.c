@@ -357,17 +357,48 @@ first_account(struct files *fs)
 }
 
 /* Whether the user file alone decides the account, so that a system
- * file this user cannot open does not matter. */
+ * file this user cannot open does not matter: it has an account, and
+ * the one -a or its default_account names, if any, is in it. */
 static int
 settled_by_user(struct files *fs, const char *name)
 {
 	cfg_t *u = fs->f[0].cfg;
 
-	if (u == NULL)
+	if (u == NULL || cfg_size(u, "account") == 0)
 		return 0;
 	if (name == NULL)
 		name = cfg_getstr(u, "default_account");
-	return name != NULL && cfg_gettsec(u, "account", name) != NULL;
+	return name == NULL || cfg_gettsec(u, "account", name) != NULL;
+}
+
+/* The system file could not be opened and the user file does not
+ * decide without it: say why, and what to do. */
+static void
+system_unreadable(struct files *fs, const char *name, struct err *rec)
+{
+	const struct cfile *sys = &fs->f[1], *u = &fs->f[0];
+	char grp[64], buf[CONFPARSE_SHOW_MAX];
+	const char *why = strerror(sys->open_errno);
+
+	if (name == NULL && u->cfg != NULL)
+		name = cfg_getstr(u->cfg, "default_account");
+	if (sys_copy.on && sys->open_errno == EACCES)
+		confparse_fail(rec, NULL, 0,
+		    "cannot read %s: %s (run: chown root:%s %s; chmod 640 %s)",
+		    sys->path, why,
+		    group_name(sys_copy.group, grp, sizeof(grp)), sys->path,
+		    sys->path);
+	else if (u->cfg != NULL && cfg_size(u->cfg, "account") > 0 &&
+	    name != NULL)
+		confparse_fail(rec, NULL, 0,
+		    "cannot read %s: %s, and account %s is not in %s (define it there, or name one of its accounts)",
+		    sys->path, why, confparse_show(buf, sizeof(buf), name),
+		    u->path);
+	else
+		confparse_fail(rec, NULL, 0,
+		    "cannot read %s: %s (put an account in %s, see mailhop.conf(5))",
+		    sys->path, why,
+		    u->path != NULL ? u->path : "~/.config/mailhop/config");
 }
 
 static cfg_t *
@@ -563,8 +594,7 @@ choose(struct files *fs, const struct conf_pick *pk, struct cfile **from,
 
 	if (sys != NULL && sys->open_errno != 0 &&
 	    !settled_by_user(fs, pk->name)) {
-		confparse_fail(rec, NULL, 0, "cannot read %s: %s", sys->path,
-		    strerror(sys->open_errno));
+		system_unreadable(fs, pk->name, rec);
 		return NULL;
 	}
 	err_clear(rec);
@@ -914,6 +944,22 @@ fill_settings(cfg_t *sec, struct conf_account *a)
 	return rc == -1 ? -1 : 0;
 }
 
+/* The system file this user could not open, for --pretend and -v. */
+static int
+note_not_read(const struct files *fs, struct conf_account *a)
+{
+	const struct cfile *sys = &fs->f[1];
+
+	if (fs->n != 2 || sys->open_errno == 0)
+		return 0;
+	if (asprintf(&a->not_read, "%s: %s", sys->path,
+		strerror(sys->open_errno)) == -1) {
+		a->not_read = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 void
 conf_system_forget(void)
 {
@@ -982,6 +1028,8 @@ conf_choose(const char *file, const struct conf_pick *pick,
 	    (rc = fill_account(sec, from, acct, rec)) == 0) {
 		acct->chosen_by = why;
 		why = NULL;
+		if (note_not_read(&fs, acct) == -1)
+			rc = err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
 		if (fill_settings(sec, acct) == -1)
 			rc = err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
 	}
@@ -1056,6 +1104,7 @@ conf_account_free(struct conf_account *acct)
 		free(acct->allow_from[i]);
 	free(acct->allow_from);
 	free(acct->chosen_by);
+	free(acct->not_read);
 	for (i = 0; acct->settings != NULL && i < acct->nsettings; i++)
 		free(acct->settings[i].value);
 	free(acct->settings);

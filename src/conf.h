@@ -52,10 +52,13 @@ struct conf_account {
 	char **allow_from;    /* allow_from patterns (policy.h), or NULL:
 			       * the default policy */
 	size_t nallow_from;
-	int queue;		       /* 1: keep a message that met a temporary
-					* failure and retry it (mailhop -q); 0: exit
-					* 75 and keep nothing; default 1 */
-	char *chosen_by;	       /* why this account (conf_choose) */
+	int queue;	 /* 1: keep a message that met a temporary
+			  * failure and retry it (mailhop -q); 0: exit
+			  * 75 and keep nothing; default 1 */
+	char *chosen_by; /* why this account (conf_choose) */
+	/* A file that was not read because it could not be opened and the
+	 * user file decided without it ("FILE: why"), or NULL. */
+	char *not_read;
 	struct conf_setting *settings; /* every key, for --pretend */
 	size_t nsettings;
 	/* 1: the password is in the keyring (keyring.h); default 0 */
@@ -77,7 +80,9 @@ struct conf_pick {
  * argument, or NULL for the user file ($XDG_CONFIG_HOME/mailhop/config,
  * else ~/.config/mailhop/config) and the system file
  * (SYSCONFDIR/mailhop.conf); an account in the user file replaces one of
- * the same name in the system file.  name is the -a argument, or NULL for
+ * the same name in the system file; a system file that cannot be opened
+ * is skipped (acct->not_read) when the user file has an account and the
+ * one name or its default_account names.  name is the -a argument, or NULL for
  * default_account (the user file's, else the system file's), else the only
  * account there is.  Returns 0 with acct filled (free it with
  * conf_account_free), or -1 with rec filled (ERR_CONFIG, EX_CONFIG) and a

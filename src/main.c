@@ -234,6 +234,8 @@ choose_account(struct run *r)
 	if (conf_choose(r->opt.config, &pick, &r->acct, &r->err) == -1)
 		return -1;
 	r->have_acct = 1;
+	if (r->opt.verbose && r->acct.not_read != NULL)
+		fprintf(stderr, "mailhop: not read: %s\n", r->acct.not_read);
 	if (gethostname(r->hostname, sizeof(r->hostname)) == 0) {
 		r->hostname[sizeof(r->hostname) - 1] = '\0';
 		r->actx.hostname = r->hostname;
@@ -591,6 +593,8 @@ pretend(struct run *r)
 	drain(r);
 	printf("account: %s\nchosen by: %s\nfile: %s\n", r->acct.name,
 	    r->acct.chosen_by, r->acct.file);
+	if (r->acct.not_read != NULL)
+		printf("not read: %s\n", r->acct.not_read);
 	for (i = 0; i < r->acct.nsettings; i++) {
 		c = &r->acct.settings[i];
 		if (c->value == NULL)

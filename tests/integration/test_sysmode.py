@@ -335,6 +335,71 @@ def test_user_with_own_config_reads_it(inst, servers, rcpt):
         shutil.rmtree(inst.home)
 
 
+def own_config(inst, text):
+    """~/.config/mailhop/config of the test user, 0600, theirs."""
+    d = os.path.join(inst.home, ".config", "mailhop")
+    os.makedirs(d, exist_ok=True)
+    for p in (inst.home, os.path.join(inst.home, ".config"), d):
+        os.chown(p, inst.uid, inst.gid)
+    own = os.path.join(d, "config")
+    with open(own, "w") as f:
+        f.write(text)
+    os.chown(own, inst.uid, inst.gid)
+    os.chmod(own, 0o600)
+    return own
+
+
+@pytest.mark.parametrize("setgid", [True, False], ids=["setgid", "plain"])
+def test_own_config_without_default_account(inst, servers, rcpt, setgid):
+    """The README's "Configure" file: one account, no default_account.
+    The system file is unreadable to the user (0640 root:mailhop for the
+    set-group-id binary; root's alone, 0600, for a plain one, as
+    mailhop.conf(5) recommends): the user's file decides alone, with or
+    without -f, and --pretend says the system file was not read.  -a of
+    an account the user's file lacks needs the system file: 78 with the
+    fix."""
+    inst.write_system(extra={"helo": '"sys.example.org"'})
+    binary = inst.binary
+    if not setgid:
+        binary = os.path.join(inst.base, "plain-mailhop")
+        shutil.copyfile(inst.binary, binary)
+        os.chmod(binary, 0o755)
+        os.chown(inst.conf, 0, 0)
+        os.chmod(inst.conf, 0o600)
+    with open(inst.conf) as f:
+        text = f.read().replace("sys.example.org", "own.example.org")
+    text = re.sub(r"^default_account = .*\n", "", text)
+    assert "default_account" not in text
+    own_config(inst, text)
+    # The plain binary finds the user's file through HOME.
+    env = None if setgid else {"HOME": inst.home}
+    try:
+        for args in ([], ["-f", "alice@example.org"]):
+            to = rcpt()
+            rc, out, err = inst.run(args + ["--", to], binary=binary,
+                                    env=env)
+            assert (rc, err) == (0, ""), err
+            assert received_from(servers.wait_for_delivery(to)[0]) == \
+                "own.example.org"
+        rc, out, err = inst.run(["--pretend"], binary=binary, env=env)
+        assert (rc, err) == (0, ""), err
+        assert "\nnot read: %s: Permission denied\n" % inst.conf in out
+        to = rcpt()
+        rc, out, err = inst.run(["-v", "--", to], binary=binary, env=env)
+        assert rc == 0, err
+        assert err.startswith("mailhop: not read: %s: Permission denied\n"
+                              % inst.conf), err
+        rc, out, err = inst.run(["-a", "relay", "--", rcpt()],
+                                binary=binary, env=env)
+        assert rc == 78, err
+        assert err == (
+            "mailhop: cannot read %s: Permission denied, and account relay "
+            "is not in %s/.config/mailhop/config (define it there, or name "
+            "one of its accounts)\n" % (inst.conf, inst.home)), err
+    finally:
+        shutil.rmtree(inst.home)
+
+
 @pytest.mark.parametrize("mode,group,opens", [
     (0o644, GROUP, True), (0o660, GROUP, True), (0o650, GROUP, True),
     (0o640, "root", False), (0o604, GROUP, False)])
@@ -354,8 +419,10 @@ def test_system_file_mode_refused(inst, servers, rcpt, mode, group, opens):
             "it (run: chown root:mailhop %s; chmod 640 %s)\n"
             % (inst.conf, inst.conf, inst.conf))
     else:
-        assert err == "mailhop: cannot read %s: Permission denied\n" % (
-            inst.conf)
+        assert err == (
+            "mailhop: cannot read %s: Permission denied (run: chown "
+            "root:mailhop %s; chmod 640 %s)\n"
+            % (inst.conf, inst.conf, inst.conf))
     servers.assert_nothing_delivered(to)
 
 

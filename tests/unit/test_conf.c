@@ -370,6 +370,7 @@ field(const struct tcase *tc, const struct conf_account *a, const char *key,
 		{ "helo", offsetof(struct conf_account, helo) },
 		{ "aliases", offsetof(struct conf_account, aliases) },
 		{ "local_domain", offsetof(struct conf_account, local_domain) },
+		{ "not_read", offsetof(struct conf_account, not_read) },
 	};
 	const char *s;
 	size_t i;
