@@ -926,20 +926,37 @@ static const int alternatives[][4] = {
 	{ K_PASSWORD, K_PASSWORD_COMMAND, K_KEYRING, 0 },
 };
 
+/* Whether the block has an empty list "key = {}": libconfuse calls no
+ * validate callback for it, so no line is noted, but marks it changed. */
+static int
+empty_list(cfg_t *sec, int k)
+{
+	cfg_opt_t *opt = cfg_getopt(sec, akeys[k]);
+
+	return opt != NULL && (opt->flags & CFGF_LIST) && opt->nvalues == 0 &&
+	    (opt->flags & CFGF_MODIFIED);
+}
+
+/* Whether the block sets key k itself. */
+static int
+written(cfg_t *sec, int k)
+{
+	return list_at(sec, LINES, k) != 0 || empty_list(sec, k);
+}
+
 /* Whether the account sets k, or a key that is an alternative to it. */
 static int
 sets_key(cfg_t *acct, int k)
 {
 	size_t g, i;
 
-	if (list_at(acct, LINES, k) != 0)
+	if (written(acct, k))
 		return 1;
 	for (g = 0; g < sizeof(alternatives) / sizeof(alternatives[0]); g++)
 		for (i = 0; alternatives[g][i] != 0; i++)
 			if (alternatives[g][i] == k) {
 				for (i = 0; alternatives[g][i] != 0; i++)
-					if (list_at(acct, LINES,
-						alternatives[g][i]) != 0)
+					if (written(acct, alternatives[g][i]))
 						return 1;
 				break;
 			}
@@ -1171,7 +1188,10 @@ confparse_settings(cfg_t *sec, struct conf_setting **v, size_t *n)
 		c->key = akeys[k];
 		c->value = show_opt(cfg_getopt(sec, akeys[k]), &oom);
 		c->line = key_line(sec, k);
-		if (list_at(sec, LINES, k) != 0)
+		if (c->value == NULL && empty_list(sec, k) &&
+		    (c->value = strdup("{}")) == NULL)
+			oom = 1;
+		if (written(sec, k))
 			c->origin = CONF_FROM_ACCOUNT;
 		else if (c->line != 0)
 			c->origin = CONF_FROM_DEFAULTS;
