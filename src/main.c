@@ -45,7 +45,8 @@ struct run {
 	int infd;		   /* the message */
 	int stdin_closed;
 	struct peek peek;      /* its start, read to choose the account */
-	char *sender;	       /* for MAIL FROM: qualified, or "" */
+	char *sender;	       /* qualified, or "": for the log and policy */
+	char *wire_sender;     /* the same in ASCII form, for MAIL FROM */
 	struct addr_list rcpt; /* as given, for the log line */
 	char **wire;	       /* the same, in ASCII form for RCPT */
 	struct smtp_result res;
@@ -134,7 +135,8 @@ collect_rcpts(struct run *r)
 
 /* The envelope sender: -f or the account's address, "" for the null
  * sender.  A local -f (no domain, or this host's name: cron's -f root)
- * becomes the account's address (issue 4), as the From field does. */
+ * becomes the account's address (issue 4), as the From field does.  Its
+ * domain goes as A-labels, as the recipients' do (RFC 5890). */
 static int
 set_sender(struct run *r)
 {
@@ -145,8 +147,11 @@ set_sender(struct run *r)
 	r->sender = alias_sender(r->acct.local_domain, given, &r->err);
 	if (r->sender == NULL)
 		return -1;
-	if (r->sender[0] != '\0' && addr_check(r->sender, &r->err) == -1) {
-		r->err.code = r->opt.sender != NULL ? EX_USAGE : EX_CONFIG;
+	if ((r->sender[0] != '\0' && addr_check(r->sender, &r->err) == -1) ||
+	    (r->wire_sender = addr_to_ascii(r->sender, &r->err)) == NULL) {
+		if (r->err.class == ERR_USAGE)
+			r->err.code =
+			    r->opt.sender != NULL ? EX_USAGE : EX_CONFIG;
 		return -1;
 	}
 	return 0;
@@ -335,7 +340,7 @@ deliver(struct run *r)
 	flush_smtp_params(&r->acct, p, r->port, sizeof(r->port));
 	/* Fields this run does not set stay 0 or NULL (smtp.h). */
 	memset(&env, 0, sizeof(env));
-	env.from = r->sender;
+	env.from = r->wire_sender;
 	env.rcpt = (const char *const *)r->wire;
 	env.nrcpt = r->rcpt.n;
 	env.eightbit = r->msg.eightbit;
@@ -470,7 +475,7 @@ keep(struct run *r, int code)
 		return code;
 	err_clear(&qerr);
 	qe.account = r->acct.name;
-	qe.sender = r->sender;
+	qe.sender = r->wire_sender;
 	qe.rcpt = v;
 	if (temp)
 		qe.nrcpt = queue_rcpts(r, v);
@@ -510,6 +515,7 @@ cleanup(struct run *r)
 	alias_free(r->aliases);
 	peek_free(&r->peek);
 	free(r->sender);
+	free(r->wire_sender);
 	if (r->have_msg)
 		msg_free(&r->msg);
 	if (r->have_acct)

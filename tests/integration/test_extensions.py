@@ -256,6 +256,60 @@ def test_B23_case_C_idn_domain_as_a_label(servers, mailhop, fake):
     assert "RCPT TO:<user@xn--bcher-kva.example>" in srv.lines
 
 
+IDN_FROM = "ops@b\u00fccher.example"
+IDN_WIRE = "ops@xn--bcher-kva.example"
+
+
+def test_B3_idn_sender_of_the_account_as_a_label(servers, mailhop, fake):
+    """The account's from with an IDN domain goes as its A-label in MAIL
+    FROM, without SMTPUTF8, as the recipients' domains do; a local From
+    field rewritten to it keeps the UTF-8 form in the header."""
+    srv = fake("PIPELINING", "8BITMIME", "SMTPUTF8")
+    conf = servers.write_config(user=None, tls="off", auth="off",
+                                host="127.0.0.1", port=srv.port,
+                                ca_file=None, from_addr=IDN_FROM)
+    res = mailhop.send(conf, ["bob@example.org"],
+                       b"From: Cron Daemon <root>\nSubject: idn\n\nhi\n")
+    assert res.rc == 0, res
+    srv.close()
+    assert mail_line(srv.lines) == "MAIL FROM:<%s> BODY=8BITMIME" % IDN_WIRE
+    assert ("From: Cron Daemon <%s>\r\n" % IDN_FROM).encode() in srv.data
+
+
+def test_B3_idn_sender_of_f_as_a_label(servers, mailhop, fake):
+    srv = fake("PIPELINING", "8BITMIME", "SMTPUTF8")
+    res = mailhop.send(fake_config(servers, srv), ["bob@example.org"],
+                       message("idn -f"), ["-f", IDN_FROM])
+    assert res.rc == 0, res
+    srv.close()
+    assert mail_line(srv.lines) == "MAIL FROM:<%s>" % IDN_WIRE
+
+
+def test_B3_idn_sender_in_bs_mode(servers, mailhop, fake):
+    """-bs: the dialogue's MAIL FROM with an IDN domain."""
+    srv = fake("PIPELINING", "8BITMIME", "SMTPUTF8")
+    dialogue = ("EHLO client\r\nMAIL FROM:<%s>\r\n"
+                "RCPT TO:<bob@example.org>\r\nDATA\r\n" % IDN_FROM).encode()
+    dialogue += message("idn -bs").replace(b"\n", b"\r\n")
+    dialogue += b".\r\nQUIT\r\n"
+    res = mailhop.run(["-C", fake_config(servers, srv), "-bs"], dialogue)
+    assert res.rc == 0, res
+    assert b"\r\n250 " in res.stdout, res.stdout
+    srv.close()
+    assert mail_line(srv.lines) == "MAIL FROM:<%s>" % IDN_WIRE
+
+
+def test_B3_idn_sender_reaches_postfix(servers, mailhop, rcpt):
+    """Postfix refuses a raw UTF-8 sender without SMTPUTF8 (501); the
+    A-label goes through."""
+    to = rcpt()
+    res = mailhop.send(servers.write_config(), [to], message("idn postfix"),
+                       ["-f", IDN_FROM])
+    assert res.rc == 0, res
+    raw = servers.wait_for_delivery(to)[0]
+    assert ("Return-Path: <%s>" % IDN_WIRE).encode() in raw
+
+
 def test_B23_case_B_smtputf8_offered(servers, mailhop, fake):
     srv = fake("PIPELINING", "8BITMIME", "SMTPUTF8")
     res = mailhop.send(fake_config(servers, srv), ["j\u00f6rg@example.org"],
