@@ -182,14 +182,24 @@ read_message(struct run *r, int infd)
 	return collect_rcpts(r);
 }
 
-/* The From policy (allow_from): the envelope sender, every From address
- * and Sender, before anything is sent.  An added From is the sender; a
- * local From was rewritten to the account's address (read_message). */
+/* The From policy (allow_from): the envelope sender, every From address,
+ * Sender, and the newest Resent block's Resent-From and Resent-Sender,
+ * before anything is sent.  An added From is the sender; a local From
+ * was rewritten to the account's address (read_message). */
 static int
 check_policy(struct run *r)
 {
+	const struct {
+		const char *what;
+		const struct addr_list *l;
+	} fields[] = {
+		{ "From address", &r->msg.from },
+		{ "Sender address", &r->msg.sender },
+		{ "Resent-From address", &r->msg.resent_from },
+		{ "Resent-Sender address", &r->msg.resent_sender },
+	};
 	struct policy p;
-	size_t i;
+	size_t f, i;
 
 	p.account = r->acct.name;
 	p.file = r->acct.file;
@@ -197,20 +207,17 @@ check_policy(struct run *r)
 	p.nallow = r->acct.nallow_from;
 	p.local_domain = r->acct.local_domain;
 	/* A field the policy cannot read must not slip past it. */
-	if (p.nallow > 0 && r->msg.unparsed)
+	if (p.nallow > 0 && r->msg.unparsed != NULL)
 		return err_set(&r->err, ERR_PERM, EX_NOPERM,
-		    "a From or Sender field cannot be parsed, so allow_from of account %s cannot be checked (correct the field)",
-		    r->acct.name);
+		    "the %s field cannot be parsed, so allow_from of account %s cannot be checked (correct the field)",
+		    r->msg.unparsed, r->acct.name);
 	if (policy_check(&p, "envelope sender", r->sender, &r->err) == -1)
 		return -1;
-	for (i = 0; i < r->msg.from.n; i++)
-		if (policy_check(&p, "From address", r->msg.from.v[i].mailbox,
-			&r->err) == -1)
-			return -1;
-	for (i = 0; i < r->msg.sender.n; i++)
-		if (policy_check(&p, "Sender address",
-			r->msg.sender.v[i].mailbox, &r->err) == -1)
-			return -1;
+	for (f = 0; f < sizeof(fields) / sizeof(fields[0]); f++)
+		for (i = 0; i < fields[f].l->n; i++)
+			if (policy_check(&p, fields[f].what,
+				fields[f].l->v[i].mailbox, &r->err) == -1)
+				return -1;
 	return 0;
 }
 

@@ -59,6 +59,7 @@ struct reader {
 	size_t nrcpt, nfrom; /* addresses seen, at most: see list_bound */
 	int resent;	     /* 0: no Resent- field yet; 1: in the newest Resent
 			      * block; 2: past it */
+	unsigned rseen;	     /* Resent-From, -Sender, -Date seen in it */
 	struct addr_list resent_rcpt; /* with extract: of that block */
 	struct hdr_mime mime;
 	long long cte_off;   /* Content-Transfer-Encoding in the spool, or -1 */
@@ -315,6 +316,14 @@ collect_mailboxes(struct reader *r, const char *f, size_t len, size_t v,
 	return rc;
 }
 
+/* Note the first field the From policy cannot read. */
+static void
+unparsed(struct reader *r, const char *name)
+{
+	if (r->m->unparsed == NULL)
+		r->m->unparsed = name;
+}
+
 /* From: its mailboxes go to m->from.  One that does not parse is not an
  * error here: m->from is left empty, m->unparsed set, and the From policy
  * decides. */
@@ -323,19 +332,23 @@ from_field(struct reader *r, const char *f, size_t len, size_t v)
 {
 	r->have_from = 1;
 	if (!r->from_bad &&
-	    collect_mailboxes(r, f, len, v, &r->m->from, &r->nfrom) == -1)
-		r->from_bad = r->m->unparsed = 1;
+	    collect_mailboxes(r, f, len, v, &r->m->from, &r->nfrom) == -1) {
+		r->from_bad = 1;
+		unparsed(r, "From");
+	}
 }
 
-/* Sender and Resent-Sender: their mailboxes go to m->sender, for the
- * From policy; one that does not parse sets m->unparsed. */
+/* Sender, and Resent-From and Resent-Sender of the newest block: their
+ * mailboxes go to list, for the From policy; one that does not parse
+ * sets m->unparsed to name. */
 static void
-sender_field(struct reader *r, const char *f, size_t len, size_t v)
+sender_field(struct reader *r, const char *f, size_t len, size_t v,
+    struct addr_list *list, const char *name)
 {
 	size_t n = 0;
 
-	if (collect_mailboxes(r, f, len, v, &r->m->sender, &n) == -1)
-		r->m->unparsed = 1;
+	if (collect_mailboxes(r, f, len, v, list, &n) == -1)
+		unparsed(r, name);
 }
 
 /* Message-ID: the first one gives m->msgid. */
@@ -355,16 +368,28 @@ msgid_field(struct reader *r, const char *f, size_t len, size_t v)
 }
 
 /* RFC 5322 section 3.6.6: each resend puts a block of Resent- fields on
- * top, so the newest block is the first run of them. */
+ * top, so the newest block is the first run of them; a block has one
+ * Resent-From, Resent-Sender and Resent-Date at most, so a second one
+ * starts the older block when nothing stands between them. */
 static void
 resent_block(struct reader *r, const char *f, size_t n)
 {
+	static const char *const once[] = { "Resent-From", "Resent-Sender",
+		"Resent-Date" };
 	int resent = n > 7 && strncasecmp(f, "Resent-", 7) == 0;
+	unsigned i;
 
 	if (resent && r->resent == 0)
 		r->resent = 1;
 	else if (!resent && r->resent == 1)
 		r->resent = 2;
+	for (i = 0; r->resent == 1 && i < 3; i++) {
+		if (!hdr_name_is(f, n, once[i]))
+			continue;
+		if (r->rseen & (1u << i))
+			r->resent = 2;
+		r->rseen |= 1u << i;
+	}
 }
 
 /* With opts->rewrite (opts->from_rewrite for From and Resent-From): the
@@ -469,9 +494,13 @@ flush_field(struct reader *r, const char *f, size_t len)
 	}
 	if (hdr_name_is(f, n, "From"))
 		from_field(r, f, len, v);
-	else if (hdr_name_is(f, n, "Sender") ||
-	    hdr_name_is(f, n, "Resent-Sender"))
-		sender_field(r, f, len, v);
+	else if (hdr_name_is(f, n, "Sender"))
+		sender_field(r, f, len, v, &r->m->sender, "Sender");
+	else if (r->resent == 1 && hdr_name_is(f, n, "Resent-From"))
+		sender_field(r, f, len, v, &r->m->resent_from, "Resent-From");
+	else if (r->resent == 1 && hdr_name_is(f, n, "Resent-Sender"))
+		sender_field(
+		    r, f, len, v, &r->m->resent_sender, "Resent-Sender");
 	else if (hdr_name_is(f, n, "Date"))
 		r->have_date = 1;
 	else if (hdr_name_is(f, n, "Message-ID"))
@@ -875,9 +904,12 @@ msg_free(struct msg *m)
 	addr_list_free(&m->rcpt);
 	addr_list_free(&m->from);
 	addr_list_free(&m->sender);
+	addr_list_free(&m->resent_from);
+	addr_list_free(&m->resent_sender);
 	free(m->msgid);
 	m->msgid = NULL;
 	m->size = 0;
 	m->eightbit = m->from_added = m->resent = 0;
 	m->utf8_header = m->qp = 0;
+	m->unparsed = NULL;
 }

@@ -57,15 +57,19 @@ struct msg {
 	struct addr_list rcpt;	 /* with extract: To, Cc, Bcc mailboxes, or
 				  * those of the newest Resent block */
 	struct addr_list from;	 /* mailboxes of the From header, as sent */
-	struct addr_list sender; /* of the Sender fields (and Resent-Sender),
-				  * as sent */
-	int unparsed;		 /* a From, Sender or Resent-Sender field
-				  * did not parse (or is empty) */
-	char *msgid;		 /* Message-ID without <> (found or made) */
-	int eightbit;		 /* a byte over 0x7f anywhere, as sent */
-	int from_added;		 /* the message had no From: one was added
-				  * from opts->from and opts->fullname */
-	int resent;		 /* the header has Resent- fields */
+	struct addr_list sender; /* of the Sender fields, as sent */
+	/* Of the Resent-From and Resent-Sender fields of the newest Resent
+	 * block (the first from the top), as sent: who sends it on now. */
+	struct addr_list resent_from, resent_sender;
+	/* The name of the first of those fields (From, Sender and the
+	 * newest block's Resent-From, Resent-Sender) that did not parse or
+	 * is empty, or NULL.  Static. */
+	const char *unparsed;
+	char *msgid;	/* Message-ID without <> (found or made) */
+	int eightbit;	/* a byte over 0x7f anywhere, as sent */
+	int from_added; /* the message had no From: one was added
+			 * from opts->from and opts->fullname */
+	int resent;	/* the header has Resent- fields */
 	/* A header field as sent holds a byte over 0x7f (RFC 6532 UTF-8
 	 * headers).  Recorded, not acted on: SMTPUTF8 is asked for only when
 	 * an envelope address needs it (addr_needs_utf8); such a header goes

@@ -277,6 +277,47 @@ def test_B19_unparsable_from_or_sender_refused(servers, mailhop, rcpt,
     assert_refused_before_connecting(servers, mark, alice)
 
 
+@pytest.mark.parametrize("field", ["Resent-From", "Resent-Sender"])
+def test_B4_resent_fields_not_allowed(servers, mailhop, rcpt, field):
+    """mailhop -t on a resent message: the newest Resent block's
+    Resent-From and Resent-Sender are checked like From and Sender, and
+    the error names the field."""
+    alice = rcpt("alice")
+    mark = Mark(servers)
+    data = ("%s: eve@example.net\nResent-To: %s\nFrom: %s\n"
+            "Subject: resent\n\nx\n" % (field, alice, SENDER)).encode()
+    res = run(servers, mailhop, ["-t"], data, conf=policy_conf(servers))
+    line = check_error_line(res, 77, "%s address eve@example.net is not "
+                            "allowed for account test" % field)
+    assert line.startswith("mailhop: %s address" % field), line
+    assert_refused_before_connecting(servers, mark, alice)
+
+
+def test_B4_resent_from_allowed_and_older_block_not_checked(servers,
+                                                            mailhop, rcpt):
+    """An allowed Resent-From passes; an older block's Resent-From (past
+    a Received line) is someone else's resend and is not checked."""
+    alice = rcpt("alice")
+    data = ("Resent-From: %s\nResent-To: %s\n"
+            "Received: from x by y; Mon, 1 Jan 2024 00:00:00 +0000\n"
+            "Resent-From: eve@example.net\nFrom: %s\n"
+            "Subject: resent\n\nx\n" % (ALERTS, alice, SENDER)).encode()
+    res = run(servers, mailhop, ["-t"], data, conf=policy_conf(servers))
+    assert res.rc == 0 and res.stderr == "", res
+    arrived(servers, alice)
+
+
+def test_B4_unparsable_resent_from_named(servers, mailhop, rcpt):
+    alice = rcpt("alice")
+    mark = Mark(servers)
+    data = ("Resent-From: Eve <eve@example.net\nResent-To: %s\nFrom: %s\n"
+            "Subject: resent\n\nx\n" % (alice, SENDER)).encode()
+    res = run(servers, mailhop, ["-t"], data, conf=policy_conf(servers))
+    check_error_line(res, 77, "the Resent-From field cannot be parsed, so "
+                     "allow_from of account test cannot be checked")
+    assert_refused_before_connecting(servers, mark, alice)
+
+
 def test_B19_case_D_allowed_sender_unchanged(servers, mailhop, rcpt):
     alice = rcpt("alice")
     res = run(servers, mailhop, ["-f", ALERTS, alice], msg(alice),

@@ -47,7 +47,10 @@ struct mcase {
 	char from[128], tz[32];
 	char *rcpt[MAX_LIST], *mfrom[MAX_LIST], *msender[MAX_LIST];
 	int nrcpt, nmfrom, nmsender;
-	char msgid[256]; /* "" = generated */
+	char *rfrom[MAX_LIST], *rsender[MAX_LIST];
+	int nrfrom, nrsender;
+	char unparsed[32]; /* "": not checked; "none": NULL */
+	char msgid[256];   /* "" = generated */
 	int eightbit;
 	char fullname[2048];
 	int rewrite, flags, from_added, resent, utf8_header, qp;
@@ -257,6 +260,12 @@ case_line(struct mcase *c, char *kw, char *arg)
 		c->mfrom[c->nmfrom++] = strdup(arg);
 	else if (strcmp(kw, "sender") == 0 && c->nmsender < MAX_LIST)
 		c->msender[c->nmsender++] = strdup(arg);
+	else if (strcmp(kw, "rfrom") == 0 && c->nrfrom < MAX_LIST)
+		c->rfrom[c->nrfrom++] = strdup(arg);
+	else if (strcmp(kw, "rsender") == 0 && c->nrsender < MAX_LIST)
+		c->rsender[c->nrsender++] = strdup(arg);
+	else if (strcmp(kw, "unparsed") == 0)
+		copy(c->unparsed, sizeof(c->unparsed), arg);
 	else if (strcmp(kw, "msgid") == 0)
 		copy(c->msgid, sizeof(c->msgid), arg);
 	else if (strcmp(kw, "eightbit") == 0)
@@ -298,6 +307,10 @@ case_free(struct mcase *c)
 		free(c->mfrom[i]);
 	for (i = 0; i < c->nmsender; i++)
 		free(c->msender[i]);
+	for (i = 0; i < c->nrfrom; i++)
+		free(c->rfrom[i]);
+	for (i = 0; i < c->nrsender; i++)
+		free(c->rsender[i]);
 	free(c->in.p);
 	free(c->out.p);
 }
@@ -432,6 +445,16 @@ check_result(const struct mcase *c, const struct msg *m)
 	bad |= check_list(c, "rcpt", &m->rcpt, c->rcpt, c->nrcpt);
 	bad |= check_list(c, "from", &m->from, c->mfrom, c->nmfrom);
 	bad |= check_list(c, "sender", &m->sender, c->msender, c->nmsender);
+	bad |= check_list(c, "rfrom", &m->resent_from, c->rfrom, c->nrfrom);
+	bad |= check_list(
+	    c, "rsender", &m->resent_sender, c->rsender, c->nrsender);
+	if (c->unparsed[0] != '\0' &&
+	    strcmp(c->unparsed, m->unparsed != NULL ? m->unparsed : "none") !=
+		0) {
+		print_error("case %s: unparsed %s\n", c->name,
+		    m->unparsed != NULL ? m->unparsed : "none");
+		bad = 1;
+	}
 	if (c->msgid[0] == '\0' ? !generated_id(m->msgid)
 				: strcmp(c->msgid, m->msgid) != 0) {
 		print_error("case %s: msgid %s, want %s\n", c->name,
