@@ -4,6 +4,7 @@
  * password from a command (password_command, S33), and asking for one
  * without echo (mailhop --store-password).  The keyring is keyring.c.
  */
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -50,14 +51,17 @@ secret_protect_process(void)
 
 /* What the command did, as secret_command collects it. */
 struct cmd_run {
-	pid_t pid;
-	int fd;	       /* read end of its stdout */
+	pid_t pid;     /* the shell, leader of a process group of its own */
+	int fd;	       /* read end of its stdout; -1 after EOF */
+	int pidfd;     /* readable once the shell has exited, or -1 */
+	int tty;       /* our terminal, lent to the command's group, or -1 */
 	char *buf;     /* the first SECRET_COMMAND_MAX bytes */
 	size_t len;    /* bytes kept in buf */
-	size_t total;  /* bytes read, kept or drained */
+	size_t total;  /* bytes read */
 	long deadline; /* CLOCK_MONOTONIC, ms */
 	int timed_out;
-	int status; /* of waitpid */
+	int exited; /* the shell has exited (not reaped yet) */
+	int status; /* of waitpid, once exited */
 };
 
 static long
@@ -69,15 +73,32 @@ now_ms(void)
 	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* In the child: stdin /dev/null, stdout the pipe, stderr as ours, the
- * real uid and gid, default SIGPIPE (we ignore it); then the shell. */
+/* Make pgrp the terminal's foreground group; we may be in the background
+ * by then, which would stop us with SIGTTOU. */
 static void
-exec_child(const char *cmd, int out)
+give_tty(int tty, pid_t pgrp)
+{
+	void (*old)(int) = signal(SIGTTOU, SIG_IGN);
+
+	(void)tcsetpgrp(tty, pgrp);
+	signal(SIGTTOU, old);
+}
+
+/* In the child: a process group of its own (so that it and whatever it
+ * leaves running can be killed together), holding the terminal when we
+ * held it (so that it may still ask there); stdin /dev/null, stdout the
+ * pipe, stderr as ours, the real uid and gid, default SIGPIPE (we ignore
+ * it); then the shell. */
+static void
+exec_child(const char *cmd, int out, int tty)
 {
 	int in = open("/dev/null", O_RDONLY);
 	gid_t g = getgid();
 	uid_t u = getuid();
 
+	setpgid(0, 0);
+	if (tty != -1)
+		give_tty(tty, getpid());
 	if (in == -1 || dup2(in, 0) == -1 || dup2(out, 1) == -1)
 		_exit(126);
 	if (setresgid(g, g, g) == -1 || setresuid(u, u, u) == -1)
@@ -87,80 +108,145 @@ exec_child(const char *cmd, int out)
 	_exit(127);
 }
 
-/* Read one chunk: into buf up to the cap, then into a scratch buffer that
- * is wiped, so the command can write all it has without SIGPIPE.
- * Returns 1 at EOF, 0 to go on. */
+/* Our controlling terminal when our process group has it, else -1. */
+static int
+foreground_tty(void)
+{
+	int tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+	if (tty != -1 && tcgetpgrp(tty) != getpgrp()) {
+		close(tty);
+		tty = -1;
+	}
+	return tty;
+}
+
+/* Read what the pipe has: into buf up to the cap; a byte more is
+ * counted in total, which ends the run (the command prints too much).
+ * Returns 1 when bytes came. */
 static int
 read_chunk(struct cmd_run *c)
 {
-	char drain[512];
+	char over[1];
 	ssize_t r;
 
 	if (c->len < SECRET_COMMAND_MAX)
 		r = read(c->fd, c->buf + c->len, SECRET_COMMAND_MAX - c->len);
 	else
-		r = read(c->fd, drain, sizeof(drain));
-	if (r == -1)
-		return errno == EINTR || errno == EAGAIN ? 0 : 1;
-	if (r == 0)
-		return 1;
+		r = read(c->fd, over, sizeof(over));
+	if (r == -1 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (r <= 0) {
+		close(c->fd);
+		c->fd = -1;
+		return 0;
+	}
 	if (c->len < SECRET_COMMAND_MAX)
 		c->len += (size_t)r;
 	else
-		secret_wipe(drain, sizeof(drain));
+		secret_wipe(over, sizeof(over));
 	c->total += (size_t)r;
-	return 0;
+	return 1;
 }
 
-/* Read to EOF or the deadline. */
+/* Whether the shell has exited; its status is taken, the zombie kept so
+ * that its process group cannot be reused before we kill it. */
+static void
+check_exit(struct cmd_run *c)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) ==
+		-1 ||
+	    si.si_pid != c->pid)
+		return;
+	c->exited = 1;
+	if (si.si_code == CLD_EXITED)
+		c->status = W_EXITCODE(si.si_status, 0);
+	else
+		c->status = si.si_status & 0x7f; /* WIFSIGNALED */
+}
+
+/* Whether there is no need to wait any longer: too much output, the
+ * shell failed, or it exited 0 and the first line is complete (a child
+ * it left running may hold the pipe open: msmtp does not wait for EOF
+ * either) or the pipe is at EOF. */
+static int
+settled(const struct cmd_run *c)
+{
+	if (c->total > SECRET_COMMAND_MAX)
+		return 1;
+	if (!c->exited)
+		return 0;
+	if (!WIFEXITED(c->status) || WEXITSTATUS(c->status) != 0)
+		return 1;
+	return c->fd == -1 || memchr(c->buf, '\n', c->len) != NULL;
+}
+
+/* Read and watch the shell until settled or the deadline. */
 static void
 collect(struct cmd_run *c)
 {
-	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	struct pollfd pfd[2];
 	long left;
-	int n;
+	int n, wait;
 
-	for (;;) {
+	while (!settled(c)) {
 		left = c->deadline - now_ms();
 		if (left <= 0) {
 			c->timed_out = 1;
 			return;
 		}
-		n = poll(&pfd, 1, (int)left);
+		pfd[0].fd = c->fd;
+		pfd[1].fd = c->exited ? -1 : c->pidfd;
+		pfd[0].events = pfd[1].events = POLLIN;
+		pfd[0].revents = pfd[1].revents = 0;
+		/* Without a pidfd, look at the shell every 10 ms. */
+		wait = c->pidfd == -1 && left > 10 ? 10 : (int)left;
+		n = poll(pfd, 2, wait);
 		if (n == -1 && errno != EINTR)
 			return;
-		if (n > 0 && read_chunk(c))
-			return;
+		if (n > 0 && pfd[0].revents != 0)
+			read_chunk(c);
+		if (!c->exited)
+			check_exit(c);
 	}
+	/* What the shell wrote before it exited counts against the cap,
+	 * however fast it went. */
+	while (c->exited && c->fd != -1 && c->total <= SECRET_COMMAND_MAX &&
+	    read_chunk(c))
+		;
 }
 
-/* Wait for the shell until the deadline, then kill it.  XXX: a process
- * the shell left running is not killed: the command stays in our process
- * group so that it can ask on the terminal. */
+/* Kill the command's group unless it succeeded (what a good command
+ * left running is its own business), reap the shell, take the terminal
+ * back. */
 static void
-reap(struct cmd_run *c)
+finish(struct cmd_run *c, int ok)
 {
-	struct timespec tick = { 0, 10 * 1000000 };
-	pid_t w;
-
-	while (!c->timed_out) {
-		w = waitpid(c->pid, &c->status, WNOHANG);
-		if (w == c->pid || (w == -1 && errno != EINTR))
-			return;
-		if (now_ms() >= c->deadline)
-			c->timed_out = 1;
-		else
-			nanosleep(&tick, NULL);
-	}
-	kill(c->pid, SIGKILL);
+	if (!ok || !c->exited)
+		killpg(c->pid, SIGKILL);
 	while (waitpid(c->pid, &c->status, 0) == -1 && errno == EINTR)
 		;
+	if (c->tty != -1) {
+		give_tty(c->tty, getpgrp());
+		close(c->tty);
+	}
+	if (c->fd != -1)
+		close(c->fd);
+	if (c->pidfd != -1)
+		close(c->pidfd);
 }
 
 /* The verdict on what the command did; the output is never shown. */
 static int
 judge(const struct cmd_run *c, int timeout_ms, struct err *rec)
 {
+	if (c->total > SECRET_COMMAND_MAX)
+		return err_set(rec, ERR_CONFIG, EX_CONFIG,
+		    "password command printed more than %d KiB (it must print only the password)",
+		    SECRET_COMMAND_MAX / 1024);
 	if (c->timed_out)
 		return err_set(rec, ERR_CONFIG, EX_CONFIG,
 		    "password command timed out after %d ms (it must print the password and exit)",
@@ -173,10 +259,6 @@ judge(const struct cmd_run *c, int timeout_ms, struct err *rec)
 		return err_set(rec, ERR_CONFIG, EX_CONFIG,
 		    "password command failed: exit %d",
 		    WIFEXITED(c->status) ? WEXITSTATUS(c->status) : -1);
-	if (c->total > SECRET_COMMAND_MAX)
-		return err_set(rec, ERR_CONFIG, EX_CONFIG,
-		    "password command printed more than %d KiB (it must print only the password)",
-		    SECRET_COMMAND_MAX / 1024);
 	return 0;
 }
 
@@ -205,23 +287,32 @@ first_line(struct cmd_run *c, struct err *rec)
 static int
 start(struct cmd_run *c, const char *cmd, struct err *rec)
 {
-	int p[2];
+	int p[2], e;
 
 	if (pipe2(p, O_CLOEXEC) == -1)
 		return err_set(rec, ERR_LOCAL, EX_OSERR,
 		    "cannot run the password command: %s", strerror(errno));
+	c->tty = foreground_tty();
 	c->pid = fork();
 	if (c->pid == -1) {
+		e = errno;
 		close(p[0]);
 		close(p[1]);
+		if (c->tty != -1)
+			close(c->tty);
 		return err_set(rec, ERR_LOCAL, EX_OSERR,
-		    "cannot run the password command: %s", strerror(errno));
+		    "cannot run the password command: %s", strerror(e));
 	}
 	if (c->pid == 0)
-		exec_child(cmd, p[1]);
+		exec_child(cmd, p[1], c->tty);
+	/* Both sides set the group, so that neither waits for the other. */
+	setpgid(c->pid, c->pid);
+	if (c->tty != -1)
+		give_tty(c->tty, c->pid);
 	close(p[1]);
 	c->fd = p[0];
 	fcntl(c->fd, F_SETFL, O_NONBLOCK);
+	c->pidfd = pidfd_open(c->pid, 0);
 	return 0;
 }
 
@@ -238,10 +329,10 @@ secret_command(const char *cmd, int timeout_ms, char **out, struct err *rec)
 	c.deadline = now_ms() + timeout_ms;
 	if (start(&c, cmd, rec) == 0) {
 		collect(&c);
-		close(c.fd);
-		reap(&c);
-		if (judge(&c, timeout_ms, rec) == 0 && first_line(&c, rec) == 0)
-			rc = 0;
+		rc = judge(&c, timeout_ms, rec);
+		finish(&c, rc == 0);
+		if (rc == 0)
+			rc = first_line(&c, rec);
 	}
 	if (rc == 0)
 		*out = c.buf;

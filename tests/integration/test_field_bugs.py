@@ -788,20 +788,27 @@ def test_B37_trailing_newline_stripped(servers, mailhop, fault, fault_conf,
     assert "secret" not in servers.mailhop_syslog(res.pid)
 
 
-def test_B37_long_output_read_to_eof(mailhop, fault, fault_conf, tmp_path):
-    """64 KiB of output: read to the end, the helper gets no SIGPIPE."""
+def test_B37_long_output_stopped_at_the_cap(mailhop, fault, fault_conf,
+                                            tmp_path):
+    """64 KiB of output, then more work: stopped at the 16 KiB cap at once
+    (B5), not read to the end or left to the timeout; the helper is
+    killed with its process group (its marker is never written) and
+    nothing is sent."""
     marker = tmp_path / "status"
     script = tmp_path / "pw.sh"
     script.write_text("#!/bin/sh\nhead -c 65536 /dev/zero | tr '\\0' a\n"
-                      "echo \"$?\" > %s\n" % marker)
+                      "sleep 5; echo \"$?\" > %s\n" % marker)
     script.chmod(0o755)
     srv = fault(sc())
     conf = command_conf(fault_conf, srv, str(script))
+    t = time.monotonic()
     res = mailhop.run(["-C", conf, "bob@example.org"],
                       msg("bob@example.org"))
-    srv.wait_idle(5, connections=0)
-    assert res.rc >= 0, res
-    assert marker.read_text() == "0\n"
+    assert time.monotonic() - t < 3, res
+    check_error_line(res, 78, "password command printed more than 16 KiB")
+    assert srv.wait_idle(5, connections=0)
+    time.sleep(5.5)
+    assert not marker.exists()
 
 
 @pytest.mark.parametrize("command,words", [
@@ -941,6 +948,44 @@ def test_B39_password_command_any_mode(servers, mailhop, rcpt, tmp_path):
     arrived(servers, alice)
 
 
+def test_B5_password_command_asks_on_the_terminal(servers, mailhop, rcpt):
+    """The password command runs in a process group of its own (so that
+    what it leaves behind can be killed), which gets the terminal while
+    it runs: a command that reads /dev/tty is not stopped by SIGTTIN."""
+    import fcntl
+    import pty
+    import select
+    import termios
+    alice = rcpt("alice")
+    conf = servers.write_config(user=None, extra={
+        "user": '"alice"', "password_command": harness.conf_quote(
+            'printf "pw? " >/dev/tty; read -r pw </dev/tty; '
+            'printf "%s\\n" "$pw"')})
+    master, slave = pty.openpty()
+
+    def ctty():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    p = servers.popen([mailhop.path, "-C", conf, alice], stdin=slave,
+                      stdout=slave, stderr=slave, preexec_fn=ctty,
+                      env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
+                           "HOME": servers.path("home")})
+    os.close(slave)
+    # The message on stdin, then EOF; mailhop reads it all first.
+    os.write(master, msg(alice) + b"\x04")
+    out = b""
+    end = time.monotonic() + 10
+    while b"pw? " not in out and time.monotonic() < end:
+        if select.select([master], [], [], 1)[0]:
+            out += os.read(master, 4096)
+    assert b"pw? " in out, out
+    os.write(master, servers.users["alice"].encode() + b"\n")
+    rc = p.wait(20)
+    os.close(master)
+    assert rc == 0, out
+    arrived(servers, alice)
+
+
 def test_B39_system_config_unreadable(servers, tmp_path):
     """/etc/mailhop.conf that the caller (nobody) cannot read: 78 and the
     reason, not "no configuration file".  The run sees a copy of /etc
@@ -965,7 +1010,8 @@ def test_B39_system_config_unreadable(servers, tmp_path):
     err = r.stderr.decode()
     assert r.returncode == 78, (r.returncode, err)
     assert err == "mailhop: cannot read /etc/mailhop.conf: Permission " \
-        "denied\n", err
+        "denied (put an account in /nonexistent/config/mailhop/config, " \
+        "see mailhop.conf(5))\n", err
 
 
 # ================================================================ B41

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 #include <time.h>
@@ -32,6 +33,16 @@ static const struct {
 	{ "head -c 16384 /dev/zero | tr '\\0' a", 5000, "\001",
 	    NULL }, /* exactly the cap: 16384 a's */
 	{ "yes | head -c 65536", 5000, NULL, "more than 16 KiB" },
+	/* Stopped at the cap, not at the timeout (B5). */
+	{ "yes", 5000, NULL, "more than 16 KiB" },
+	{ "head -c 20000 /dev/zero | tr '\\0' a; sleep 5", 5000, NULL,
+	    "more than 16 KiB" },
+	/* The shell exited 0 with a whole first line: a child it left
+	 * holding the pipe is not waited for (B5). */
+	{ "(sleep 3 &); echo pw", 5000, "pw", NULL },
+	{ "(sleep 3 &); printf 'pw\\nmore'", 5000, "pw", NULL },
+	{ "(sleep 3 &); exit 2", 5000, NULL, "exit 2" },
+	{ "(sleep 3 &); printf pw", 300, NULL, "timed out" },
 	{ "exit 1", 5000, NULL, "password command failed: exit 1" },
 	{ "echo secret; exit 3", 5000, NULL,
 	    "password command failed: exit 3" },
@@ -103,6 +114,70 @@ test_command(void **state)
 	}
 }
 
+/* Whether process pid is gone (or a zombie nobody reaped yet), within
+ * a second. */
+static int
+gone(pid_t pid)
+{
+	char path[64], buf[256];
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	for (i = 0; i < 100; i++) {
+		if ((f = fopen(path, "r")) == NULL)
+			return 1;
+		buf[0] = '\0';
+		if (fgets(buf, sizeof(buf), f) == NULL)
+			buf[0] = '\0';
+		fclose(f);
+		if (strstr(buf, ") Z ") != NULL)
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
+/* A command that fails or times out leaves nothing running: the shell's
+ * children are killed with it, as its process group (B5). */
+static void
+test_no_orphans(void **state)
+{
+	static const struct {
+		const char *cmd;
+		int timeout_ms;
+	} rows[] = {
+		{ "sleep 97 & echo $! > %s; wait", 200 },
+		{ "sleep 97 & echo $! > %s; exit 1", 5000 },
+		{ "(sleep 97 & echo $! > %s); yes", 5000 },
+	};
+	char file[] = "/tmp/mailhop-secret.XXXXXX", cmd[256];
+	struct err rec;
+	char *out;
+	size_t i;
+	long pid;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(file);
+	assert_true(fd >= 0);
+	close(fd);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		snprintf(cmd, sizeof(cmd), rows[i].cmd, file);
+		err_clear(&rec);
+		assert_int_equal(
+		    secret_command(cmd, rows[i].timeout_ms, &out, &rec), -1);
+		f = fopen(file, "r");
+		assert_non_null(f);
+		assert_int_equal(fscanf(f, "%ld", &pid), 1);
+		fclose(f);
+		if (!gone((pid_t)pid))
+			fail_msg("row %zu: sleep %ld still runs", i, pid);
+	}
+	unlink(file);
+}
+
 static const struct {
 	const char *input;
 	const char *want; /* the password, or NULL: an error */
@@ -161,6 +236,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_command),
+		cmocka_unit_test(test_no_orphans),
 		cmocka_unit_test(test_ask),
 	};
 
