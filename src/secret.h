@@ -21,9 +21,12 @@ void secret_free(char *s);
  * PR_SET_DUMPABLE 0), before any secret is read. */
 void secret_protect_process(void);
 
-/* Run cmd with /bin/sh -c, stdin from /dev/null, stderr ours, with the
- * real uid and gid (S33); read all it prints, keeping at most
- * SECRET_COMMAND_MAX bytes.  Blocks up to timeout_ms, then kills it.
+/* Run cmd with /bin/sh -c in a process group of its own (given the
+ * terminal when ours has it), stdin from /dev/null, stderr ours, with the
+ * real uid and gid (S33); read what it prints, at most
+ * SECRET_COMMAND_MAX bytes (one more ends the run at once), until the
+ * shell has exited with a complete first line or EOF.  Blocks up to
+ * timeout_ms.  On failure its whole process group is killed.
  * Returns 0 with *out set to the first line without its line end
  * (malloc'ed; release with secret_free), or -1 with rec filled
  * (ERR_CONFIG, EX_CONFIG: timed out, exit status not 0, killed, output
