@@ -10,7 +10,7 @@
 
 /* Called once, after the command line is parsed and before anything is
  * read.  Unprivileged (egid and euid equal the real ids): does nothing.
- * Privileged: refuses config (-C, a file to read) with EX_USAGE; for a
+ * Privileged: refuses config (-C, a file to read) with EX_NOPERM; for a
  * user with a configuration of their own (~/.config/mailhop/config, home
  * from the password database, never from the environment) gives up the
  * privilege for good and returns, the run then being an ordinary one;
@@ -18,7 +18,7 @@
  * (from the password database), reads the system file
  * (conf_system_preload), starts the queue keeper unless euid is 0, and
  * gives up the privilege for good, checking that it cannot come back.
- * Returns 0, or -1 with rec filled (EX_USAGE, EX_CONFIG, EX_OSERR).
+ * Returns 0, or -1 with rec filled (EX_NOPERM, EX_CONFIG, EX_OSERR).
  * After it returns the process holds no privilege. */
 int priv_init(const char *config, struct err *rec);
 
