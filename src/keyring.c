@@ -26,6 +26,7 @@ static struct {
 	void *handle;
 	__typeof__(&secret_password_lookup_nonpageable_sync) lookup;
 	__typeof__(&secret_password_store_sync) store;
+	__typeof__(&secret_password_clear_sync) clear;
 	__typeof__(&secret_password_free) free_password;
 	__typeof__(&g_error_free) free_error;
 } lib;
@@ -86,11 +87,13 @@ load(struct err *rec)
 	    lib.handle, "secret_password_lookup_nonpageable_sync");
 	lib.store = (__typeof__(lib.store))dlsym(
 	    lib.handle, "secret_password_store_sync");
+	lib.clear = (__typeof__(lib.clear))dlsym(
+	    lib.handle, "secret_password_clear_sync");
 	lib.free_password = (__typeof__(lib.free_password))dlsym(
 	    lib.handle, "secret_password_free");
 	lib.free_error =
 	    (__typeof__(lib.free_error))dlsym(lib.handle, "g_error_free");
-	if (lib.lookup == NULL || lib.store == NULL ||
+	if (lib.lookup == NULL || lib.store == NULL || lib.clear == NULL ||
 	    lib.free_password == NULL || lib.free_error == NULL)
 		return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
 		    "keyring = on needs libsecret 0.19 or later (%s lacks a function it needs)",
@@ -188,6 +191,14 @@ keyring_store(const char *host, const char *user, const char *label,
 
 	if (load(rec) == -1)
 		return -1;
+	/* Every item with these attributes goes first, whatever its schema:
+	 * secret-tool's (org.freedesktop.Secret.Generic, which msmtp's
+	 * manual has its users make) as well as ours, so that no stale
+	 * one is left for msmtp or a lookup to find. */
+	lib.clear(&schema, NULL, &e, "host", host, "service", KEYRING_SERVICE,
+	    "user", user, NULL);
+	if (e != NULL)
+		return unreachable(e, rec);
 	if (lib.store(&schema, SECRET_COLLECTION_DEFAULT, label, password, NULL,
 		&e, "host", host, "service", KEYRING_SERVICE, "user", user,
 		NULL))

@@ -28,9 +28,9 @@ int keyring_lookup(
     const char *host, const char *user, char **out, struct err *rec);
 
 /* Store password for user at host in the default collection of the
- * Secret Service with label, replacing an entry with the same
- * attributes.  Blocks.  Returns 0, or -1 with rec filled as
- * keyring_lookup does (EX_UNAVAILABLE). */
+ * Secret Service with label, after removing every item with the same
+ * attributes (host, service, user), whatever its schema.  Blocks.  Returns 0,
+ * or -1 with rec filled as keyring_lookup does (EX_UNAVAILABLE). */
 int keyring_store(const char *host, const char *user, const char *label,
     const char *password, struct err *rec);
 

@@ -313,6 +313,28 @@ def test_store_password_replaces(servers, mailhop, rcpt, keyring):
     assert_arrived(servers, send(mailhop, conf, to, keyring.bus_env()), to)
 
 
+def test_store_password_replaces_a_secret_tool_entry(servers, mailhop,
+                                                    rcpt, keyring):
+    """An entry made as msmtp's manual says (secret-tool store ... host H
+    service smtp user U: schema org.freedesktop.Secret.Generic) is
+    replaced, not kept beside the new one; another user's stays."""
+    keyring.store("stale-password", *alice_attrs())
+    keyring.store("bobs-password", "host", "localhost", "service", "smtp",
+                  "user", "bob")
+    conf = keyring_conf(servers)
+    res = mailhop.run(["-C", conf, "--store-password", "test"],
+                      (ALICE_PW + "\n").encode(), env=keyring.bus_env())
+    assert res.rc == 0, res
+    found = keyring.search(*alice_attrs())
+    assert found.count("[/") == 1, found
+    assert "stale-password" not in found
+    assert keyring.lookup(*alice_attrs()) == ALICE_PW
+    assert keyring.lookup("host", "localhost", "service", "smtp", "user",
+                          "bob") == "bobs-password"
+    to = rcpt()
+    assert_arrived(servers, send(mailhop, conf, to, keyring.bus_env()), to)
+
+
 def test_store_password_notes_keyring_off(servers, mailhop, keyring):
     """An account that does not use the keyring yet: stored, and told
     what to add."""
