@@ -511,6 +511,21 @@ def test_keyring_in_a_setgid_mailhop(servers, mailhop, rcpt, keyring,
     assert "cannot work in a set-group-id mailhop" in err, err
     assert "password_command" in err
     servers.assert_nothing_delivered(to)
+    # The way out the message gives, as README and mailhop(1) say: the
+    # password command runs after the group is given up, so secret-tool
+    # (a new program, without AT_SECURE) reaches the keyring.
+    shutil.copy(servers.write_config(user=None, extra={
+        "user": '"alice"', "password_command": harness.conf_quote(
+            "secret-tool lookup host localhost service smtp user alice")}),
+        home / ".config" / "mailhop" / "config")
+    to = rcpt()
+    argv[-1] = to
+    p = servers.popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                      stderr=subprocess.PIPE, env=e)
+    _, err = p.communicate(MESSAGE, timeout=60)
+    assert (p.returncode, err) == (0, b""), err
+    raw = servers.wait_for_delivery(to)[0]
+    assert servers.smtpd_sasl_method(raw)[1] == "alice"
 
 
 # --------------------------------------------- OAuth token in the keyring
