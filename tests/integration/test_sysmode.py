@@ -203,11 +203,11 @@ def test_environment_does_not_steer(inst, servers, rcpt):
     to, to2 = rcpt(), rcpt()
     tmp_path = pathlib.Path(inst.base) / "envtest"
     shutil.rmtree(tmp_path, ignore_errors=True)
-    inst.write_system(extra={"helo": '"sys${MAILHOP_T}.example.org"'})
+    inst.write_system(extra={"helo": '"sys${MAILHOP_T:-}.example.org"'})
     other = tmp_path / "xdg" / "mailhop"
     other.mkdir(parents=True)
     (other / "config").write_text(
-        open(inst.conf).read().replace("sys${MAILHOP_T}", "xdg"))
+        open(inst.conf).read().replace("sys${MAILHOP_T:-}", "xdg"))
     os.chmod(tmp_path, 0o755)
     os.chown(other / "config", inst.uid, inst.gid)
     os.chmod(other / "config", 0o600)
@@ -230,6 +230,12 @@ def test_environment_does_not_steer(inst, servers, rcpt):
     assert (rc, err) == (0, ""), err
     assert received_from(servers.wait_for_delivery(to2)[0]) == \
         "sysevil.example.org"
+    # A variable with no default that the cleared environment lacks is
+    # an error naming the line, not an empty string.
+    inst.write_system(extra={"helo": '"sys${MAILHOP_T}.example.org"'})
+    rc, out, err = inst.run(["--", rcpt()], env=env)
+    assert rc == 78 and err.startswith("mailhop: %s:" % inst.conf), err
+    assert "helo: ${MAILHOP_T} is not set in the environment" in err, err
 
 
 def test_gnutls_environment_ignored(inst, servers, rcpt):
