@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -587,16 +588,19 @@ pretend(struct run *r)
 		[CONF_FROM_DEFAULTS] = "defaults",
 	};
 	const struct conf_setting *c;
+	struct group *gr;
 	size_t i;
 
 	r->infd = STDIN_FILENO;
-	/* The system file is root's and the mailhop group's to read (S36):
-	 * its settings, password_command included, are not shown to others
+	/* The system file is root's and the group's to read (S36): its
+	 * settings, password_command included, are not shown to others
 	 * through the group's privilege. */
 	if (priv_system() && getuid() != 0) {
+		gr = getgrgid(priv_group());
 		fprintf(stderr,
-		    "mailhop: --pretend would show the settings of %s, which only root and the mailhop group may read (run it as root)\n",
-		    SYSCONFDIR "/mailhop.conf");
+		    "mailhop: --pretend would show the settings of %s, which only root and the group %s may read (run it as root)\n",
+		    SYSCONFDIR "/mailhop.conf",
+		    gr != NULL ? gr->gr_name : "of mailhop");
 		return EX_NOPERM;
 	}
 	if (choose_account(r) == -1) {

@@ -25,11 +25,18 @@
 #define PRIV_PATH "/usr/bin:/bin"
 
 static int sysmode;
+static gid_t sysgroup; /* the set-group-id group, in system mode */
 
 int
 priv_system(void)
 {
 	return sysmode;
+}
+
+gid_t
+priv_group(void)
+{
+	return sysgroup;
 }
 
 /* Give up the set-group-id (and set-user-id) privilege for good: real,
@@ -149,6 +156,7 @@ priv_init(const char *config, struct err *rec)
 	if (has_user_config())
 		return user_mode(rec);
 	sysmode = 1;
+	sysgroup = group;
 	umask(077);
 	if (clear_env(rec) == -1 || start_keeper(rec) == -1 ||
 	    conf_system_preload(group, rec) == -1) {

@@ -2,6 +2,8 @@
 #ifndef MAILHOP_PRIV_H
 #define MAILHOP_PRIV_H
 
+#include <sys/types.h>
+
 #include "err.h"
 
 /* System mode (mailhop(1) SYSTEM MODE, S36): the privilege of a
@@ -25,5 +27,9 @@ int priv_init(const char *config, struct err *rec);
 /* Whether this run is in system mode: it reads the system file alone and
  * uses the system queue. */
 int priv_system(void);
+
+/* In system mode, the set-group-id group the process started with (and
+ * has given up). */
+gid_t priv_group(void);
 
 #endif

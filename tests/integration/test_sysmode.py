@@ -185,7 +185,15 @@ def test_pretend_is_root_only(inst, servers):
     assert (rc, out) == (77, ""), err
     assert err == (
         "mailhop: --pretend would show the settings of %s, which only "
-        "root and the mailhop group may read (run it as root)\n" % inst.conf)
+        "root and the group mailhop may read (run it as root)\n" % inst.conf)
+    # The group named is the binary's, whatever it is called.
+    other = os.path.join(inst.base, "nogroup-mailhop")
+    shutil.copyfile(inst.binary, other)
+    os.chown(other, 0, grp.getgrnam("nogroup").gr_gid)
+    os.chmod(other, 0o2755)
+    rc, out, err = inst.run(["--pretend"], binary=other)
+    assert (rc, out) == (77, ""), err
+    assert "which only root and the group nogroup may read" in err, err
     rc, out, err = inst.run(["--pretend"], as_root=True)
     assert (rc, err) == (0, ""), err
     assert out.startswith("account: test\nchosen by: default_account (%s, "
