@@ -131,9 +131,12 @@ check_mode(const struct cfile *cf, const struct stat *st, struct err *rec)
 			snprintf(user, sizeof(user), "%s", pw->pw_name);
 		else
 			snprintf(user, sizeof(user), "%u", (unsigned)geteuid());
+		pw = getpwuid(st->st_uid);
 		return confparse_fail(rec, cf->path, 0,
-		    "holds a password but is owned by uid %u (run: chown %s %s)",
-		    (unsigned)st->st_uid, user, cf->path);
+		    "holds a password but is owned by uid %u%s%.32s%s (run: chown %s %s)",
+		    (unsigned)st->st_uid, pw != NULL ? " (" : "",
+		    pw != NULL ? pw->pw_name : "", pw != NULL ? ")" : "", user,
+		    cf->path);
 	}
 	if (sysmode && !system_mode_ok(st))
 		return confparse_fail(rec, cf->path, 0,
@@ -142,10 +145,14 @@ check_mode(const struct cfile *cf, const struct stat *st, struct err *rec)
 		    cf->path);
 	if (sysmode)
 		return 0;
-	if (st->st_mode & (S_IRGRP | S_IROTH))
+	if (st->st_mode & S_IROTH)
 		return confparse_fail(rec, cf->path, 0,
 		    "holds a password but is readable by others (run: chmod 600 %s)",
 		    cf->path);
+	if (st->st_mode & S_IRGRP)
+		return confparse_fail(rec, cf->path, 0,
+		    "holds a password but is readable by its group %s (run: chmod 600 %s)",
+		    group_name(st->st_gid, grp, sizeof(grp)), cf->path);
 	if (st->st_mode & (S_IRWXG | S_IRWXO))
 		return confparse_fail(rec, cf->path, 0,
 		    "holds a password but others may change it (run: chmod 600 %s)",

@@ -245,12 +245,28 @@ is_word(const char *s)
 	return s[0] != '\0';
 }
 
+/* A host name (IDN bytes included) or an IP address (IPv6 with its
+ * zone): no space, quote or shell character, and no leading '-' that a
+ * helper could take for an option. */
+static int
+is_hostname(const char *s)
+{
+	const unsigned char *p;
+
+	if (s[0] == '-' || s[0] == '.' || !is_word(s))
+		return 0;
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x80 && !isalnum(*p) && strchr(".-_:[]%", *p) == NULL)
+			return 0;
+	return 1;
+}
+
 static int
 check_name(cfg_t *cfg, const char *key, const char *v)
 {
 	char buf[CONFPARSE_SHOW_MAX];
 
-	if (is_word(v))
+	if (is_hostname(v))
 		return 0;
 	return pfail(cfg, "%s: \"%s\" is not a host name (write %s = \"%s\")",
 	    key, confparse_show(buf, sizeof(buf), v), key,
@@ -647,15 +663,91 @@ closest_key(cfg_t *cfg, const char *name)
 	return best;
 }
 
+/* msmtp's keys that mailhop spells otherwise or does without: a fixed
+ * table, so the name shown is never the user's text. */
+static const struct {
+	const char *key;
+	const char *hint;
+} msmtp_keys[] = {
+	{ "passwordeval", "mailhop's is password_command" },
+	{ "tls_trust_file", "mailhop's is tls_ca_file" },
+	{ "tls_fingerprint",
+	    "mailhop's is tls_pin, a SHA-256 of the server's public key: run mailhop --serverinfo to get it" },
+	{ "tls_starttls", "mailhop's is tls = starttls or tls = implicit" },
+	{ "tls_certcheck",
+	    "mailhop has none: verification cannot be turned off; use tls_ca_file or tls_pin" },
+	{ "tls_crl_file", "mailhop has none (remove it)" },
+	{ "tls_min_dh_prime_bits", "mailhop has none (remove it)" },
+	{ "tls_host_override",
+	    "mailhop has none: set host to the name the certificate shows" },
+	{ "logfile",
+	    "mailhop has none: it always logs one line a message to syslog" },
+	{ "logfile_time_format", "mailhop has none: it logs to syslog" },
+	{ "syslog",
+	    "mailhop has none: it always logs one line a message to syslog" },
+	{ "domain", "mailhop's is helo" },
+	{ "maildomain", "mailhop's is local_domain" },
+	{ "auto_from",
+	    "mailhop has none: set from; a local From is rewritten to it" },
+	{ "set_from_header",
+	    "mailhop has none: a From is added only when missing" },
+	{ "allow_from_override",
+	    "mailhop has none: -f is checked against allow_from" },
+	{ "add_missing_from_header",
+	    "mailhop has none: it adds a missing From" },
+	{ "add_missing_date_header",
+	    "mailhop has none: it adds a missing Date" },
+	{ "remove_bcc_headers", "mailhop has none: it always removes Bcc" },
+	{ "undisclosed_recipients", "mailhop has none (remove it)" },
+	{ "dsn_notify", "mailhop has none: give -N on the command line" },
+	{ "dsn_return", "mailhop has none: give -R on the command line" },
+	{ "protocol", "mailhop has none: it speaks SMTP only" },
+	{ "source_ip", "mailhop has none (remove it)" },
+	{ "proxy_host", "mailhop has none (remove it)" },
+	{ "proxy_port", "mailhop has none (remove it)" },
+	{ "socket", "mailhop has none (remove it)" },
+	{ "ntlmdomain", "mailhop has none: NTLM is not supported" },
+	{ "eval", "mailhop has none (remove it)" },
+};
+
+/* The msmtp key name is, ignoring case, or -1. */
+static int
+msmtp_key(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(msmtp_keys) / sizeof(msmtp_keys[0]); i++)
+		if (strcasecmp(msmtp_keys[i].key, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* The account key closest to name, for a typo at the top level. */
+static const char *
+closest_account_key(const char *name)
+{
+	const char *best = NULL;
+	int k, d, bestd = strlen(name) > 4 ? 3 : 2;
+
+	for (k = 1; k < K_NKEYS; k++)
+		if ((d = edit_distance(name, akeys[k])) < bestd) {
+			bestd = d;
+			best = akeys[k];
+		}
+	return best;
+}
+
 /*
  * libconfuse found a word where a key belongs.  The word is shown only
- * when it is nearly a key: it may be a piece of a password (S38).
+ * when it is nearly a key, or one of msmtp's: it may be a piece of a
+ * password (S38).
  */
 static void
 unknown_key(cfg_t *cfg, const char *name)
 {
 	char buf[CONFPARSE_SHOW_MAX];
 	const char *hint;
+	int m;
 
 	if (parsing->pw_line == cfg->line)
 		pfail(cfg,
@@ -673,8 +765,16 @@ unknown_key(cfg_t *cfg, const char *name)
 		pfail(cfg,
 		    "%s: inside another account block or defaults (close the block above with })",
 		    strcmp(name, "account") == 0 ? "account" : "defaults");
+	else if ((m = msmtp_key(name)) >= 0)
+		pfail(cfg,
+		    "%s: a key of msmtp, not of mailhop; %s (see mailhop.conf(5))",
+		    msmtp_keys[m].key, msmtp_keys[m].hint);
 	else if ((hint = closest_key(cfg, name)) != NULL)
 		pfail(cfg, "%s: unknown key (did you mean %s?)",
+		    confparse_show(buf, sizeof(buf), name), hint);
+	else if (!in_account(cfg) && (hint = closest_account_key(name)) != NULL)
+		pfail(cfg,
+		    "%s: unknown key (did you mean %s? it goes inside account NAME { ... } or defaults { ... })",
 		    confparse_show(buf, sizeof(buf), name), hint);
 	else
 		pfail(cfg, "unknown key (see mailhop.conf(5) for the keys)");
@@ -756,7 +856,8 @@ on_error(cfg_t *cfg, const char *fmt, va_list ap)
 	if (parsing == NULL || parsing->failed)
 		return;
 	if (m == CM_NOKEY || m == CM_TOKEN || m == CM_NOEQUAL ||
-	    m == CM_APPEND || m == CM_DUPTITLE)
+	    m == CM_APPEND || m == CM_DUPTITLE || m == CM_NOBRACE ||
+	    m == CM_NOTITLE)
 		arg = va_arg(ap, const char *);
 	switch (m) {
 	case CM_NOKEY:
@@ -790,8 +891,12 @@ on_error(cfg_t *cfg, const char *fmt, va_list ap)
 		break;
 	case CM_NOBRACE:
 	case CM_NOTITLE:
-		pfail(cfg,
-		    "account: expected a name and \"{\" (write account NAME { ... })");
+		if (strcmp(arg, "defaults") == 0)
+			pfail(cfg,
+			    "defaults: expected \"{\" (write defaults { ... } around the keys every account shares)");
+		else
+			pfail(cfg,
+			    "account: expected a name and \"{\" (write account NAME { ... })");
 		break;
 	case CM_CLOSE:
 		pfail(cfg,
@@ -985,6 +1090,26 @@ scan_comment(struct scan *sc, size_t i)
 	return blank_line(sc->s, sc->n, i);
 }
 
+/* Whether the ':' at s[i] follows "account NAME" on its line, as in
+ * msmtp's "account default : work". */
+static int
+msmtp_default(const struct scan *sc, size_t i)
+{
+	size_t b = i;
+
+	if (i + 1 < sc->n && sc->s[i + 1] != ' ' && sc->s[i + 1] != '\t')
+		return 0;
+	while (b > 0 && sc->s[b - 1] != '\n')
+		b--;
+	while (b < i && (sc->s[b] == ' ' || sc->s[b] == '\t'))
+		b++;
+	if (i - b < 8 || strncmp(sc->s + b, "account", 7) != 0 ||
+	    (sc->s[b + 7] != ' ' && sc->s[b + 7] != '\t'))
+		return 0;
+	return memchr(sc->s + b, '{', i - b) == NULL &&
+	    memchr(sc->s + b, '=', i - b) == NULL;
+}
+
 /* Outside quotes, at s[i]. */
 static size_t
 scan_plain(struct scan *sc, size_t i)
@@ -997,6 +1122,9 @@ scan_plain(struct scan *sc, size_t i)
 		sc->depth++;
 	else if (c == '}')
 		sc->depth--;
+	else if (c == ':' && msmtp_default(sc, i))
+		sfail(sc, sc->line, i,
+		    "account NAME : OTHER is msmtp's way to pick the default account (write default_account = \"OTHER\")");
 	else if (c == '+' && next != '=' &&
 	    (i == 0 || !word_char(sc->s[i - 1])))
 		sfail(sc, sc->line, i,
@@ -1107,6 +1235,16 @@ written(cfg_t *sec, int k)
 	return list_at(sec, LINES, k) != 0 || empty_list(sec, k);
 }
 
+/* Whether the account chose the source k of its password: keyring =
+ * off, the default written out, chooses none. */
+static int
+chooses(cfg_t *acct, int k)
+{
+	if (!written(acct, k))
+		return 0;
+	return k != K_KEYRING || cfg_getint(acct, akeys[k]) != 0;
+}
+
 /* Whether the account sets k, or a key that is an alternative to it. */
 static int
 sets_key(cfg_t *acct, int k)
@@ -1119,7 +1257,7 @@ sets_key(cfg_t *acct, int k)
 		for (i = 0; alternatives[g][i] != 0; i++)
 			if (alternatives[g][i] == k) {
 				for (i = 0; alternatives[g][i] != 0; i++)
-					if (written(acct, alternatives[g][i]))
+					if (chooses(acct, alternatives[g][i]))
 						return 1;
 				break;
 			}

@@ -344,7 +344,7 @@ def test_user_with_own_config_reads_it(inst, servers, rcpt):
         # Their file must still be theirs alone.
         os.chmod(own, 0o640)
         rc, out, err = inst.run(["--", rcpt()])
-        assert rc == 78 and "readable by others" in err, err
+        assert rc == 78 and "readable by its group" in err, err
     finally:
         shutil.rmtree(inst.home)
 
