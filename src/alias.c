@@ -697,6 +697,10 @@ alias_is_local(struct alias_ctx *c, const char *mailbox)
 		return 0;
 	if (at == NULL)
 		return 1;
+	/* Every host's own name too, whatever it is called otherwise. */
+	if (strcasecmp(at + 1, "localhost") == 0 ||
+	    strcasecmp(at + 1, "localhost.localdomain") == 0)
+		return 1;
 	if (c->hostname != NULL && strcasecmp(at + 1, c->hostname) == 0)
 		return 1;
 	canon = canonical(c);

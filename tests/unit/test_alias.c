@@ -410,6 +410,11 @@ test_local_from(void **state)
 		{ "host1.example.net", "", NULL },
 		{ NULL, "cron", "me@example.org" },
 		{ NULL, "cron@host1.example.net", NULL },
+		{ "vm", "root@localhost", "me@example.org" },
+		{ "vm", "root@LocalHost.localdomain", "me@example.org" },
+		{ NULL, "root@localhost", "me@example.org" },
+		{ "vm", "root@localhost.example.net", NULL },
+		{ "vm", "root@notlocalhost", NULL },
 	};
 	struct alias_ctx ctx;
 	size_t i;
