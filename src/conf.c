@@ -1078,7 +1078,7 @@ conf_password(struct conf_account *acct, struct err *rec)
 	confparse_show(name, sizeof(name), acct->name);
 	if (acct->keyring && rec->code == EX_CONFIG)
 		return err_set(rec, rec->class, rec->code,
-		    "%s: account %s: %s (store it: mailhop --store-password %s)",
+		    "%s: account %s: %s (store it again: mailhop --store-password %s)",
 		    acct->file, name, why, name);
 	return err_set(rec, rec->class, rec->code, "%s: account %s: %s",
 	    acct->file, name, why);

@@ -127,12 +127,12 @@ check(const char *pw, const char *host, const char *user, struct err *rec)
 
 	if (pw[0] == '\0')
 		return err_set(rec, ERR_CONFIG, EX_CONFIG,
-		    "the keyring's password for user \"%s\" at %s is empty (store it again)",
+		    "the keyring's password for user \"%s\" at %s is empty",
 		    user, host);
 	for (p = pw; *p != '\0'; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			return err_set(rec, ERR_CONFIG, EX_CONFIG,
-			    "the keyring's password for user \"%s\" at %s holds a control character (store it again)",
+			    "the keyring's password for user \"%s\" at %s holds a control character",
 			    user, host);
 	return 0;
 }

@@ -732,6 +732,15 @@ store_password(const struct options *o)
 		err_set(&e, ERR_CONFIG, EX_CONFIG,
 		    "%s: account %s has no user, and the keyring entry is found by host and user (add user = \"...\")",
 		    a.file, a.name);
+	/* The entry is shared (msmtp, secret-tool): not replaced for an
+	 * account that would not even read it. */
+	else if (!a.keyring)
+		err_set(&e, ERR_CONFIG, EX_CONFIG,
+		    "%s: account %s does not use the keyring, so nothing was stored: storing would replace the entry of %s at %s that msmtp and others may use (add keyring = on to the account%s first)",
+		    a.file, a.name, a.user, a.host,
+		    a.password != NULL || a.password_command != NULL
+			? " in place of its password or password_command"
+			: "");
 	snprintf(
 	    prompt, sizeof(prompt), "Password for %s at %s: ", a.user, a.host);
 	snprintf(label, sizeof(label), "mailhop: %s at %s (account %s)", a.user,
@@ -744,13 +753,6 @@ store_password(const struct options *o)
 	secret_free(pw);
 	if (e.class != ERR_NONE)
 		fprintf(stderr, "mailhop: %s\n", e.text);
-	else if (!a.keyring)
-		printf(
-		    "mailhop: account %s does not use it yet: add keyring = on to it in %s%s\n",
-		    a.name, a.file,
-		    a.password != NULL || a.password_command != NULL
-			? " and remove its password or password_command"
-			: "");
 	conf_account_free(&a);
 	return e.class == ERR_NONE ? EX_OK : e.code;
 }

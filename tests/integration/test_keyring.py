@@ -335,16 +335,30 @@ def test_store_password_replaces_a_secret_tool_entry(servers, mailhop,
     assert_arrived(servers, send(mailhop, conf, to, keyring.bus_env()), to)
 
 
-def test_store_password_notes_keyring_off(servers, mailhop, keyring):
-    """An account that does not use the keyring yet: stored, and told
-    what to add."""
+def test_store_password_refused_without_keyring_on(servers, mailhop,
+                                                  keyring):
+    """An account that does not use the keyring: refused (78), nothing
+    stored, the shared entry msmtp may use is left as it is."""
+    keyring.store("msmtps-password", *alice_attrs())
     conf = servers.write_config(user="alice")
     res = mailhop.run(["-C", conf, "--store-password", "test"],
                       (ALICE_PW + "\n").encode(), env=keyring.bus_env())
-    assert res.rc == 0, res
-    assert (b"add keyring = on to it in %s and remove its password"
-            % conf.encode()) in res.stdout
-    assert keyring.lookup(*alice_attrs()) == ALICE_PW
+    check_error_line(res, 78, "account test does not use the keyring, so "
+                     "nothing was stored", "add keyring = on to the account "
+                     "in place of its password or password_command first")
+    assert res.stdout == b""
+    assert keyring.lookup(*alice_attrs()) == "msmtps-password"
+
+
+def test_keyring_control_character_one_hint(servers, mailhop, rcpt,
+                                            keyring):
+    keyring.store("pass\tword", *alice_attrs())
+    to = rcpt()
+    res = send(mailhop, keyring_conf(servers), to, keyring.bus_env())
+    line = check_error_line(res, 78, "holds a control character (store it "
+                            "again: mailhop --store-password test)")
+    assert line.count("(") == 1, line
+    servers.assert_nothing_delivered(to)
 
 
 @pytest.mark.parametrize("data,code,words", [
