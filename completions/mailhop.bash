@@ -15,11 +15,27 @@ _mailhop_accounts()
 		files=("${XDG_CONFIG_HOME:-$HOME/.config}/mailhop/config"
 		    /etc/mailhop.conf)
 	fi
+	# A quoted name may hold spaces: account "my home" {
 	for f in "${files[@]}"; do
 		[[ -r $f ]] || continue
-		sed -n -e "s/^[[:space:]]*account[[:space:]]\{1,\}[\"']\{0,1\}\([^\"'{[:space:]]\{1,\}\).*/\1/p" \
+		sed -n \
+		    -e 's/^[[:space:]]*account[[:space:]]\{1,\}"\([^"]\{1,\}\)".*/\1/p' -e t \
+		    -e "s/^[[:space:]]*account[[:space:]]\{1,\}'\([^']\{1,\}\)'.*/\1/p" -e t \
+		    -e "s/^[[:space:]]*account[[:space:]]\{1,\}\([^\"'{[:space:]]\{1,\}\).*/\1/p" \
 		    -- "$f" 2>/dev/null
 	done | sort -u
+}
+
+# Add to COMPREPLY the accounts that start like $2, quoted for the shell
+# (a space as "\ "), each after the prefix $1.
+_mailhop_add_accounts()
+{
+	local prefix=$1 cur=$2 name q IFS=$'\n'
+
+	for name in $(_mailhop_accounts "$conf"); do
+		q=$(printf '%q' "$name")
+		[[ $q == "$cur"* ]] && COMPREPLY+=("$prefix$q")
+	done
 }
 
 # Print the ids in the user's queue (msg/ and failed/), for -qI and -qD.
@@ -63,14 +79,14 @@ _mailhop()
 	# bash splits "--store-password=NAME" at the "=".
 	if [[ $prev == = && ${COMP_WORDS[COMP_CWORD-2]} == --store-password ]]
 	then
-		COMPREPLY=($(compgen -W "$(_mailhop_accounts "$conf")" -- "$cur"))
+		_mailhop_add_accounts "" "$cur"
 		return 0
 	fi
 
 	# A value-taking letter may end a group, as in "-ta work".
 	case $prev in
 	-a | -[itvmnxcGUI]*a | --store-password)
-		COMPREPLY=($(compgen -W "$(_mailhop_accounts "$conf")" -- "$cur"))
+		_mailhop_add_accounts "" "$cur"
 		return 0
 		;;
 	-C | -X | -[itvmnxcGUI]*[CX])
@@ -101,12 +117,10 @@ _mailhop()
 
 	case $cur in
 	--store-password=*)
-		COMPREPLY=($(compgen -P --store-password= \
-		    -W "$(_mailhop_accounts "$conf")" -- "${cur#*=}"))
+		_mailhop_add_accounts --store-password= "${cur#*=}"
 		;;
 	-a?*)
-		COMPREPLY=($(compgen -P -a -W "$(_mailhop_accounts "$conf")" \
-		    -- "${cur#-a}"))
+		_mailhop_add_accounts -a "${cur#-a}"
 		;;
 	-qI?* | -qD?*)
 		COMPREPLY=($(compgen -P "${cur:0:3}" \

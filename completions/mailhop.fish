@@ -30,7 +30,8 @@ function __mailhop_accounts
     end
     for f in $files
         test -r $f; or continue
-        string replace -rf '^\s*account\s+["\']?([^"\'{\s]+).*' '$1' <$f
+        # A quoted name may hold spaces: account "my home" {
+        string replace -rf '^\s*account\s+(?:"([^"]+)"|\'([^\']+)\'|([^"\'{\s]+)).*' '$1$2$3' <$f
     end | sort -u
 end
 
