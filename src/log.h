@@ -16,7 +16,8 @@ struct log_rec {
 	const char *rcpt;   /* envelope recipients, comma-separated */
 	long long size;	    /* bytes of the message as sent */
 	const char *dsn;    /* "dropped" when -N/-R/-V went unsent, or NULL */
-	const char *status; /* sent, queued, deferred, refused */
+	const char *status; /* sent, queued, deferred, expired, refused,
+			     * failed (a local failure) */
 	const char *reply;  /* the server's last reply, or the error */
 	int exit;	    /* exit code */
 };

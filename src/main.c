@@ -397,6 +397,10 @@ join_rcpts(const struct addr_list *l)
 	return s;
 }
 
+/* The log line's status: "failed" when this machine failed (the queue
+ * or the spool file could not be written), not the server or the
+ * message: "refused" is for a refusal (the server's, allow_from's, or of
+ * a message or command line that cannot be sent). */
 static const char *
 status_name(const struct run *r)
 {
@@ -406,6 +410,8 @@ status_name(const struct run *r)
 		return "queued";
 	if (e->class == ERR_NONE)
 		return "sent";
+	if (e->class == ERR_LOCAL)
+		return "failed";
 	return e->class == ERR_TEMP ? "deferred" : "refused";
 }
 

@@ -104,10 +104,11 @@ int queue_default_dir(char *buf, size_t sz, int system);
 /* Open the queue in dir, creating dir (and its parents, for a user
  * queue) and its subdirectories tmp/, msg/ and failed/ with the modes of
  * p (NULL: a user queue).  An existing user queue that others can enter
- * is refused.  Removes what crashed writers left in tmp/ more than
- * QUEUE_TMP_AGE seconds ago.  Returns 0 with *q set (release with
- * queue_close), or -1 with rec filled (ERR_LOCAL, EX_CANTCREAT or
- * EX_NOPERM).  Does not block on locks. */
+ * is refused.  Each directory made is fsynced into its parent.  Removes
+ * what crashed writers left in tmp/ more than QUEUE_TMP_AGE seconds ago.
+ * Returns 0 with *q set (release with queue_close), or -1 with rec
+ * filled (ERR_LOCAL, EX_CANTCREAT; also for a queue others may enter,
+ * or EX_OSERR).  Does not block on locks. */
 int queue_open(const char *dir, const struct queue_params *p, struct queue **q,
     struct err *rec);
 

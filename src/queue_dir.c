@@ -220,7 +220,9 @@ make_parents(const char *path)
 }
 
 /* A user queue must be ours and closed to others: the messages in it are
- * the user's mail.  The system queue must not be writable by everyone. */
+ * the user's mail.  The system queue must not be writable by everyone.
+ * Either way the queue cannot be used: EX_CANTCREAT, as for a queue that
+ * cannot be made (EX_NOPERM would say a login was refused). */
 static int
 check_top(const struct queue *q, int system, struct err *rec)
 {
@@ -229,11 +231,11 @@ check_top(const struct queue *q, int system, struct err *rec)
 	if (fstat(q->dir, &st) == -1)
 		return queue_dir_err(rec, EX_IOERR, "examine", q->path);
 	if (system && (st.st_mode & S_IWOTH))
-		return err_set(rec, ERR_LOCAL, EX_NOPERM,
+		return err_set(rec, ERR_LOCAL, EX_CANTCREAT,
 		    "queue: %s is writable by everyone; chmod o-w it (mode 2770, group mailhop)",
 		    q->path);
 	if (!system && (st.st_uid != geteuid() || (st.st_mode & 077)))
-		return err_set(rec, ERR_LOCAL, EX_NOPERM,
+		return err_set(rec, ERR_LOCAL, EX_CANTCREAT,
 		    "queue: %s is not private to you (owner %ld, mode %04o); chown it to yourself and chmod 700 it",
 		    q->path, (long)st.st_uid, (unsigned)(st.st_mode & 07777));
 	return 0;

@@ -143,7 +143,8 @@ def test_queue_off_exits_75_and_keeps_nothing(servers, mailhop, rcpt,
 
 def test_queue_cannot_be_written(servers, mailhop, rcpt, tmp_path):
     """The queue directory cannot be made: the exit code is the queue's
-    (73), with its error, and the log line says so."""
+    (73), with its error, and the log line says the run failed here
+    (status=failed): the server refused nothing."""
     blocker = tmp_path / "file"
     blocker.write_text("not a directory\n")
     conf = servers.write_config(host="127.0.0.1", timeout=5, queue=True,
@@ -152,7 +153,25 @@ def test_queue_cannot_be_written(servers, mailhop, rcpt, tmp_path):
                        env={"XDG_STATE_HOME": str(blocker)})
     line = check_error_line(res, 73, "could not be queued")
     assert "Connection refused" in line or "connect" in line, line
-    check_log(servers, res, status="refused", exit=73)
+    check_log(servers, res, status="failed", exit=73)
+
+
+def test_queue_others_may_enter_is_73(servers, mailhop, rcpt, state):
+    """A user queue that is not private is refused with 73, as the man
+    page says (77 would mean a refused login), status=failed, and nothing
+    is written into it."""
+    env, qdir = state
+    qdir.mkdir(parents=True)
+    os.chmod(qdir, 0o755)
+    conf = servers.write_config(host="127.0.0.1", timeout=5, queue=True,
+                                port=servers.ports["closed"])
+    res = mailhop.send(conf, [rcpt()], MESSAGE, env=env)
+    check_error_line(res, 73, "could not be queued", "not private",
+                     "chmod 700")
+    check_log(servers, res, status="failed", exit=73)
+    assert os.listdir(qdir) == []
+    res = mailhop.run(["-C", conf, "-bp"], env=env)
+    check_error_line(res, 73, "not private")
 
 
 def test_lost_after_final_dot_is_queued(servers, mailhop, fault,

@@ -882,7 +882,7 @@ test_modes(void **state)
 	assert_int_equal(mkdir(qdir, 0700), 0);
 	assert_int_equal(chmod(qdir, 0755), 0);
 	assert_int_equal(queue_open(qdir, NULL, &q, &rec), -1);
-	assert_int_equal(rec.code, EX_NOPERM);
+	assert_int_equal(rec.code, EX_CANTCREAT);
 	assert_non_null(strstr(rec.text, "chmod 700"));
 	assert_null(q);
 }
