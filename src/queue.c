@@ -31,6 +31,10 @@
  * still ours only if msg/ID is still that directory after the lock.
  *
  * Crash safety (kill -9 or power loss at any point).
+ * - queue_open makes each missing directory (the queue, tmp/, msg/,
+ *   failed/ and a user queue's parents) with mkdir, then fsyncs it and
+ *   its parent: a message fsynced into msg/ must not vanish after a
+ *   crash with a directory entry that never reached the disk.
  * - queue_put builds tmp/ID/data and tmp/ID/env, fsyncs both and tmp/ID,
  *   then renames tmp/ID to msg/ID (one atomic step: no reader ever sees
  *   a message without both files whole) and fsyncs msg/.  Only then does

@@ -180,12 +180,42 @@ queue_dir_names(int dirfd, int ids_only, char ***names)
 	return (long)n;
 }
 
+/* fsync the directory that holds path (a path with a '/' in it, or a
+ * name in the current directory). */
+static int
+sync_parent(const char *path)
+{
+	char buf[PATH_MAX];
+	char *slash;
+	int fd, ret, saved;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((slash = strrchr(buf, '/')) == NULL)
+		snprintf(buf, sizeof(buf), ".");
+	else if (slash == buf)
+		buf[1] = '\0';
+	else
+		*slash = '\0';
+	if ((fd = open(buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	ret = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return ret;
+}
+
 /* Create name in parent with exactly mode, whatever the umask, unless it
- * exists. */
+ * exists.  A new directory is fsynced, and so is its parent (parent, or
+ * with AT_FDCWD the directory name is in): a message fsynced into it
+ * must not vanish with the directory after a crash. */
 static int
 make_dir(int parent, const char *name, mode_t mode)
 {
-	int fd, ret;
+	int fd, ret, saved;
 
 	if (mkdirat(parent, name, 0700) == -1)
 		return errno == EEXIST ? 0 : -1;
@@ -193,13 +223,18 @@ make_dir(int parent, const char *name, mode_t mode)
 	    parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1)
 		return -1;
-	ret = fchmod(fd, mode);
+	ret = fchmod(fd, mode) == 0 && fsync(fd) == 0 ? 0 : -1;
+	saved = errno;
 	close(fd);
-	return ret;
+	errno = saved;
+	if (ret == -1)
+		return -1;
+	return parent == AT_FDCWD ? sync_parent(name) : fsync(parent);
 }
 
 /* mkdir -p of the parents of path, 0700 (for a user queue under
- * $XDG_STATE_HOME, as the XDG base directory spec asks). */
+ * $XDG_STATE_HOME, as the XDG base directory spec asks); each one made
+ * is fsynced into its own parent. */
 static int
 make_parents(const char *path)
 {
@@ -212,7 +247,10 @@ make_parents(const char *path)
 	}
 	for (p = strchr(buf + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
 		*p = '\0';
-		if (mkdir(buf, 0700) == -1 && errno != EEXIST)
+		if (mkdir(buf, 0700) == 0) {
+			if (sync_parent(buf) == -1)
+				return -1;
+		} else if (errno != EEXIST)
 			return -1;
 		*p = '/';
 	}

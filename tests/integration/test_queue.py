@@ -405,3 +405,57 @@ def test_q_on_a_terminal_says_what_it_did(servers, mailhop, rcpt, state):
     assert out.decode() == ("mailhop: queue: 0 sent, 1 still queued, 0 "
                             "moved to the failed area\r\n"), out
     assert len(entries(qdir, "msg")) == 1
+
+
+STRACE = "/usr/bin/strace"
+
+
+def traced_send(servers, mailhop, tmp_path, state):
+    """A send queued under strace (-y: each fd with its path): the
+    directory and rename calls and fsyncs, in order, as (call, paths)."""
+    env, qdir = state
+    conf = servers.write_config(host="127.0.0.1", timeout=5, queue=True,
+                                port=servers.ports["closed"])
+    out = tmp_path / "trace"
+    res = mailhop.run(["-f", "-y", "-o", str(out), "-e",
+                       "trace=mkdir,mkdirat,fsync,rename,renameat,renameat2",
+                       mailhop.path, "-C", conf, "--", "x@example.org"],
+                      MESSAGE, binary=STRACE, env=env)
+    assert res.rc == 0, res
+    calls = []
+    for ln in out.read_text().splitlines():
+        m = re.match(r"(?:\[pid +\d+\] |\d+ +)?(\w+)\((.*)\) += 0$", ln)
+        if not m:
+            continue
+        # fd<path> and "string" arguments, in order
+        args = re.findall(r'\d+<([^>]*)>|AT_FDCWD<([^>]*)>|"([^"]*)"',
+                          m.group(2))
+        calls.append((m.group(1), [a or b or c for a, b, c in args]))
+    return calls, qdir
+
+
+@pytest.mark.skipif(not os.access(STRACE, os.X_OK), reason="no strace")
+def test_queue_put_syncs_in_order(servers, mailhop, tmp_path, state):
+    """queue.c's crash-safety argument, as the system calls show it: each
+    queue directory made is fsynced into its parent; a message's data,
+    env and directory are fsynced before the rename into msg/, and msg/
+    after it."""
+    calls, qdir = traced_send(servers, mailhop, tmp_path, state)
+    for d in (qdir.parent, qdir, qdir / "tmp", qdir / "msg",
+              qdir / "failed"):
+        made = [i for i, (c, a) in enumerate(calls)
+                if (c == "mkdir" and a == [str(d)]) or
+                (c == "mkdirat" and os.path.join(*a[:2]) == str(d))]
+        assert len(made) == 1, (d, calls)
+        assert ("fsync", [str(d.parent)]) in calls[made[0] + 1:], \
+            (d, calls[made[0]:])
+    (qid,) = entries(qdir, "msg")
+    tmpd = str(qdir / "tmp" / qid)
+    order = [("fsync", [tmpd + "/data"]), ("fsync", [tmpd + "/env"]),
+             ("fsync", [tmpd]),
+             ("renameat2", [str(qdir / "tmp"), qid, str(qdir / "msg"), qid]),
+             ("fsync", [str(qdir / "msg")])]
+    # (msg/ was fsynced once already, when it was made)
+    first = calls.index(order[0]) if order[0] in calls else len(calls)
+    seen = [c for c in calls[first:] if c in order]
+    assert seen == order, calls
