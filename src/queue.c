@@ -42,6 +42,17 @@
  *   at most a directory in tmp/, which no reader looks at and queue_open
  *   removes once it is QUEUE_TMP_AGE old; the caller was not told
  *   success, and main.c exits non-zero.
+ * - If that last fsync of msg/ fails, the message is in msg/ for every
+ *   reader but may not survive a crash, and the caller is about to hear
+ *   that it is not queued (and may send it again).  Saying it is queued
+ *   would break the durability point: a crash could lose it.  Leaving it
+ *   there and saying it is not would send it twice.  So queue_put holds
+ *   the message directory's lock from before the rename to its return
+ *   (no flusher takes it meanwhile) and takes the message back out: a
+ *   rename to tmp/, or failing that its env and data unlinked in place
+ *   (what lacks either is never sent).  Only if that fails too does it
+ *   stay queued, and the error says it may be sent twice: a duplicate
+ *   at worst, never a loss.
  * - env is changed by writing env.new, fsync, rename over env, fsync of
  *   the message directory: a crash leaves the old or the new envelope,
  *   whole (and maybe a stale env.new, which is ignored and overwritten).
@@ -178,12 +189,38 @@ make_tmp(struct queue *q, long long now, char id[QUEUE_ID_SIZE], int *dfd,
 	return 0;
 }
 
-/* Rename tmp/ID to target/ID (a new id if one is there already) and
- * fsync target.  On failure, tmp/ID is where it was. */
+/* The fsync of target failed after tmp/ID was renamed there: the message
+ * is in target/ for every reader, but may not survive a crash, and the
+ * caller is about to hear that it is not queued.  Take it back out:
+ * rename it to tmp/, else unlink its files in place (a message without
+ * its env or its data is never sent).  dfd is the message's directory,
+ * locked, so no flusher has taken it.  Returns 0 once it is out, -1 when
+ * it is still whole in target/. */
 static int
-publish(struct queue *q, int target, char id[QUEUE_ID_SIZE], long long now,
-    struct err *rec)
+withdraw(struct queue *q, int target, int dfd, const char *id)
 {
+	if (renameat(target, id, q->tmp, id) == 0)
+		return 0;
+	unlinkat(dfd, "env", 0);
+	unlinkat(dfd, "data", 0);
+	unlinkat(target, id, AT_REMOVEDIR);
+	if ((faccessat(dfd, "env", F_OK, AT_SYMLINK_NOFOLLOW) == -1 &&
+		errno == ENOENT) ||
+	    (faccessat(dfd, "data", F_OK, AT_SYMLINK_NOFOLLOW) == -1 &&
+		errno == ENOENT))
+		return 0;
+	return -1;
+}
+
+/* Rename tmp/ID to target/ID (a new id if one is there already) and
+ * fsync target.  On failure, the message is not queued (tmp/ID may be
+ * left for the caller to remove), or rec says that it still is. */
+static int
+publish(struct queue *q, int target, int dfd, char id[QUEUE_ID_SIZE],
+    long long now, struct err *rec)
+{
+	char why[128];
+
 	char old[QUEUE_ID_SIZE];
 	int tries;
 
@@ -204,12 +241,15 @@ publish(struct queue *q, int target, char id[QUEUE_ID_SIZE], long long now,
 			    rec, EX_IOERR, "queue a message in", q->path);
 		}
 	}
-	if (fsync(target) == -1) {
-		queue_dir_err(rec, EX_IOERR, "sync", q->path);
-		renameat(target, id, q->tmp, id);
-		return -1;
-	}
-	return 0;
+	if (fsync(target) == 0)
+		return 0;
+	snprintf(why, sizeof(why), "%s", strerror(errno));
+	if (withdraw(q, target, dfd, id) == 0)
+		return err_set(rec, ERR_LOCAL, EX_IOERR,
+		    "queue: cannot sync %s: %s", q->path, why);
+	return err_set(rec, ERR_LOCAL, EX_IOERR,
+	    "queue: cannot sync %s: %s (message %s could not be taken back out of the queue, and may be sent twice)",
+	    q->path, why, id);
 }
 
 static int
@@ -230,8 +270,15 @@ put_in(struct queue *q, int target, const struct queue_env *env, int msgfd,
 	e.last_error = last;
 	if (make_tmp(q, now, id, &dfd, rec) == -1)
 		goto out;
-	if (fill_dir(q, dfd, &e, msgfd, rec) == -1 ||
-	    publish(q, target, id, now, rec) == -1)
+	if (fill_dir(q, dfd, &e, msgfd, rec) == -1)
+		goto out;
+	/* Held until dfd is closed: no flusher takes the message before it
+	 * is durable (or taken back out by publish). */
+	if (flock(dfd, LOCK_EX | LOCK_NB) == -1) {
+		queue_dir_err(rec, EX_IOERR, "lock a new message in", q->path);
+		goto out;
+	}
+	if (publish(q, target, dfd, id, now, rec) == -1)
 		goto out;
 	/* DURABILITY POINT: the message is whole in msg/ID (or failed/ID)
 	 * and every step there is fsynced; only now may the caller be told

@@ -7,6 +7,7 @@
  */
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -37,6 +38,71 @@
 
 static char top[64];   /* this test's directory under /tmp */
 static char qdir[128]; /* the queue in it */
+
+/* Fault injection.  The queue's calls of fsync, renameat, unlinkat and
+ * flock come here: a definition in the test program wins over libc's.
+ * Each does the real system call unless a test armed a fault. */
+static struct {
+	ino_t fsync_ino; /* fsync of this inode fails with EIO */
+	int renameat;	 /* renameat fails with EIO */
+	int unlinkat;	 /* unlinkat fails with EIO */
+	/* Called before each fsync and each flock, disarmed while they
+	 * run. */
+	void (*before_fsync)(int fd);
+	void (*before_flock)(int fd);
+} fault;
+
+int
+fsync(int fd)
+{
+	void (*hook)(int) = fault.before_fsync;
+	struct stat st;
+
+	if (hook != NULL) {
+		fault.before_fsync = NULL;
+		hook(fd);
+		fault.before_fsync = hook;
+	}
+	if (fault.fsync_ino != 0 && fstat(fd, &st) == 0 &&
+	    st.st_ino == fault.fsync_ino) {
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_fsync, fd);
+}
+
+int
+renameat(int olddir, const char *old, int newdir, const char *new)
+{
+	if (fault.renameat) {
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_renameat2, olddir, old, newdir, new, 0);
+}
+
+int
+unlinkat(int dir, const char *name, int flags)
+{
+	if (fault.unlinkat) {
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_unlinkat, dir, name, flags);
+}
+
+int
+flock(int fd, int op)
+{
+	void (*hook)(int) = fault.before_flock;
+
+	if (hook != NULL) {
+		fault.before_flock = NULL;
+		hook(fd);
+		fault.before_flock = hook;
+	}
+	return (int)syscall(SYS_flock, fd, op);
+}
 
 static int
 rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
@@ -950,6 +1016,119 @@ test_refused_envelopes(void **state)
 	queue_close(q);
 }
 
+/* ---- the fsync of msg/ after the rename fails ---- */
+
+static ino_t
+inode_of(const char *rel)
+{
+	char p[256];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", qdir, rel);
+	assert_int_equal(stat(p, &st), 0);
+	return st.st_ino;
+}
+
+/* queue_put with the fsync of msg/ failing: -1, and what is left. */
+static int
+put_unsynced(struct queue *q, struct err *rec)
+{
+	char id[QUEUE_ID_SIZE];
+	int fd = spool(MESSAGE), rc;
+
+	err_clear(rec);
+	fault.fsync_ino = inode_of("msg");
+	rc = queue_put(q, &env2, fd, "refused", T0, id, rec);
+	memset(&fault, 0, sizeof(fault));
+	close(fd);
+	return rc;
+}
+
+static void
+test_publish_sync_fails(void **state)
+{
+	struct queue *q = open_q(NULL);
+	struct err rec;
+
+	(void)state;
+	/* renamed back to tmp/ and removed: not queued, as the caller hears */
+	assert_int_equal(put_unsynced(q, &rec), -1);
+	assert_int_equal(rec.code, EX_IOERR);
+	assert_non_null(strstr(rec.text, "cannot sync"));
+	assert_null(strstr(rec.text, "sent twice"));
+	assert_int_equal(count_dir("msg"), 0);
+	assert_int_equal(count_dir("tmp"), 0);
+	/* the rename back fails too: removed in place */
+	fault.renameat = 1;
+	assert_int_equal(put_unsynced(q, &rec), -1);
+	assert_null(strstr(rec.text, "sent twice"));
+	assert_int_equal(count_dir("msg"), 0);
+	/* nothing can be removed either: still queued, and the error says
+	 * it may go twice (a duplicate, never a loss) */
+	fault.renameat = fault.unlinkat = 1;
+	assert_int_equal(put_unsynced(q, &rec), -1);
+	assert_non_null(strstr(rec.text, "may be sent twice"));
+	assert_int_equal(count_dir("msg"), 1);
+	assert_int_equal(list(q).n, 1);
+	queue_close(q);
+}
+
+/* The message is locked from before its rename into msg/ until
+ * queue_put returns: a flusher that looks in between (here, at the fsync
+ * of msg/) skips it. */
+static struct queue *probe_q;
+static struct queue_stats probe_st;
+static int probe_calls;
+
+static int
+probe_cb(struct queue_msg *m, const struct queue_entry *e, void *arg)
+{
+	(void)m, (void)e, (void)arg;
+	probe_calls++;
+	return 0;
+}
+
+static void
+probe_due(int fd)
+{
+	struct err rec;
+	struct stat st;
+
+	if (fstat(fd, &st) == -1 || st.st_ino != inode_of("msg") ||
+	    count_dir("msg") == 0)
+		return;
+	err_clear(&rec);
+	assert_int_equal(
+	    queue_due(probe_q, NULL, T0, probe_cb, NULL, &probe_st, &rec), 0);
+}
+
+static void
+test_put_locked_until_durable(void **state)
+{
+	struct send_arg a = { 0, "", 0 };
+	struct queue *q = open_q(NULL);
+	char id[QUEUE_ID_SIZE];
+	struct err rec;
+
+	(void)state;
+	probe_q = open_q(NULL);
+	probe_calls = 0;
+	memset(&probe_st, 0, sizeof(probe_st));
+	fault.before_fsync = probe_due;
+	put(q, &env2, NULL, T0, id);
+	memset(&fault, 0, sizeof(fault));
+	assert_int_equal(probe_calls, 0);
+	assert_int_equal(probe_st.locked, 1);
+	assert_int_equal(probe_st.taken, 0);
+	/* once queue_put has returned, it is there to take */
+	err_clear(&rec);
+	assert_int_equal(
+	    queue_due(probe_q, NULL, T0, send_cb, &a, NULL, &rec), 0);
+	assert_int_equal(a.calls, 1);
+	queue_close(probe_q);
+	queue_close(q);
+}
+
 static void
 test_default_dir(void **state)
 {
@@ -1244,6 +1423,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_corrupt_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_by_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_publish_sync_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_put_locked_until_durable, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_refused_envelopes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_modes, setup, teardown),
