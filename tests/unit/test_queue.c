@@ -39,6 +39,8 @@
 static char top[64];   /* this test's directory under /tmp */
 static char qdir[128]; /* the queue in it */
 
+static int count_dir(const char *rel);
+
 /* Fault injection.  The queue's calls of fsync, renameat, unlinkat and
  * flock come here: a definition in the test program wins over libc's.
  * Each does the real system call unless a test armed a fault. */
@@ -705,6 +707,97 @@ test_dead_lock_released(void **state)
 	assert_int_equal(queue_due(q, NULL, T0, send_cb, &a, NULL, &rec), 0);
 	assert_int_equal(a.calls, 1);
 	assert_int_equal(list(q).n, 0);
+	queue_close(q);
+}
+
+/* A message that another flusher settles (sends, or fails) between our
+ * listing and our lock, while we hold its directory open, is no longer
+ * ours: take() sees that msg/ID is not that directory any more. */
+static struct queue *other_q;
+static int other_action, other_runs;
+
+static void
+settle_elsewhere(int fd)
+{
+	struct send_arg a = { 0, "", 0 };
+	struct err rec;
+
+	(void)fd;
+	if (other_runs++ > 0)
+		return;
+	a.action = other_action;
+	err_clear(&rec);
+	assert_int_equal(
+	    queue_due(other_q, NULL, T0, send_cb, &a, NULL, &rec), 0);
+	assert_int_equal(a.calls, 1);
+}
+
+static void
+test_settled_before_lock(void **state)
+{
+	struct queue *q = open_q(NULL);
+	struct send_arg a = { 0, "", 0 };
+	struct queue_stats st;
+	char id[QUEUE_ID_SIZE];
+	struct err rec;
+	int action;
+
+	(void)state;
+	other_q = open_q(NULL);
+	for (action = 0; action <= 2; action += 2) {
+		put(q, &env2, NULL, T0, id);
+		other_action = action;
+		other_runs = 0;
+		fault.before_flock = settle_elsewhere;
+		assert_int_equal(
+		    queue_due(q, NULL, T0, send_cb, &a, &st, &rec), 0);
+		memset(&fault, 0, sizeof(fault));
+		assert_int_equal(other_runs, 1);
+		assert_int_equal(a.calls, 0); /* never handed over */
+		assert_int_equal(st.taken, 0);
+		assert_int_equal(st.bad, 0);
+	}
+	/* sent, and failed: in failed/, where it stays */
+	assert_int_equal(count_dir("msg"), 0);
+	assert_int_equal(count_dir("failed"), 1);
+	/* by id too: mailq's -qD of a message sent meanwhile */
+	put(q, &env2, NULL, T0, id);
+	other_action = 0;
+	other_runs = 0;
+	fault.before_flock = settle_elsewhere;
+	assert_int_equal(queue_delete(q, id, &rec), -1);
+	memset(&fault, 0, sizeof(fault));
+	assert_int_equal(rec.code, EX_USAGE);
+	queue_close(other_q);
+	queue_close(q);
+}
+
+/* The lifetime without queue_params: QUEUE_LIFETIME, five days. */
+static void
+test_default_lifetime(void **state)
+{
+	struct queue_params p = { 0, 0 };
+	struct queue *q = open_q(&p);
+	struct retry_arg r = { 0, 0, 0, 0 };
+	struct queue_stats st;
+	char id[QUEUE_ID_SIZE];
+	struct err rec;
+
+	(void)state;
+	assert_int_equal(QUEUE_LIFETIME, 5 * 24 * 3600);
+	put(q, &env2, "refused", T0, id);
+	r.now = T0 + 5 * 24 * 3600 - 1;
+	assert_int_equal(queue_due(q, NULL, r.now, retry_cb, &r, &st, &rec), 0);
+	assert_int_equal(st.taken, 1);
+	assert_int_equal(r.expired, 0); /* a second short */
+	assert_int_equal(list(q).failed, 0);
+	queue_close(q);
+	q = open_q(NULL); /* no params at all */
+	r.now += 5 * 3600;
+	assert_int_equal(queue_due(q, NULL, r.now, retry_cb, &r, &st, &rec), 0);
+	assert_int_equal(st.taken, 1);
+	assert_int_equal(r.expired, 1);
+	assert_int_equal(list(q).failed, 1);
 	queue_close(q);
 }
 
@@ -1410,6 +1503,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_retry_grows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_default_lifetime, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_settled_before_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_forced_retry_keeps_delay, setup, teardown),
 		cmocka_unit_test_setup_teardown(
