@@ -416,6 +416,7 @@ summary(const struct flush_ctx *c, const struct queue_stats *st)
 /* The accounts that have a due message, each once; and how many
  * messages are not due yet. */
 struct due_accounts {
+	const struct queue *q;
 	long long now;
 	char **v;
 	size_t n;
@@ -432,7 +433,7 @@ collect_account(const struct queue_entry *e, void *arg)
 
 	if (e->bad != NULL || e->failed)
 		return 0;
-	if (e->next_try > a->now) {
+	if (!queue_entry_due(a->q, e, a->now)) {
 		a->waiting++;
 		return 0;
 	}
@@ -498,6 +499,7 @@ flush_queue(struct flush_ctx *c, struct queue *q, const char *account,
 	size_t i;
 	int rc = 0;
 
+	a.q = q;
 	a.now = now;
 	if (account == NULL && queue_list(q, collect_account, &a, e) == -1)
 		return -1;
@@ -621,7 +623,7 @@ due_of(const struct queue_entry *e, void *arg)
 {
 	struct due_accounts *a = arg;
 
-	if (e->bad != NULL || e->failed || e->next_try > a->now ||
+	if (!queue_entry_due(a->q, e, a->now) ||
 	    strcmp(e->account, a->v[0]) != 0)
 		return 0;
 	a->n = 1;
@@ -643,6 +645,7 @@ flush_due(const struct options *o, const char *account)
 	err_clear(&e);
 	if (flush_open(o->config, &q, &e) == -1)
 		return -1;
+	a.q = q;
 	rc = queue_list(q, due_of, &a, &e);
 	queue_close(q);
 	return rc == -1 ? -1 : a.n > 0;

@@ -26,6 +26,10 @@
  *           rcpt ADDR              once per recipient, at least one
  *           end
  *         No value holds a control byte.  Anything else is corrupt.
+ *         A next-try or created further in the future than the schedule
+ *         can set (QUEUE_LATEST_TRY: a clock that was ahead) is brought
+ *         back by the next flush that sees it; a message past its
+ *         lifetime is due whatever its next-try.
  * A message is in the queue exactly when msg/ID (or failed/ID) exists; it
  * is taken by flock(LOCK_EX | LOCK_NB) on the directory msg/ID, and is
  * still ours only if msg/ID is still that directory after the lock.
@@ -409,21 +413,67 @@ msg_release(struct queue_msg *m)
 	queue_text_free(&m->env);
 }
 
+/* Written by a clock that was ahead: a next try further out than the
+ * schedule ever sets, or a creation time as far in the future. */
 static int
-wanted(const struct queue_entry *e, const char *account, long long now)
+skewed(const struct queue_entry *e, long long now)
 {
-	return e->next_try <= now &&
+	return e->next_try - now > QUEUE_LATEST_TRY ||
+	    e->created - now > QUEUE_LATEST_TRY;
+}
+
+static int
+due(const struct queue *q, const struct queue_entry *e, long long now)
+{
+	return e->next_try <= now || now - e->created >= q->lifetime;
+}
+
+int
+queue_entry_due(
+    const struct queue *q, const struct queue_entry *e, long long now)
+{
+	return e->bad == NULL && !e->failed &&
+	    (due(q, e, now) || skewed(e, now));
+}
+
+static int
+wanted(const struct queue *q, const struct queue_entry *e, const char *account,
+    long long now)
+{
+	return due(q, e, now) &&
 	    (account == NULL || strcmp(account, e->account) == 0);
+}
+
+static int rewrite_env(struct queue_msg *m, struct err *rec);
+
+/* Bring the times of m (locked) that a wrong clock wrote back within
+ * reach: the next try at most QUEUE_DELAY_MAX from now, the creation
+ * time at most now (the lifetime counts from there).  Best effort: if
+ * the envelope cannot be written, the next flush tries again. */
+static void
+unskew(struct queue_msg *m, long long now)
+{
+	struct queue_entry *e = &m->env.e;
+	struct err ignored;
+
+	if (e->next_try - now > QUEUE_DELAY_MAX)
+		e->next_try = now + QUEUE_DELAY_MAX;
+	if (e->created > now)
+		e->created = now;
+	(void)rewrite_env(m, &ignored);
 }
 
 /* Lock message id of where into m, if it is due at now for account
  * (account NULL and now LLONG_MAX: any).  The envelope is read first
  * without the lock (it is replaced whole, so always readable) so that
- * messages not wanted are not locked at all; then again under it. */
+ * messages not wanted are not locked at all; then again under it.  A
+ * message of account with skewed times is locked to correct them. */
 static enum take
 take(struct queue *q, int where, const char *id, const char *account,
     long long now, struct queue_msg *m)
 {
+	int any = now == LLONG_MAX;
+
 	msg_init(m, q, where, id);
 	m->dfd =
 	    openat(where, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -433,10 +483,12 @@ take(struct queue *q, int where, const char *id, const char *account,
 		why(&m->env, "cannot open it: %s", strerror(errno));
 		return BAD;
 	}
-	if (account != NULL || now != LLONG_MAX) {
+	if (account != NULL || !any) {
 		if (load(m->dfd, &m->env, NULL) == -1)
 			return queue_dir_same(where, id, m->dfd) ? BAD : GONE;
-		if (!wanted(&m->env.e, account, now))
+		if (!wanted(q, &m->env.e, account, now) &&
+		    (any || !skewed(&m->env.e, now) ||
+			!wanted(q, &m->env.e, account, LLONG_MAX)))
 			return SKIPPED;
 		queue_text_free(&m->env);
 	}
@@ -453,7 +505,9 @@ take(struct queue *q, int where, const char *id, const char *account,
 		return BAD;
 	m->env.e.id = m->id;
 	m->env.e.failed = where == q->failed;
-	return wanted(&m->env.e, account, now) ? TAKEN : SKIPPED;
+	if (!any && skewed(&m->env.e, now))
+		unskew(m, now);
+	return wanted(q, &m->env.e, account, now) ? TAKEN : SKIPPED;
 }
 
 /* Listing and flushing. */

@@ -18,6 +18,10 @@
 #define QUEUE_DELAY_FIRST (5 * 60LL)
 #define QUEUE_DELAY_MAX (4 * 3600LL)
 #define QUEUE_JITTER_PCT 20
+/* The furthest next try the schedule sets: a next try (or a creation
+ * time) further out than this from now was written by a clock that was
+ * ahead, and a flush brings it back (queue_due). */
+#define QUEUE_LATEST_TRY (QUEUE_DELAY_MAX * (100 + QUEUE_JITTER_PCT) / 100)
 /* Temporary files of a crashed writer older than this are removed. */
 #define QUEUE_TMP_AGE 3600
 /* Caps on what the queue reads back: envelope file and recipients. */
@@ -155,12 +159,24 @@ int queue_print(struct queue *q, FILE *f, long long now, struct err *rec);
 
 /* Take each message of msg/ that is due at now (and, with account not
  * NULL, of that account), oldest first, under an exclusive non-blocking
- * lock, and call fn with it.  A message another process holds is skipped
+ * lock, and call fn with it.  A message is due when its next try has
+ * come, or when it is older than the lifetime (one last try: its next
+ * failure moves it to failed/, see queue_retry_later), whatever its next
+ * try says.  A message with a next try or a creation time more than
+ * QUEUE_LATEST_TRY from now (a clock that was ahead) is corrected on
+ * the way: its next try becomes at most now + QUEUE_DELAY_MAX, its
+ * creation time at most now.  A message another process holds is skipped
  * (stats->locked); a lock of a dead process is gone with it.  A corrupt
  * message is skipped and counted (stats->bad).  stats may be NULL.
  * Returns 0, or -1 with rec filled when msg/ cannot be read. */
 int queue_due(struct queue *q, const char *account, long long now,
     queue_due_fn *fn, void *arg, struct queue_stats *stats, struct err *rec);
+
+/* Whether a flush at now should take e, as queue_due would (due, past
+ * its lifetime, or with times to correct); never a failed or corrupt
+ * entry.  For callers that look at queue_list first. */
+int queue_entry_due(
+    const struct queue *q, const struct queue_entry *e, long long now);
 
 /* The message file of m: CRLF lines, read with pread from offset 0 to EOF
  * (as smtp_send wants it); owned by m. */

@@ -801,6 +801,105 @@ test_default_lifetime(void **state)
 	queue_close(q);
 }
 
+/* Set key's line of message id's envelope (in msg/) to "key value", as
+ * another clock would have written it. */
+static void
+set_env(const char *id, const char *key, long long value)
+{
+	char p[256], buf[4096], out[4096], *line, *save = NULL;
+	size_t klen = strlen(key), off = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/msg/%s/env", qdir, id);
+	assert_true((fd = open(p, O_RDWR)) >= 0);
+	assert_true((n = read(fd, buf, sizeof(buf) - 1)) > 0);
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
+			off += (size_t)snprintf(out + off, sizeof(out) - off,
+			    "%s %lld\n", key, value);
+		else
+			off += (size_t)snprintf(
+			    out + off, sizeof(out) - off, "%s\n", line);
+	}
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(pwrite(fd, out, off, 0), (ssize_t)off);
+	close(fd);
+}
+
+/* A clock that was years ahead wrote next-try and created: the next
+ * flush brings them back (the next try within QUEUE_DELAY_MAX, created
+ * to now), so the message is retried and still expires. */
+static void
+test_skewed_times(void **state)
+{
+	struct queue *q = open_q(NULL);
+	struct send_arg a = { 0, "", 0 };
+	long long ahead = T0 + 10LL * 365 * 24 * 3600;
+	struct queue_stats st;
+	char id[QUEUE_ID_SIZE];
+	struct err rec;
+	struct seen s;
+
+	(void)state;
+	put(q, &env2, "refused", T0, id);
+	set_env(id, "next-try", ahead);
+	set_env(id, "created", ahead);
+	assert_int_equal(queue_due(q, NULL, T0, send_cb, &a, &st, &rec), 0);
+	assert_int_equal(a.calls, 0); /* not due yet, but corrected */
+	s = list(q);
+	assert_int_equal(s.e[0].next_try, T0 + QUEUE_DELAY_MAX);
+	assert_int_equal(s.e[0].created, T0);
+	assert_int_equal(queue_due(q, "other", T0, send_cb, &a, &st, &rec), 0);
+	/* within bounds: left alone */
+	set_env(id, "next-try", T0 + QUEUE_LATEST_TRY);
+	assert_int_equal(queue_due(q, NULL, T0, send_cb, &a, &st, &rec), 0);
+	assert_int_equal(list(q).e[0].next_try, T0 + QUEUE_LATEST_TRY);
+	assert_int_equal(a.calls, 0);
+	assert_int_equal(st.waiting, 1);
+	/* queue_entry_due says a flush should look at it when skewed */
+	set_env(id, "next-try", ahead);
+	assert_int_equal(queue_due(q, "other", T0, send_cb, &a, &st, &rec), 0);
+	assert_int_equal(list(q).e[0].next_try, ahead); /* not its account */
+	assert_int_equal(queue_due(q, "default", T0 + QUEUE_DELAY_MAX, send_cb,
+			     &a, &st, &rec),
+	    0);
+	assert_int_equal(a.calls, 0);
+	assert_int_equal(queue_due(q, "default", T0 + 2 * QUEUE_DELAY_MAX,
+			     send_cb, &a, &st, &rec),
+	    0);
+	assert_int_equal(a.calls, 1); /* sent */
+	assert_int_equal(list(q).n, 0);
+	queue_close(q);
+}
+
+/* Past its lifetime a message is due whatever its next-try says: one
+ * last try, whose failure moves it to failed/. */
+static void
+test_lifetime_makes_due(void **state)
+{
+	struct queue_params p = { 0, 3600 };
+	struct queue *q = open_q(&p);
+	struct retry_arg r = { T0 + 3599, 0, 0, 0 };
+	struct queue_stats st;
+	char id[QUEUE_ID_SIZE];
+	struct err rec;
+
+	(void)state;
+	put(q, &env2, "refused", T0, id);
+	set_env(id, "next-try", T0 + QUEUE_DELAY_MAX);
+	assert_int_equal(queue_due(q, NULL, r.now, retry_cb, &r, &st, &rec), 0);
+	assert_int_equal(st.taken, 0);
+	r.now = T0 + 3600;
+	assert_int_equal(queue_due(q, NULL, r.now, retry_cb, &r, &st, &rec), 0);
+	assert_int_equal(st.taken, 1);
+	assert_int_equal(r.expired, 1);
+	assert_int_equal(list(q).failed, 1);
+	queue_close(q);
+}
+
 /* ---- what a crash leaves ---- */
 
 /* Make qdir/rel look age seconds old. */
@@ -1505,6 +1604,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_default_lifetime, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_skewed_times, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_lifetime_makes_due, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_settled_before_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(
