@@ -347,6 +347,20 @@ end_account(struct flush_ctx *c, const char *account)
 	c->lost = 0;
 }
 
+/* m is left as it is, untried, for the next run; a try forced by -qI
+ * becomes an ordinary due one, so that its next failure counts. */
+static void
+untried(struct flush_ctx *c, struct queue_msg *m, const struct queue_entry *e)
+{
+	struct err qe;
+
+	c->left++;
+	c->lost++;
+	err_clear(&qe);
+	if (queue_untried(m, time(NULL), &qe) == -1)
+		syslog(LOG_ERR, "queue %s: %s", e->id, qe.text);
+}
+
 /* queue_due's callback: send one message over its account's connection,
  * RSET between messages (smtp_conn_send).  Each message is settled on
  * its own outcome alone; once the connection is lost or out of step, the
@@ -366,8 +380,7 @@ flush_one(struct queue_msg *m, const struct queue_entry *e, void *arg)
 		return 0;
 	}
 	if (c->state == CONN_LOST) {
-		c->left++;
-		c->lost++;
+		untried(c, m, e);
 		return 0;
 	}
 	if (c->state == CONN_NONE)

@@ -729,8 +729,9 @@ queue_retry_later(struct queue_msg *m, const char *reason, long long now,
 	set_error(m, reason);
 	/* next-try 0 is a try forced by mailq (queue_retry_now,
 	 * queue_retry_all): it does not count, so the delay stays where the
-	 * schedule had it instead of doubling. */
-	if (e->next_try != 0 && e->attempts < UINT_MAX)
+	 * schedule had it instead of doubling; but a message never tried
+	 * before must get onto the schedule (attempt 0 has no delay). */
+	if ((e->next_try != 0 || e->attempts == 0) && e->attempts < UINT_MAX)
 		e->attempts++;
 	e->next_try = now + queue_backoff(e->attempts, queue_dir_random());
 	if (now - e->created >= m->q->lifetime)
@@ -738,6 +739,17 @@ queue_retry_later(struct queue_msg *m, const char *reason, long long now,
 	if (rewrite_env(m, rec) == -1)
 		return -1;
 	return *expired ? move_failed(m, rec) : 0;
+}
+
+int
+queue_untried(struct queue_msg *m, long long now, struct err *rec)
+{
+	if (m->q->remote)
+		return queue_keeper_settle('u', NULL, now, NULL, rec);
+	if (m->env.e.next_try != 0)
+		return 0;
+	m->env.e.next_try = now;
+	return rewrite_env(m, rec);
 }
 
 int

@@ -190,12 +190,19 @@ int queue_done(struct queue_msg *m, struct err *rec);
 /* The attempt failed temporarily with reason: count it and set the next
  * try to now plus the next delay of the schedule (crash-safe rewrite of
  * the envelope).  A forced try (next-try 0: queue_retry_now or
- * queue_retry_all) is not counted: the same delay starts again.  If the
+ * queue_retry_all) is not counted, unless the message was never tried:
+ * the same delay starts again.  If the
  * message is older than the lifetime, it moves to failed/ instead and
  * *expired is set to 1 (the caller logs it).  Returns 0, or -1 with rec
  * filled (the message stays as it was). */
 int queue_retry_later(struct queue_msg *m, const char *reason, long long now,
     int *expired, struct err *rec);
+
+/* m was taken but not tried (its connection was lost before its turn):
+ * a try forced by mailq (next-try 0) becomes an ordinary one, due at now,
+ * so that the failure of its next try counts (queue_retry_later).
+ * Anything else stays as it was.  Returns 0, or -1 with rec filled. */
+int queue_untried(struct queue_msg *m, long long now, struct err *rec);
 
 /* The server refused m permanently with reason: move it to failed/.
  * Returns 0, or -1 with rec filled. */

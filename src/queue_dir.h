@@ -35,9 +35,9 @@ struct queue_msg {
 
 /* The queue keeper (queue_keeper.c): whether this process has one; and
  * the calls of a remote queue, each as its queue.h namesake.  settle's op
- * is 'd' (queue_done), 'r' (queue_retry_later) or 'f' (queue_fail) of the
- * message of the current due pass; by_id's 'I' (queue_retry_now) or 'X'
- * (queue_delete); all's 'A' (queue_retry_all) or 'Y'
+ * is 'd' (queue_done), 'r' (queue_retry_later), 'u' (queue_untried) or
+ * 'f' (queue_fail) of the message of the current due pass; by_id's 'I'
+ * (queue_retry_now) or 'X' (queue_delete); all's 'A' (queue_retry_all) or 'Y'
  * (queue_delete_failed). */
 int queue_keeper_on(void);
 int queue_keeper_put(const struct queue_env *env, int msgfd, const char *reason,

@@ -400,8 +400,8 @@ queue_keeper_due(struct queue *q, const char *account, long long now,
 	return entries(q, NULL, fn, arg, stats, rec);
 }
 
-/* queue_done ('d'), queue_retry_later ('r'), queue_fail ('f') of a
- * message the keeper holds for a due pass. */
+/* queue_done ('d'), queue_retry_later ('r'), queue_untried ('u'),
+ * queue_fail ('f') of a message the keeper holds for a due pass. */
 int
 queue_keeper_settle(
     char op, const char *reason, long long now, int *expired, struct err *rec)
@@ -497,6 +497,8 @@ serve_due_one(struct queue_msg *m, const struct queue_entry *e, void *arg)
 			rc = queue_done(m, &er);
 		else if (f.op == 'r')
 			rc = queue_retry_later(m, reason, now, &expired, &er);
+		else if (f.op == 'u')
+			rc = queue_untried(m, now, &er);
 		else
 			rc = queue_fail(m, reason, &er);
 		frame_free(&f);

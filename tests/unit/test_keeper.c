@@ -191,7 +191,8 @@ test_put_and_list(void **state)
 }
 
 struct due {
-	char op; /* 'd' done, 'r' retry later, 'f' fail, 'k' keep */
+	char op; /* 'd' done, 'r' retry later, 'f' fail, 'u' untried,
+		  * 'k' keep */
 	int calls;
 	int stop;
 	int expired;
@@ -219,6 +220,8 @@ on_due(struct queue_msg *m, const struct queue_entry *e, void *arg)
 		    0);
 	else if (d->op == 'f')
 		assert_int_equal(queue_fail(m, "550 never", &er), 0);
+	else if (d->op == 'u')
+		assert_int_equal(queue_untried(m, T0 + 20, &er), 0);
 	return d->stop;
 }
 
@@ -290,9 +293,17 @@ test_by_id_and_all(void **state)
 	assert_int_equal(queue_retry_now(q, id, &e), 0);
 	assert_int_equal(queue_retry_now(q, "deadbeef", &e), -1);
 	assert_int_equal(e.code, EX_USAGE);
+	/* Forced but left untried: an ordinary due message again. */
+	memset(&d, 0, sizeof(d));
+	d.op = 'u';
+	assert_int_equal(queue_due(q, NULL, T0 + 11, on_due, &d, NULL, &e), 0);
+	assert_true(d.calls >= 1);
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(queue_due(q, NULL, T0 + 19, on_due, &d, NULL, &e), 0);
+	assert_int_equal(d.calls, 0); /* due at T0 + 20, no longer at 0 */
 	memset(&d, 0, sizeof(d));
 	d.op = 'd';
-	assert_int_equal(queue_due(q, NULL, T0 + 11, on_due, &d, NULL, &e), 0);
+	assert_int_equal(queue_due(q, NULL, T0 + 20, on_due, &d, NULL, &e), 0);
 	assert_true(d.calls >= 1);
 	/* Removing is root's, and root has no keeper. */
 	put(q, "sys", 1, 1, id);

@@ -900,6 +900,58 @@ test_lifetime_makes_due(void **state)
 	queue_close(q);
 }
 
+/* -qI forced a try (next-try 0) that never came, its connection lost
+ * before its turn: queue_untried makes it an ordinary due try, whose
+ * failure counts.  A message never tried that a forced try fails gets
+ * onto the schedule (attempt 1), instead of being due again at once. */
+static int
+untried_cb(struct queue_msg *m, const struct queue_entry *e, void *arg)
+{
+	struct err rec;
+
+	(void)e;
+	err_clear(&rec);
+	assert_int_equal(queue_untried(m, *(long long *)arg, &rec), 0);
+	return 0;
+}
+
+static void
+test_untried_forced(void **state)
+{
+	struct queue *q = open_q(NULL);
+	struct retry_arg r = { T0 + 60, 0, 0, 0 };
+	long long now = T0 + 30;
+	char id[QUEUE_ID_SIZE];
+	struct queue_stats st;
+	struct err rec;
+
+	(void)state;
+	err_clear(&rec);
+	put(q, &env2, "connection refused", T0, id);
+	assert_int_equal(queue_retry_now(q, id, &rec), 0);
+	assert_int_equal(
+	    queue_due(q, NULL, now, untried_cb, &now, &st, &rec), 0);
+	assert_int_equal(st.taken, 1);
+	assert_int_equal(list(q).e[0].next_try, now);
+	assert_int_equal(list(q).e[0].attempts, 1);
+	assert_int_equal(queue_due(q, NULL, r.now, retry_cb, &r, &st, &rec), 0);
+	assert_int_equal(r.attempts, 2); /* counted: it was not forced */
+	/* an ordinary message left untried stays as it was */
+	r.now += 3600;
+	assert_int_equal(
+	    queue_due(q, NULL, r.now, untried_cb, &r.now, &st, &rec), 0);
+	assert_int_equal(list(q).e[0].next_try, T0 + 60 + r.delay);
+	assert_int_equal(queue_delete(q, id, &rec), 0);
+	/* never tried, forced, failed: attempt 1, the first delay */
+	put(q, &env2, NULL, T0, id);
+	assert_int_equal(queue_retry_now(q, id, &rec), 0);
+	r.now = T0;
+	assert_int_equal(queue_due(q, NULL, r.now, retry_cb, &r, &st, &rec), 0);
+	assert_int_equal(r.attempts, 1);
+	assert_true(r.delay >= schedule[1].min && r.delay <= schedule[1].max);
+	queue_close(q);
+}
+
 /* ---- what a crash leaves ---- */
 
 /* Make qdir/rel look age seconds old. */
@@ -1606,6 +1658,8 @@ main(void)
 		    test_default_lifetime, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_skewed_times, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_untried_forced, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_lifetime_makes_due, setup, teardown),
 		cmocka_unit_test_setup_teardown(
