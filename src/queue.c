@@ -717,6 +717,28 @@ set_error(struct queue_msg *m, const char *reason)
 	m->env.e.last_error = m->last_error;
 }
 
+/* "expired after 5 days; last error: REASON", what an expired message
+ * keeps as its last error (mailq tells it from a refusal by its start,
+ * QUEUE_EXPIRED). */
+static void
+set_expired(struct queue_msg *m, const char *reason)
+{
+	char buf[ERR_TEXT_MAX + 64];
+	long long t = m->q->lifetime, unit = 1;
+	const char *name = "second";
+
+	if (t % 86400 == 0)
+		unit = 86400, name = "day";
+	else if (t % 3600 == 0)
+		unit = 3600, name = "hour";
+	else if (t % 60 == 0)
+		unit = 60, name = "minute";
+	snprintf(buf, sizeof(buf), QUEUE_EXPIRED "%lld %s%s; last error: %s",
+	    t / unit, name, t / unit == 1 ? "" : "s",
+	    reason != NULL ? reason : "");
+	set_error(m, buf);
+}
+
 int
 queue_retry_later(struct queue_msg *m, const char *reason, long long now,
     int *expired, struct err *rec)
@@ -734,8 +756,10 @@ queue_retry_later(struct queue_msg *m, const char *reason, long long now,
 	if ((e->next_try != 0 || e->attempts == 0) && e->attempts < UINT_MAX)
 		e->attempts++;
 	e->next_try = now + queue_backoff(e->attempts, queue_dir_random());
-	if (now - e->created >= m->q->lifetime)
+	if (now - e->created >= m->q->lifetime) {
 		*expired = 1;
+		set_expired(m, reason);
+	}
 	if (rewrite_env(m, rec) == -1)
 		return -1;
 	return *expired ? move_failed(m, rec) : 0;

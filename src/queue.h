@@ -22,6 +22,9 @@
  * time) further out than this from now was written by a clock that was
  * ahead, and a flush brings it back (queue_due). */
 #define QUEUE_LATEST_TRY (QUEUE_DELAY_MAX * (100 + QUEUE_JITTER_PCT) / 100)
+/* How the last error of a message that expired starts ("expired after
+ * 5 days; last error: ..."): mailq tells it from a refused one. */
+#define QUEUE_EXPIRED "expired after "
 /* Temporary files of a crashed writer older than this are removed. */
 #define QUEUE_TMP_AGE 3600
 /* Caps on what the queue reads back: envelope file and recipients. */
@@ -191,9 +194,10 @@ int queue_done(struct queue_msg *m, struct err *rec);
  * try to now plus the next delay of the schedule (crash-safe rewrite of
  * the envelope).  A forced try (next-try 0: queue_retry_now or
  * queue_retry_all) is not counted, unless the message was never tried:
- * the same delay starts again.  If the
- * message is older than the lifetime, it moves to failed/ instead and
- * *expired is set to 1 (the caller logs it).  Returns 0, or -1 with rec
+ * the same delay starts again.  If the message is older than the
+ * lifetime, it moves to failed/ instead, its last error "expired after
+ * 5 days; last error: REASON" (QUEUE_EXPIRED), and *expired is set to 1
+ * (the caller logs it).  Returns 0, or -1 with rec
  * filled (the message stays as it was). */
 int queue_retry_later(struct queue_msg *m, const char *reason, long long now,
     int *expired, struct err *rec);

@@ -324,6 +324,11 @@ print_state(FILE *f, const struct queue_entry *e, long long now)
 	long long wait = e->next_try - now;
 	const char *sep = e->last_error[0] != '\0' ? ": " : "";
 
+	if (e->failed &&
+	    strncmp(e->last_error, QUEUE_EXPIRED, strlen(QUEUE_EXPIRED)) == 0) {
+		fprintf(f, "  (account %s: %s)\n", e->account, e->last_error);
+		return;
+	}
 	if (e->failed) {
 		fprintf(f, "  (failed, account %s: %s)\n", e->account,
 		    e->last_error[0] ? e->last_error : "no reason kept");

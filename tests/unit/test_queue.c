@@ -378,6 +378,7 @@ struct retry_arg {
 	unsigned attempts;
 	long long delay;
 	int expired;
+	char last[ERR_TEXT_MAX]; /* the last error, once expired */
 };
 
 static int
@@ -392,7 +393,11 @@ retry_cb(struct queue_msg *m, const struct queue_entry *e, void *arg)
 	    0);
 	r->attempts = e->attempts;
 	r->delay = e->next_try - r->now;
-	assert_string_equal(e->last_error, "451 4.3.0 try\\x0d\\x0alater");
+	if (r->expired)
+		snprintf(r->last, sizeof(r->last), "%s", e->last_error);
+	else
+		assert_string_equal(
+		    e->last_error, "451 4.3.0 try\\x0d\\x0alater");
 	return 0;
 }
 
@@ -400,7 +405,7 @@ static void
 test_retry_grows(void **state)
 {
 	struct queue *q = open_q(NULL);
-	struct retry_arg r = { T0, 0, 0, 0 };
+	struct retry_arg r = { T0, 0, 0, 0, "" };
 	struct queue_stats st;
 	struct err rec;
 	char id[QUEUE_ID_SIZE];
@@ -434,7 +439,7 @@ static void
 test_forced_retry_keeps_delay(void **state)
 {
 	struct queue *q = open_q(NULL);
-	struct retry_arg r = { T0, 0, 0, 0 };
+	struct retry_arg r = { T0, 0, 0, 0, "" };
 	struct queue_stats st;
 	struct err rec;
 	char id[QUEUE_ID_SIZE], id2[QUEUE_ID_SIZE];
@@ -487,11 +492,13 @@ test_expiry(void **state)
 {
 	struct queue_params p = { 0, 3600 };
 	struct queue *q = open_q(&p);
-	struct retry_arg r = { T0 + 3599, 0, 0, 0 };
+	struct retry_arg r = { T0 + 3599, 0, 0, 0, "" };
 	struct queue_stats st;
 	struct err rec;
-	char id[QUEUE_ID_SIZE];
+	char id[QUEUE_ID_SIZE], *out = NULL;
 	struct seen s;
+	size_t len;
+	FILE *f;
 
 	(void)state;
 	put(q, &env2, "refused", T0, id);
@@ -506,6 +513,17 @@ test_expiry(void **state)
 	assert_int_equal(s.failed, 1);
 	assert_string_equal(s.id[0], id);
 	assert_int_equal(s.e[0].attempts, 3);
+	/* kept as expired, and mailq says so, not "failed" */
+	assert_string_equal(s.last[0],
+	    "expired after 1 hour; last error: 451 4.3.0 try\\x0d\\x0alater");
+	assert_string_equal(r.last, s.last[0]);
+	assert_non_null(f = open_memstream(&out, &len));
+	assert_int_equal(queue_print(q, f, r.now, &rec), 0);
+	fclose(f);
+	assert_non_null(strstr(
+	    out, "  (account default: expired after 1 hour; last error: 451"));
+	assert_null(strstr(out, "(failed"));
+	free(out);
 	assert_int_equal(
 	    queue_due(q, NULL, LLONG_MAX - 1, retry_cb, &r, &st, &rec), 0);
 	assert_int_equal(st.taken, 0); /* failed/ is never retried */
@@ -778,7 +796,7 @@ test_default_lifetime(void **state)
 {
 	struct queue_params p = { 0, 0 };
 	struct queue *q = open_q(&p);
-	struct retry_arg r = { 0, 0, 0, 0 };
+	struct retry_arg r = { 0, 0, 0, 0, "" };
 	struct queue_stats st;
 	char id[QUEUE_ID_SIZE];
 	struct err rec;
@@ -882,7 +900,7 @@ test_lifetime_makes_due(void **state)
 {
 	struct queue_params p = { 0, 3600 };
 	struct queue *q = open_q(&p);
-	struct retry_arg r = { T0 + 3599, 0, 0, 0 };
+	struct retry_arg r = { T0 + 3599, 0, 0, 0, "" };
 	struct queue_stats st;
 	char id[QUEUE_ID_SIZE];
 	struct err rec;
@@ -919,7 +937,7 @@ static void
 test_untried_forced(void **state)
 {
 	struct queue *q = open_q(NULL);
-	struct retry_arg r = { T0 + 60, 0, 0, 0 };
+	struct retry_arg r = { T0 + 60, 0, 0, 0, "" };
 	long long now = T0 + 30;
 	char id[QUEUE_ID_SIZE];
 	struct queue_stats st;
