@@ -51,6 +51,7 @@ complete -c mailhop -s b -x -a 'm p i s' -d 'Mode: m send, p list the queue, i c
 complete -c mailhop -s I -d 'Check the aliases file (as newaliases)'
 complete -c mailhop -s q -d 'Flush the queue'
 complete -c mailhop -o qI -d 'Send every queued message now'
+complete -c mailhop -o qIfailed -d 'Put the failed messages back in the queue and send them'
 complete -c mailhop -o qDfailed -d 'Delete the failed area of the queue'
 complete -c mailhop -s i -d 'Accepted for compatibility'
 complete -c mailhop -s t -d 'Also take recipients from To, Cc and Bcc'

@@ -565,12 +565,26 @@ flush_pass(const struct options *o, const char *account, int quiet, int tell,
 	return c.code;
 }
 
-/* -qIID: make message ID due now; -qI: every message. */
+/* -qIID: make message ID due now (one in the failed area goes back into
+ * the queue); -qI: every queued message; -qIfailed: put the failed area
+ * back. */
 static int
 retry_now_op(struct queue *q, const struct options *o, struct err *e)
 {
 	size_t n;
 
+	if (strcmp(o->queue_id, "failed") == 0) {
+		if (queue_retry_failed(q, &n, e) == -1)
+			return -1;
+		syslog(LOG_NOTICE,
+		    "queue: %zu failed messages put back in the queue by uid %ld",
+		    n, (long)getuid());
+		if (o->verbose || isatty(STDERR_FILENO))
+			fprintf(stderr,
+			    "mailhop: %zu failed message%s back in the queue\n",
+			    n, n == 1 ? "" : "s");
+		return 0;
+	}
 	if (o->queue_id[0] != '\0')
 		return queue_retry_now(q, o->queue_id, e);
 	return queue_retry_all(q, &n, e);

@@ -256,9 +256,10 @@ set_mode(struct options *o, const char *v, struct err *rec)
 
 /* -q, -q30m, -q1h30m: flush the queue (the interval means nothing to a
  * program that is not a daemon); -qIID makes message ID due at once
- * first, -qI alone every message; -qDID deletes message ID, -qDfailed the
- * failed area, and sends nothing; -qR and -qS are accepted and
- * ignored. */
+ * first (a failed one goes back into the queue), -qI alone every queued
+ * message, -qIfailed the failed area; -qDID deletes message ID,
+ * -qDfailed the failed area, and sends nothing; -qR and -qS are accepted
+ * and ignored. */
 static int
 set_flush(struct options *o, const char *v, struct err *rec)
 {

@@ -51,8 +51,9 @@ struct options {
 	const char *account;  /* -a, or --store-password's ACCOUNT */
 	const char *config;   /* -C */
 	const char *queue_id; /* -qI: the queued message to retry now */
-	/* -qI alone sets queue_id to "": every queued message.  -qD: the
-	 * message to delete, or "failed" for the failed area. */
+	/* -qI alone sets queue_id to "": every queued message; "failed":
+	 * the failed area, put back.  -qD: the message to delete, or
+	 * "failed" for the failed area. */
 	const char *queue_del;
 	int pretend; /* --pretend: show the account, send nothing */
 	char **rcpt; /* recipient arguments; the array is owned */

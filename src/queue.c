@@ -810,8 +810,45 @@ take_by_id(struct queue *q, const char *id, int failed_too, struct queue_msg *m,
 		return err_set(rec, ERR_LOCAL, EX_IOERR,
 		    "queue: message %s: %s", id, m->env.why);
 	return err_set(rec, ERR_USAGE, EX_USAGE,
-	    "queue: no message %.40s waits in the queue (mailq lists them%s)",
-	    id, failed_too ? "" : "; a failed one, marked !, is not retried");
+	    "queue: no message %.40s is in the queue (mailq lists them)", id);
+}
+
+/* Put failed message m (locked) back into msg/, due at once, as if
+ * queued anew: attempts 0, created now (its lifetime starts again),
+ * next-try 0 (forced); the last error stays, for mailq.  The envelope is
+ * rewritten in failed/ first, then the directory is renamed, then both
+ * directories are fsynced: a crash leaves it in failed/ (maybe with the
+ * new envelope) or in msg/, whole either way. */
+static int
+requeue(struct queue_msg *m, long long now, struct err *rec)
+{
+	struct queue *q = m->q;
+
+	m->env.e.attempts = 0;
+	m->env.e.created = now;
+	m->env.e.next_try = 0;
+	if (rewrite_env(m, rec) == -1)
+		return -1;
+	if (renameat2(q->failed, m->id, q->msg, m->id, RENAME_NOREPLACE) == -1)
+		return queue_dir_err(
+		    rec, EX_IOERR, "move back into the queue message", m->id);
+	m->where = q->msg;
+	if (fsync(q->msg) == -1 || fsync(q->failed) == -1)
+		return queue_dir_err(rec, EX_IOERR, "sync the move of", m->id);
+	return 0;
+}
+
+/* Make m (locked, in msg/ or failed/) due at once. */
+static int
+make_due_now(struct queue_msg *m, struct err *rec)
+{
+	if (m->env.why[0] != '\0')
+		return err_set(rec, ERR_LOCAL, EX_DATAERR,
+		    "queue: message %s cannot be sent: %s", m->id, m->env.why);
+	if (m->where == m->q->failed)
+		return requeue(m, (long long)time(NULL), rec);
+	m->env.e.next_try = 0;
+	return rewrite_env(m, rec);
 }
 
 int
@@ -823,16 +860,8 @@ queue_retry_now(struct queue *q, const char *id, struct err *rec)
 	if (q->remote)
 		return queue_keeper_by_id('I', id, rec);
 	msg_init(&m, q, q->msg, id);
-	if (take_by_id(q, id, 0, &m, rec) == 0) {
-		if (m.env.why[0] != '\0')
-			err_set(rec, ERR_LOCAL, EX_DATAERR,
-			    "queue: message %s cannot be sent: %s", id,
-			    m.env.why);
-		else {
-			m.env.e.next_try = 0;
-			ret = rewrite_env(&m, rec);
-		}
-	}
+	if (take_by_id(q, id, 1, &m, rec) == 0)
+		ret = make_due_now(&m, rec);
 	msg_release(&m);
 	return ret;
 }
@@ -893,6 +922,24 @@ queue_retry_all(struct queue *q, size_t *count, struct err *rec)
 	if (q->remote)
 		return queue_keeper_all('A', count, rec);
 	return each_message(q, q->msg, make_due, count, rec);
+}
+
+static int
+requeue_any(struct queue_msg *m)
+{
+	struct err ignored;
+
+	if (m->env.why[0] != '\0')
+		return -1;
+	return requeue(m, (long long)time(NULL), &ignored);
+}
+
+int
+queue_retry_failed(struct queue *q, size_t *count, struct err *rec)
+{
+	if (q->remote)
+		return queue_keeper_all('B', count, rec);
+	return each_message(q, q->failed, requeue_any, count, rec);
 }
 
 static int

@@ -212,10 +212,18 @@ int queue_untried(struct queue_msg *m, long long now, struct err *rec);
  * Returns 0, or -1 with rec filled. */
 int queue_fail(struct queue_msg *m, const char *reason, struct err *rec);
 
-/* For mailq: make message id (in msg/) due at once.  Returns 0, or -1
- * with rec filled: no such message (ERR_USAGE/EX_NOINPUT), it is being
- * sent now (ERR_TEMP/EX_TEMPFAIL), or a local error. */
+/* For mailq: make message id due at once.  One in failed/ goes back
+ * into msg/ as if queued anew (attempts 0, created now: its lifetime
+ * starts again; its last error stays).  Returns 0, or -1 with rec
+ * filled: no such message (ERR_USAGE/EX_USAGE), it is being sent now
+ * (ERR_TEMP/EX_TEMPFAIL), it is corrupt (EX_DATAERR), or a local error.
+ * Uses the clock (time(NULL)). */
 int queue_retry_now(struct queue *q, const char *id, struct err *rec);
+
+/* For mailq: put every message of failed/ back as queue_retry_now does
+ * (locked and corrupt ones stay); *count gets how many.  Returns 0, or
+ * -1 with rec filled when failed/ cannot be read. */
+int queue_retry_failed(struct queue *q, size_t *count, struct err *rec);
 
 /* For mailq: remove message id, queued or failed (also a corrupt one).
  * Fails as queue_retry_now. */

@@ -37,8 +37,8 @@ struct queue_msg {
  * the calls of a remote queue, each as its queue.h namesake.  settle's op
  * is 'd' (queue_done), 'r' (queue_retry_later), 'u' (queue_untried) or
  * 'f' (queue_fail) of the message of the current due pass; by_id's 'I'
- * (queue_retry_now) or 'X' (queue_delete); all's 'A' (queue_retry_all) or 'Y'
- * (queue_delete_failed). */
+ * (queue_retry_now) or 'X' (queue_delete); all's 'A' (queue_retry_all),
+ * 'B' (queue_retry_failed) or 'Y' (queue_delete_failed). */
 int queue_keeper_on(void);
 int queue_keeper_put(const struct queue_env *env, int msgfd, const char *reason,
     long long now, int failed, char id[QUEUE_ID_SIZE], struct err *rec);

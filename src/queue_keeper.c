@@ -285,7 +285,8 @@ queue_keeper_by_id(char op, const char *id, struct err *rec)
 	return call(op, id, strlen(id), -1, rec, NULL);
 }
 
-/* -qI and -qDfailed: op 'A' (retry all) or 'Y' (delete the failed). */
+/* -qI, -qIfailed and -qDfailed: op 'A' (retry all), 'B' (put the failed
+ * back) or 'Y' (delete the failed). */
 int
 queue_keeper_all(char op, size_t *count, struct err *rec)
 {
@@ -571,6 +572,9 @@ serve_one(struct kctx *k, struct queue *q, struct frame *f)
 		break;
 	case 'A':
 		rc = queue_retry_all(q, &count, &er);
+		break;
+	case 'B':
+		rc = queue_retry_failed(q, &count, &er);
 		break;
 	case 'X':
 	case 'Y':

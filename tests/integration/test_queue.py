@@ -121,13 +121,53 @@ def test_permanent_refusal_is_kept_in_failed(servers, mailhop, state):
     check_log(servers, res, status="refused", exit=67)
     assert entries(qdir, "msg") == []
     assert len(entries(qdir, "failed")) == 1
-    # -q does not retry it, and -qI refuses it with 64 saying why.
+    # -q does not retry it; -qI<id> puts it back and tries it at once:
+    # refused again, it is back in failed/.
     flush(servers, mailhop, conf, env)
-    assert len(entries(qdir, "failed")) == 1
-    res = mailhop.run(["-C", conf, "-qI" + entries(qdir, "failed")[0]],
-                      env=env)
-    check_error_line(res, 64, "is not retried")
-    assert len(entries(qdir, "failed")) == 1
+    (qid,) = entries(qdir, "failed")
+    res = mailhop.run(["-C", conf, "-qI" + qid], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    check_log(servers, res, status="refused", exit=67)
+    assert entries(qdir, "failed") == [qid] and entries(qdir, "msg") == []
+
+
+def test_failed_message_sent_again_with_qI(servers, mailhop, rcpt, state):
+    """A message refused for a reason since fixed (a wrong password: the
+    send exits 77 and keeps it in failed/) is sent again by -qI<id>, and
+    -qIfailed puts the whole failed area back; each arrives once."""
+    env, qdir = state
+    one, two, three = rcpt("one"), rcpt("two"), rcpt("three")
+    msgids = {}
+    wrong = servers.write_config(queue=True, password="wrong-password")
+    for to in (one, two, three):
+        msgids[to] = "again-%s@example.org" % uuid.uuid4().hex
+        res = mailhop.send(wrong, [to], with_msgid(msgids[to]), env=env)
+        check_error_line(res, 77, "authentication failed")
+    assert len(entries(qdir, "failed")) == 3 and entries(qdir, "msg") == []
+    listing = mailq(mailhop, wrong, env)
+    assert "(failed, account test: authentication failed" in listing, \
+        listing
+    right = servers.write_config(queue=True)
+    first = next(i for i in entries(qdir, "failed")
+                 if one in (qdir / "failed" / i / "env").read_text())
+    res = mailhop.run(["-C", right, "-qI" + first], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    check_log(servers, res, status="sent", exit=0, rcpt=one)
+    servers.wait_for_delivery(one)
+    assert len(entries(qdir, "failed")) == 2
+    # -qIfailed: the rest, with a count on a terminal or with -v
+    res = mailhop.run(["-C", right, "-v", "-qIfailed"], env=env)
+    assert res.rc == 0, res
+    assert "mailhop: 2 failed messages back in the queue" in res.stderr, res
+    for to in (two, three):
+        servers.wait_for_delivery(to)
+    servers.wait_queue_empty()
+    assert entries(qdir, "failed") == [] and entries(qdir, "msg") == []
+    for to in (one, two, three):
+        assert arrived(servers, to, msgids[to]) == 1
+    line = servers.wait_syslog(r"mailhop\[%d\]: queue: 2 failed messages "
+                               r"put back in the queue by uid 0" % res.pid)
+    assert line
 
 
 def test_queue_off_exits_75_and_keeps_nothing(servers, mailhop, rcpt,

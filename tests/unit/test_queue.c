@@ -40,6 +40,7 @@ static char top[64];   /* this test's directory under /tmp */
 static char qdir[128]; /* the queue in it */
 
 static int count_dir(const char *rel);
+static void make_at(const char *rel, const char *text, long long age);
 
 /* Fault injection.  The queue's calls of fsync, renameat, unlinkat and
  * flock come here: a definition in the test program wins over libc's.
@@ -636,11 +637,55 @@ test_fail_and_put_failed(void **state)
 	assert_int_equal(
 	    queue_due(q, NULL, LLONG_MAX - 1, send_cb, &a, NULL, &rec), 0);
 	assert_int_equal(a.calls, 1);
+	assert_int_equal(queue_delete(q, id, &rec), 0);
+	assert_int_equal(list(q).n, 1);
+	/* -qIID of a failed one puts it back, as if queued anew: due at
+	 * once, attempts 0, its lifetime from now; the last error stays */
+	assert_int_equal(queue_retry_now(q, id2, &rec), 0);
+	s = list(q);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.failed, 0);
+	assert_string_equal(s.id[0], id2);
+	assert_int_equal(s.e[0].attempts, 0);
+	assert_int_equal(s.e[0].next_try, 0);
+	assert_true(s.e[0].created >= (long long)time(NULL) - 5);
+	assert_string_equal(s.last[0], "550 refused");
+	a.calls = 0;
+	a.action = 0;
+	assert_int_equal(queue_due(q, NULL, T0, send_cb, &a, NULL, &rec), 0);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(list(q).n, 0);
 	assert_int_equal(queue_retry_now(q, id2, &rec), -1);
 	assert_int_equal(rec.code, EX_USAGE);
-	assert_int_equal(queue_delete(q, id2, &rec), 0);
-	assert_int_equal(queue_delete(q, id, &rec), 0);
-	assert_int_equal(list(q).n, 0);
+	queue_close(q);
+}
+
+/* -qIfailed: every failed message back; a corrupt one stays. */
+static void
+test_retry_failed(void **state)
+{
+	struct queue *q = open_q(NULL);
+	char id[QUEUE_ID_SIZE];
+	struct err rec;
+	size_t n = 99;
+	int i, fd;
+
+	(void)state;
+	err_clear(&rec);
+	for (i = 0; i < 3; i++) {
+		fd = spool(MESSAGE);
+		assert_int_equal(
+		    queue_put_failed(q, &env2, fd, "535 no", T0, id, &rec), 0);
+		close(fd);
+	}
+	make_at("failed/0badc0de.1.1", NULL, 0);
+	put(q, &env2, "refused", T0, id);
+	assert_int_equal(queue_retry_failed(q, &n, &rec), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(count_dir("msg"), 4);
+	assert_int_equal(count_dir("failed"), 1);
+	assert_int_equal(list(q).failed, 1);
+	assert_int_equal(list(q).bad, 1);
 	queue_close(q);
 }
 
@@ -1686,6 +1731,8 @@ main(void)
 		    test_forced_retry_keeps_delay, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_fail_and_put_failed, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_retry_failed, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_locked_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(
