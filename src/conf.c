@@ -408,21 +408,29 @@ system_unreadable(struct files *fs, const char *name, struct err *rec)
 		    u->path != NULL ? u->path : "~/.config/mailhop/config");
 }
 
+/* The account called pk->name; an error worded for -a, or for the
+ * queued message pk->queued_id. */
 static cfg_t *
-choose_named(
-    struct files *fs, const char *name, struct cfile **from, struct err *rec)
+choose_named(struct files *fs, const struct conf_pick *pk, struct cfile **from,
+    struct err *rec)
 {
 	char list[LIST_MAX], files[ERR_TEXT_MAX], buf[CONFPARSE_SHOW_MAX];
 	cfg_t *sec;
 
-	if ((sec = lookup(fs, name, from)) != NULL)
+	if ((sec = lookup(fs, pk->name, from)) != NULL)
 		return sec;
+	confparse_show(buf, sizeof(buf), pk->name);
+	read_files(fs, files, sizeof(files));
+	if (pk->queued_id != NULL) {
+		confparse_fail(rec, NULL, 0,
+		    "queued message %s belongs to account %s, which is no longer in %s: add it back, or delete the message with mailhop -qD%s",
+		    pk->queued_id, buf, files, pk->queued_id);
+		return NULL;
+	}
 	if (list_accounts(fs, list, sizeof(list)) == 0)
 		snprintf(list, sizeof(list), "none");
 	confparse_fail(rec, NULL, 0,
-	    "-a %s: no such account in %s (accounts: %s)",
-	    confparse_show(buf, sizeof(buf), name),
-	    read_files(fs, files, sizeof(files)), list);
+	    "-a %s: no such account in %s (accounts: %s)", buf, files, list);
 	return NULL;
 }
 
@@ -606,7 +614,7 @@ choose(struct files *fs, const struct conf_pick *pk, struct cfile **from,
 	}
 	err_clear(rec);
 	if (pk->name != NULL) {
-		sec = choose_named(fs, pk->name, from, rec);
+		sec = choose_named(fs, pk, from, rec);
 		rc = asprintf(
 		    why, "-a %s", confparse_show(buf, sizeof(buf), pk->name));
 	} else if ((sec = choose_by_address(fs, pk, from, why, rec)) != NULL ||
@@ -1052,6 +1060,15 @@ conf_load(const char *file, const char *name, struct conf_account *acct,
     struct err *rec)
 {
 	struct conf_pick pick = { .name = name };
+
+	return conf_choose(file, &pick, acct, rec);
+}
+
+int
+conf_load_queued(const char *file, const char *name, const char *id,
+    struct conf_account *acct, struct err *rec)
+{
+	struct conf_pick pick = { .name = name, .queued_id = id };
 
 	return conf_choose(file, &pick, acct, rec);
 }

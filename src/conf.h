@@ -74,6 +74,9 @@ struct conf_pick {
 	 * -1 with rec filled, which conf_choose returns.  NULL: no From. */
 	int (*get_from)(void *arg, struct addr_list *from, struct err *rec);
 	void *arg;
+	/* With name: the id of the queued message whose account it is, for
+	 * the error when the account is not there; or NULL (-a). */
+	const char *queued_id;
 };
 
 /* Find the configuration and the account to use.  file is the -C
@@ -90,6 +93,13 @@ struct conf_pick {
  * never shows a secret value. */
 int conf_load(const char *file, const char *name, struct conf_account *acct,
     struct err *rec);
+
+/* conf_load of the account name of queued message id: when no file has
+ * it, the error (ERR_CONFIG, EX_CONFIG) says "queued message ID belongs
+ * to account NAME, which is no longer in FILE: add it back, or delete
+ * the message with mailhop -qDID". */
+int conf_load_queued(const char *file, const char *name, const char *id,
+    struct conf_account *acct, struct err *rec);
 
 /* conf_load with the whole choice, in this order: -a (pick->name); else
  * the first account, in file order (the user file's, then the system

@@ -34,7 +34,7 @@ struct flush_ctx {
 	int quiet; /* errors go to syslog only */
 	/* What the pass did, for the summary of -q: sent, deferred (still
 	 * queued), moved to failed/ (refused or expired), left as they were
-	 * (their account cannot be loaded). */
+	 * (untried after a lost connection). */
 	size_t sent, deferred, failed, left;
 	enum flush_conn state;
 	struct smtp_conn *conn;
@@ -43,6 +43,15 @@ struct flush_ctx {
 	struct smtp_result open_res;
 	struct err open_err;
 	size_t lost; /* messages left after the connection was lost */
+	/* The account of this pass could not be used (its configuration,
+	 * its password or its connection): the first such error, and how
+	 * many messages it deferred; said once, at the end of the pass. */
+	struct err acct_err;
+	size_t acct_deferred, acct_expired;
+	/* The password of acct could not be had: its error, so that the
+	 * password command runs once per pass, not once per message. */
+	struct err pw_err;
+	char pw_account[128];
 };
 
 void
@@ -252,49 +261,64 @@ log_entry(const struct flush_ctx *c, const struct queue_entry *e,
 		fprintf(stderr, "mailhop: %s: %s: %s\n", e->id, status, reply);
 }
 
-/* Load the account of e unless it is loaded.  Returns 0, or -1 (logged). */
+/* Load the account of e unless it is loaded, its password too.  Returns
+ * 0, or -1 with er filled: the account cannot be used. */
 static int
-load_account(struct flush_ctx *c, const struct queue_entry *e)
+load_account(struct flush_ctx *c, const struct queue_entry *e, struct err *er)
 {
-	struct err er;
-
+	err_clear(er);
 	if (c->have_acct && strcmp(c->acct.name, e->account) == 0)
 		return 0;
+	if (c->pw_err.class != ERR_NONE &&
+	    strcmp(c->pw_account, e->account) == 0) {
+		*er = c->pw_err;
+		return -1;
+	}
 	if (c->have_acct)
 		conf_account_free(&c->acct);
 	c->have_acct = 0;
-	err_clear(&er);
-	if (conf_load(c->o->config, e->account, &c->acct, &er) == 0) {
-		c->have_acct = 1;
-		if (conf_password(&c->acct, &er) == 0)
-			return 0;
-		conf_account_free(&c->acct);
-		c->have_acct = 0;
-	}
-	syslog(LOG_ERR, "queue %s: account %s: %s; left in the queue", e->id,
-	    e->account, er.text);
-	if (!c->quiet)
-		fprintf(stderr, "mailhop: queue %s: %s; left in the queue\n",
-		    e->id, er.text);
-	c->code = er.code;
+	if (conf_load_queued(c->o->config, e->account, e->id, &c->acct, er) ==
+	    -1)
+		return -1;
+	c->have_acct = 1;
+	if (conf_password(&c->acct, er) == 0)
+		return 0;
+	c->pw_err = *er;
+	snprintf(c->pw_account, sizeof(c->pw_account), "%s", e->account);
+	conf_account_free(&c->acct);
+	c->have_acct = 0;
 	return -1;
 }
+
+/* Whether er, the failure of a message's own transaction, refuses the
+ * message: a 5xx to MAIL, RCPT, DATA or the message, or a limit the
+ * server declared (SIZE, SMTPUTF8), which no retry changes.  Anything
+ * else (a lost connection, a protocol error, a local failure) is about
+ * the server or this machine, and the message is retried. */
+static int
+refuses_message(const struct err *er)
+{
+	return er->class == ERR_PERM &&
+	    (er->code == EX_DATAERR || er->code == EX_NOUSER);
+}
+
+enum outcome { SENT, DEFER, FAIL };
 
 /* Settle m after the attempt: done, retry later (or expired), failed. */
 static void
 settle(struct flush_ctx *c, struct queue_msg *m, const struct queue_entry *e,
-    const struct smtp_result *res, struct err *er)
+    const struct smtp_result *res, struct err *er, enum outcome how)
 {
 	struct err qe;
 	int expired = 0, rc;
 	const char *status;
 
 	err_clear(&qe);
-	if (er->class == ERR_NONE) {
+	if (how == SENT) {
 		rc = queue_done(m, &qe);
 		status = "sent";
 		c->sent++;
-	} else if (er->class != ERR_PERM) {
+	} else if (how == DEFER) {
 		rc = queue_retry_later(m, er->text, time(NULL), &expired, &qe);
 		status = expired ? "expired" : "deferred";
 		*(expired ? &c->failed : &c->deferred) += 1;
@@ -303,9 +327,8 @@ settle(struct flush_ctx *c, struct queue_msg *m, const struct queue_entry *e,
 		status = "refused";
 		c->failed++;
 	}
-	log_entry(c, e, res, status,
-	    er->class == ERR_NONE ? res->reply : er->text,
-	    er->class == ERR_NONE ? 0 : er->code);
+	log_entry(c, e, res, status, how == SENT ? res->reply : er->text,
+	    how == SENT ? 0 : er->code);
 	if (rc == -1) {
 		syslog(LOG_ERR, "queue %s: %s", e->id, qe.text);
 		if (!c->quiet)
@@ -313,6 +336,27 @@ settle(struct flush_ctx *c, struct queue_msg *m, const struct queue_entry *e,
 			    stderr, "mailhop: queue %s: %s\n", e->id, qe.text);
 		c->code = qe.code;
 	}
+}
+
+/* The account of m cannot be used (er: its configuration, its password,
+ * its connection): the message is not at fault.  It is deferred, the
+ * attempt counted with er as its error (so it still expires), and the
+ * account's error is told once, at the end of the pass. */
+static void
+account_failed(struct flush_ctx *c, struct queue_msg *m,
+    const struct queue_entry *e, const struct smtp_result *res, struct err *er)
+{
+	struct smtp_result none;
+	size_t failed = c->failed;
+
+	if (res == NULL) {
+		memset(&none, 0, sizeof(none));
+		res = &none;
+	}
+	if (c->acct_deferred + c->acct_expired == 0)
+		c->acct_err = *er;
+	settle(c, m, e, res, er, DEFER);
+	*(c->failed > failed ? &c->acct_expired : &c->acct_deferred) += 1;
 }
 
 /* Open the connection of c's account for its first due message.  The
@@ -331,8 +375,43 @@ open_conn(struct flush_ctx *c)
 		c->state = CONN_FAILED;
 }
 
+/* The account's error, once per pass: its messages stay queued.  A
+ * temporary one (the server is down) is no news, and not told. */
+static void
+tell_account(struct flush_ctx *c, const char *account)
+{
+	const struct err *er = &c->acct_err;
+	size_t n = c->acct_deferred, x = c->acct_expired;
+	char what[96] = "", more[64] = "";
+
+	if (n + x == 0 || er->class == ERR_TEMP)
+		return;
+	if (c->code == EX_OK)
+		c->code = er->code;
+	if (n > 0)
+		snprintf(what, sizeof(what), "%zu message%s stay%s queued", n,
+		    n == 1 ? "" : "s", n == 1 ? "s" : "");
+	if (x > 0)
+		snprintf(more, sizeof(more),
+		    "%s%zu expired (moved to the failed area)",
+		    n > 0 ? ", " : "", x);
+	syslog(LOG_ERR, "queue: account %s: %s; %s%s",
+	    account != NULL ? account : "?", er->text, what, more);
+	if (c->quiet)
+		return;
+	/* A missing account's error names the message and the fix. */
+	if (strncmp(er->text, "queued message ", 15) == 0)
+		fprintf(stderr, "mailhop: %s%s\n", er->text,
+		    n + x > 1 ? " (and the other messages of that account)"
+			      : "");
+	else
+		fprintf(stderr, "mailhop: queue: account %s: %s; %s%s\n",
+		    account != NULL ? account : "?", er->text, what, more);
+}
+
 /* Close the account's connection (QUIT); the next account opens its
- * own.  Messages left after a lost connection are logged once. */
+ * own.  Messages left after a lost connection are logged once, and the
+ * account's error is told once. */
 static void
 end_account(struct flush_ctx *c, const char *account)
 {
@@ -343,8 +422,11 @@ end_account(struct flush_ctx *c, const char *account)
 		    "queue: account %s: connection to %s lost, %zu message(s) left in the queue for the next run",
 		    account != NULL ? account : "?",
 		    c->have_acct ? c->acct.host : "?", c->lost);
+	tell_account(c, account);
 	c->state = CONN_NONE;
 	c->lost = 0;
+	c->acct_deferred = c->acct_expired = 0;
+	err_clear(&c->acct_err);
 }
 
 /* m is left as it is, untried, for the next run; a try forced by -qI
@@ -361,35 +443,17 @@ untried(struct flush_ctx *c, struct queue_msg *m, const struct queue_entry *e)
 		syslog(LOG_ERR, "queue %s: %s", e->id, qe.text);
 }
 
-/* queue_due's callback: send one message over its account's connection,
- * RSET between messages (smtp_conn_send).  Each message is settled on
- * its own outcome alone; once the connection is lost or out of step, the
- * messages after it are left as they are, due, never sent twice. */
+/* Send m over the open connection and settle it on its own outcome. */
 static int
-flush_one(struct queue_msg *m, const struct queue_entry *e, void *arg)
+send_queued(
+    struct flush_ctx *c, struct queue_msg *m, const struct queue_entry *e)
 {
-	struct flush_ctx *c = arg;
 	struct smtp_envelope env;
 	struct smtp_result res;
 	struct err er;
 	char *pbuf;
 	size_t psz = strlen(e->params) + 1;
 
-	if (load_account(c, e) == -1) {
-		c->left++;
-		return 0;
-	}
-	if (c->state == CONN_LOST) {
-		untried(c, m, e);
-		return 0;
-	}
-	if (c->state == CONN_NONE)
-		open_conn(c);
-	if (c->state == CONN_FAILED) {
-		er = c->open_err;
-		settle(c, m, e, &c->open_res, &er);
-		return 0;
-	}
 	if ((pbuf = malloc(psz)) == NULL) {
 		c->code = EX_OSERR;
 		return 1;
@@ -401,11 +465,44 @@ flush_one(struct queue_msg *m, const struct queue_entry *e, void *arg)
 	params_parse(e->params, &env, pbuf, psz);
 	if (smtp_conn_send(c->conn, &env, queue_msg_fd(m), 0, &res, &er) == 0)
 		err_clear(&er);
-	settle(c, m, e, &res, &er);
+	settle(c, m, e, &res, &er,
+	    er.class == ERR_NONE       ? SENT
+		: refuses_message(&er) ? FAIL
+				       : DEFER);
 	free(pbuf);
 	if (!smtp_conn_usable(c->conn))
 		c->state = CONN_LOST;
 	return 0;
+}
+
+/* queue_due's callback: send one message over its account's connection,
+ * RSET between messages (smtp_conn_send).  Each message is settled on
+ * its own outcome alone; once the connection is lost or out of step, the
+ * messages after it are left as they are, due, never sent twice.  When
+ * the account cannot be used (its configuration, its password, its
+ * connection), no message is at fault: each is deferred. */
+static int
+flush_one(struct queue_msg *m, const struct queue_entry *e, void *arg)
+{
+	struct flush_ctx *c = arg;
+	struct err er;
+
+	if (load_account(c, e, &er) == -1) {
+		account_failed(c, m, e, NULL, &er);
+		return 0;
+	}
+	if (c->state == CONN_NONE)
+		open_conn(c);
+	if (c->state == CONN_LOST) {
+		untried(c, m, e);
+		return 0;
+	}
+	if (c->state == CONN_FAILED) {
+		er = c->open_err;
+		account_failed(c, m, e, &c->open_res, &er);
+		return 0;
+	}
+	return send_queued(c, m, e);
 }
 
 /* What a -q run did, on standard error: on a terminal or with -v. */
@@ -530,39 +627,32 @@ flush_queue(struct flush_ctx *c, struct queue *q, const char *account,
 	return rc;
 }
 
-/* Send the due messages of account (NULL: of every account); with tell,
- * say what was done.  conn, when not NULL, is account's open connection:
- * the pass uses it first and closes it. */
+/* Send the due messages of account (NULL: of every account) as c says;
+ * with tell, say what was done.  c->conn, when set, is account's open
+ * connection: the pass uses it first.  Closes it, and frees c's account.
+ * Returns the exit code. */
 static int
-flush_pass(const struct options *o, const char *account, int quiet, int tell,
-    struct smtp_conn *conn)
+flush_pass(struct flush_ctx *c, const char *account, int tell)
 {
-	struct flush_ctx c = { 0 };
 	struct queue_stats st = { 0 };
 	struct queue *q = NULL;
 	struct err e;
 
-	c.o = o;
-	c.quiet = quiet;
-	if (smtp_conn_usable(conn)) {
-		c.conn = conn;
-		c.state = CONN_OPEN;
-	} else
-		smtp_conn_close(conn);
 	err_clear(&e);
-	if (flush_open(o->config, &q, &e) == -1 ||
-	    flush_queue(&c, q, account, &st, &e) == -1) {
+	if (flush_open(c->o->config, &q, &e) == -1 ||
+	    flush_queue(c, q, account, &st, &e) == -1) {
 		syslog(LOG_ERR, "queue: %s", e.text);
-		if (!quiet)
+		if (!c->quiet)
 			fprintf(stderr, "mailhop: %s\n", e.text);
-		c.code = e.code;
+		c->code = e.code;
 	} else if (tell)
-		summary(&c, &st);
+		summary(c, &st);
 	queue_close(q);
-	smtp_conn_close(c.conn);
-	if (c.have_acct)
-		conf_account_free(&c.acct);
-	return c.code;
+	smtp_conn_close(c->conn);
+	c->conn = NULL;
+	if (c->have_acct)
+		conf_account_free(&c->acct);
+	return c->code;
 }
 
 /* -qIID: make message ID due now (one in the failed area goes back into
@@ -618,6 +708,7 @@ delete_op(struct queue *q, const struct options *o, struct err *e)
 int
 flush_run(const struct options *o)
 {
+	struct flush_ctx c = { 0 };
 	int code;
 
 	if (o->queue_del != NULL)
@@ -626,21 +717,34 @@ flush_run(const struct options *o)
 		return code;
 	if (o->verbose)
 		log_trace_enable(STDERR_FILENO);
-	return flush_pass(
-	    o, NULL, 0, o->verbose || isatty(STDERR_FILENO), NULL);
+	c.o = o;
+	return flush_pass(&c, NULL, o->verbose || isatty(STDERR_FILENO));
 }
 
 void
 flush_account(const struct options *o, const char *account)
 {
-	(void)flush_pass(o, account, 1, 0, NULL);
+	struct flush_ctx c = { 0 };
+
+	c.o = o;
+	c.quiet = 1;
+	(void)flush_pass(&c, account, 0);
 }
 
 void
 flush_account_over(
     const struct options *o, const char *account, struct smtp_conn *conn)
 {
-	(void)flush_pass(o, account, 1, 0, conn);
+	struct flush_ctx c = { 0 };
+
+	c.o = o;
+	c.quiet = 1;
+	if (smtp_conn_usable(conn)) {
+		c.conn = conn;
+		c.state = CONN_OPEN;
+	} else
+		smtp_conn_close(conn);
+	(void)flush_pass(&c, account, 0);
 }
 
 /* queue_list's callback for flush_due: stop at the first due message of

@@ -39,7 +39,10 @@ int flush_keep(const char *config, const struct queue_env *env, int msgfd,
 /* mailq, -bp: the queue listing on stdout; returns the exit code. */
 int flush_list(const struct options *o);
 
-/* -q: send every due message of every account; returns the exit code. */
+/* -q: send every due message of every account; returns the exit code:
+ * 0, or when an account cannot be used (its configuration, its
+ * password, or a permanent failure to connect, log in or start TLS) the
+ * code of its error, told once for its messages, which stay queued. */
 int flush_run(const struct options *o);
 
 /* After a successful send: send the due messages of account (best effort;

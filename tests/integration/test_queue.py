@@ -7,6 +7,7 @@ Each test has its own XDG_STATE_HOME, so its own queue."""
 import os
 import re
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -231,17 +232,51 @@ def test_lost_after_final_dot_is_queued(servers, mailhop, fault,
     assert len(entries(qdir, "msg")) == 1
 
 
-def test_flush_with_the_account_gone_leaves_it(servers, mailhop, rcpt,
-                                               state):
+def test_flush_with_the_account_gone_keeps_it(servers, mailhop, rcpt,
+                                              state):
+    """A queued message whose account is no longer in the configuration
+    stays queued (deferred: the attempt counts, so it still expires),
+    with one line worded for the queue, not for -a; the rest of the queue
+    is flushed all the same."""
     env, qdir = state
+    gone, kept = rcpt("gone"), rcpt("kept")
     down = servers.write_config(host="127.0.0.1", timeout=5, queue=True,
                                 port=servers.ports["closed"])
-    assert mailhop.send(down, [rcpt()], MESSAGE, env=env).rc == 0
+    assert mailhop.send(down, [gone], MESSAGE, env=env).rc == 0
     (qid,) = entries(qdir, "msg")
+    time.sleep(1.1)  # queue order is by creation time
+    other_down = servers.write_config(
+        account="other", host="127.0.0.1", timeout=5, queue=True,
+        port=servers.ports["closed"])
+    assert mailhop.send(other_down, [kept], MESSAGE, env=env).rc == 0
     other = servers.write_config(account="other", queue=True)
-    res = mailhop.run(["-C", other, "-qI" + qid], env=env)
-    check_error_line(res, 78, qid, "left in the queue")
+    res = mailhop.run(["-C", other, "-qI"], env=env)
+    line = check_error_line(res, 78, "queued message %s belongs to account "
+                            "test, which is no longer in %s" % (qid, other),
+                            "mailhop -qD" + qid)
+    assert "-a " not in line, line
+    assert len(servers.wait_for_delivery(kept)) == 1
     assert entries(qdir, "msg") == [qid]
+    fields = parse_log(servers.mailhop_syslog(res.pid))
+    assert fields["status"] == "deferred" and fields["rcpt"] == gone, fields
+    assert "no longer in" in fields["reply"], fields
+    envfile = (qdir / "msg" / qid / "env").read_text()
+    assert "\nattempts 1\n" in envfile, envfile  # -qI: not counted
+    assert "no longer in" in mailq(mailhop, other, env)
+    # A plain -q while it is not due: nothing said, exit 0.
+    res = mailhop.run(["-C", other, "-q"], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+
+
+def set_env(qdir, qid, **fields):
+    """Set fields of a queued envelope (queue.c's format), as another
+    time would have written them; "next-try" as a ** key."""
+    p = qdir / "msg" / qid / "env"
+    lines = []
+    for ln in p.read_text().splitlines():
+        key = ln.split(" ", 1)[0]
+        lines.append("%s %s" % (key, fields[key]) if key in fields else ln)
+    p.write_text("\n".join(lines) + "\n")
 
 
 def make_due(qdir, qid):
@@ -499,3 +534,147 @@ def test_queue_put_syncs_in_order(servers, mailhop, tmp_path, state):
     first = calls.index(order[0]) if order[0] in calls else len(calls)
     seen = [c for c in calls[first:] if c in order]
     assert seen == order, calls
+
+
+TLS_ALERT = b"\x15\x03\x03\x00\x02\x02\x28"  # fatal handshake_failure
+FAULT_PW = "Sup3r-s3cret-pw!"
+
+# A connection that cannot be opened, for a reason that is the account's
+# (its password, its host, its server's certificate, greeting, EHLO,
+# TLS), not any message's: (config or fault scenario, exit code, words).
+ACCOUNT_FAILURES = {
+    "wrong-password": (dict(password="wrong-password"), 77,
+                       "authentication failed"),
+    "no-such-host": (dict(host="mail.example.invalid"), 68, "example.invalid"),
+    "untrusted-cert": (dict(ca_file="other-ca"), 69, "not trusted"),
+    "554-greeting": (Scenario(greeting="554 5.3.2 no service here"), 69,
+                     "refused the session"),
+    "protocol-error": (Scenario(replies={"EHLO": "999 what"}), 76,
+                       "malformed reply"),
+    "tls-alert": (Scenario(tls="implicit", handshake=[TLS_ALERT]), 69,
+                  "alert"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ACCOUNT_FAILURES))
+def test_account_failure_keeps_the_queue(servers, mailhop, fault,
+                                         fault_conf, rcpt, state, case):
+    """Issue 6, finding 1: one connection-level permanent error during a
+    flush moved the account's whole due queue to failed/.  Now each
+    message stays queued (status=deferred with the reason, the attempt
+    counted, mailq showing it), -q says the account's error once and
+    exits with its code, and once the account is fixed every message
+    arrives exactly once."""
+    env, qdir = state
+    spec, code, words = ACCOUNT_FAILURES[case]
+    to = [rcpt("m%d" % i) for i in range(3)]
+    msgids = ["acct-%s-%d@example.org" % (uuid.uuid4().hex[:10], i)
+              for i in range(3)]
+    down = servers.write_config(host="127.0.0.1", timeout=5, queue=True,
+                                port=servers.ports["closed"])
+    for t, m in zip(to, msgids):
+        assert mailhop.send(down, [t], with_msgid(m), env=env).rc == 0
+    ids = entries(qdir, "msg")
+    assert len(ids) == 3
+    if isinstance(spec, Scenario):
+        spec.user, spec.password = "alice", FAULT_PW
+        bad = fault_conf(fault(spec), password=FAULT_PW, queue=True)
+    else:
+        kw = dict(spec, queue=True, timeout=5)
+        if kw.get("ca_file") == "other-ca":
+            kw["ca_file"] = os.path.join(servers.pki, "other-ca.pem")
+        bad = servers.write_config(**kw)
+    res = mailhop.run(["-C", bad, "-qI"], env=env)
+    line = check_error_line(res, code, "account test", words,
+                            "3 messages stay queued")
+    assert entries(qdir, "msg") == ids, line
+    assert entries(qdir, "failed") == [], line
+    lines = [parse_log(ln.split("]: ", 1)[1])
+             for ln in servers.syslog_lines()
+             if "mailhop[%d]: msgid=" % res.pid in ln]
+    assert sorted(f["msgid"] for f in lines) == sorted(msgids), lines
+    for f in lines:
+        assert f["status"] == "deferred" and f["exit"] == str(code), f
+        assert words in f["reply"], f
+    for qid in ids:
+        text = (qdir / "msg" / qid / "env").read_text()
+        assert "\nattempts 1\n" in text, text  # -qI: a forced try
+        assert words in text, text
+    listing = mailq(mailhop, bad, env)
+    states = [ln for ln in listing.splitlines() if "(account test, " in ln]
+    assert len(states) == 3 and all(words in ln for ln in states), listing
+    assert "(failed," not in listing and " failed." not in listing, listing
+    # A plain -q of the broken account: they are not due, nothing said.
+    res = mailhop.run(["-C", bad, "-q"], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    # Fixed: all three go, once.
+    good = servers.write_config(queue=True)
+    res = mailhop.run(["-C", good, "-qI"], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    servers.wait_queue_empty()
+    for t, m in zip(to, msgids):
+        servers.wait_for_delivery(t)
+        assert arrived(servers, t, m) == 1
+    assert entries(qdir, "msg") == [] and entries(qdir, "failed") == []
+
+
+def test_account_failure_counts_toward_the_lifetime(servers, mailhop,
+                                                    state):
+    """A message whose account keeps failing (a wrong password) still
+    expires: past its five days, the next failure moves it to failed/
+    as expired."""
+    env, qdir = state
+    down = servers.write_config(host="127.0.0.1", timeout=5, queue=True,
+                                port=servers.ports["closed"])
+    assert mailhop.send(down, ["x@example.org"], MESSAGE, env=env).rc == 0
+    (qid,) = entries(qdir, "msg")
+    set_env(qdir, qid, created=int(time.time()) - 5 * 86400 - 1,
+            **{"next-try": 0})
+    bad = servers.write_config(queue=True, password="wrong-password")
+    res = mailhop.run(["-C", bad, "-q"], env=env)
+    check_error_line(res, 77, "account test", "1 expired (moved to the "
+                     "failed area)")
+    assert entries(qdir, "msg") == [] and entries(qdir, "failed") == [qid]
+    check_log(servers, res, status="expired", exit=77)
+
+
+def test_default_lifetime_five_days_then_expired(servers, mailhop, rcpt,
+                                                 state):
+    """Without a lifetime setting a message may wait five days: one
+    queued 5 days minus a minute ago is deferred again, one queued 5 days
+    and a second ago expires at its next try (due for that, although its
+    next try was hours away): status=expired in the log, moved to
+    failed/, and mailq says it expired, not that it was refused."""
+    env, qdir = state
+    old, young = rcpt("old"), rcpt("young")
+    down = queue_down(servers, mailhop, env, [old])
+    time.sleep(1.1)  # queue order is by creation time
+    queue_down(servers, mailhop, env, [young])
+    ids = {}
+    for qid in entries(qdir, "msg"):
+        text = (qdir / "msg" / qid / "env").read_text()
+        ids[old if old in text else young] = qid
+    now = int(time.time())
+    set_env(qdir, ids[old], created=now - 5 * 86400 - 1,
+            **{"next-try": now + 3 * 3600})
+    set_env(qdir, ids[young], created=now - 5 * 86400 + 60,
+            **{"next-try": now - 1})
+    res = mailhop.run(["-C", down, "-q"], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    assert entries(qdir, "msg") == [ids[young]]
+    assert entries(qdir, "failed") == [ids[old]]
+    by = {}
+    for ln in servers.syslog_lines():
+        if "mailhop[%d]: msgid=" % res.pid in ln:
+            f = parse_log(ln.split("]: ", 1)[1])
+            by[f["rcpt"]] = f
+    assert by[old]["status"] == "expired", by
+    assert "refused" in by[old]["reply"] or "connect" in by[old]["reply"]
+    assert by[young]["status"] == "deferred", by
+    listing = mailq(mailhop, down, env)
+    m = re.search(r"\(account test: expired after 5 days; last error: "
+                  r"[^)]*\)", listing)
+    assert m and ("refused" in m.group(0) or "connect" in m.group(0)), \
+        listing
+    assert "(failed," not in listing, listing
+    assert "1 failed." in listing, listing
