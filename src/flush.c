@@ -30,8 +30,9 @@ struct flush_ctx {
 	const struct options *o;
 	struct conf_account acct; /* the account of the last message */
 	int have_acct;
-	int code;  /* the exit code of the pass */
-	int quiet; /* errors go to syslog only */
+	int borrowed; /* acct is the send's: not freed, its password gone */
+	int code;     /* the exit code of the pass */
+	int quiet;    /* errors go to syslog only */
 	/* What the pass did, for the summary of -q: sent, deferred (still
 	 * queued), moved to failed/ (refused or expired), left as they were
 	 * (untried after a lost connection). */
@@ -52,6 +53,10 @@ struct flush_ctx {
 	 * password command runs once per pass, not once per message. */
 	struct err pw_err;
 	char pw_account[128];
+	/* A send carrying the queue: how many it may still take, and until
+	 * when it may start one (0: not a carry). */
+	size_t carry_left;
+	long long carry_until;
 };
 
 void
@@ -274,9 +279,9 @@ load_account(struct flush_ctx *c, const struct queue_entry *e, struct err *er)
 		*er = c->pw_err;
 		return -1;
 	}
-	if (c->have_acct)
+	if (c->have_acct && !c->borrowed)
 		conf_account_free(&c->acct);
-	c->have_acct = 0;
+	c->have_acct = c->borrowed = 0;
 	if (conf_load_queued(c->o->config, e->account, e->id, &c->acct, er) ==
 	    -1)
 		return -1;
@@ -366,9 +371,15 @@ account_failed(struct flush_ctx *c, struct queue_msg *m,
 static void
 open_conn(struct flush_ctx *c)
 {
+	err_clear(&c->open_err);
+	if (c->borrowed) {
+		/* The send's connection is gone, and its password with it:
+		 * the rest waits for the next -q. */
+		c->state = CONN_LOST;
+		return;
+	}
 	flush_smtp_params(&c->acct, &c->p, c->port, sizeof(c->port));
 	c->p.partial = 0;
-	err_clear(&c->open_err);
 	if (smtp_conn_open(&c->p, &c->open_res, &c->conn, &c->open_err) == 0)
 		c->state = CONN_OPEN;
 	else
@@ -443,6 +454,19 @@ untried(struct flush_ctx *c, struct queue_msg *m, const struct queue_entry *e)
 		syslog(LOG_ERR, "queue %s: %s", e->id, qe.text);
 }
 
+/* A send carrying the queue stops after FLUSH_CARRY_MAX messages, and
+ * starts none after FLUSH_CARRY_SECONDS: its caller is waiting. */
+static int
+carry_done(struct flush_ctx *c)
+{
+	if (c->carry_until == 0)
+		return 0;
+	if (c->carry_left == 0 || (long long)time(NULL) >= c->carry_until)
+		return 1;
+	c->carry_left--;
+	return 0;
+}
+
 /* Send m over the open connection and settle it on its own outcome. */
 static int
 send_queued(
@@ -487,6 +511,8 @@ flush_one(struct queue_msg *m, const struct queue_entry *e, void *arg)
 	struct flush_ctx *c = arg;
 	struct err er;
 
+	if (carry_done(c))
+		return 1;
 	if (load_account(c, e, &er) == -1) {
 		account_failed(c, m, e, NULL, &er);
 		return 0;
@@ -629,8 +655,8 @@ flush_queue(struct flush_ctx *c, struct queue *q, const char *account,
 
 /* Send the due messages of account (NULL: of every account) as c says;
  * with tell, say what was done.  c->conn, when set, is account's open
- * connection: the pass uses it first.  Closes it, and frees c's account.
- * Returns the exit code. */
+ * connection: the pass uses it first.  Closes it, and frees c's account
+ * unless borrowed.  Returns the exit code. */
 static int
 flush_pass(struct flush_ctx *c, const char *account, int tell)
 {
@@ -650,7 +676,7 @@ flush_pass(struct flush_ctx *c, const char *account, int tell)
 	queue_close(q);
 	smtp_conn_close(c->conn);
 	c->conn = NULL;
-	if (c->have_acct)
+	if (c->have_acct && !c->borrowed)
 		conf_account_free(&c->acct);
 	return c->code;
 }
@@ -722,29 +748,24 @@ flush_run(const struct options *o)
 }
 
 void
-flush_account(const struct options *o, const char *account)
-{
-	struct flush_ctx c = { 0 };
-
-	c.o = o;
-	c.quiet = 1;
-	(void)flush_pass(&c, account, 0);
-}
-
-void
 flush_account_over(
-    const struct options *o, const char *account, struct smtp_conn *conn)
+    const struct options *o, struct conf_account *acct, struct smtp_conn *conn)
 {
 	struct flush_ctx c = { 0 };
 
+	if (!smtp_conn_usable(conn)) {
+		smtp_conn_close(conn);
+		return;
+	}
 	c.o = o;
 	c.quiet = 1;
-	if (smtp_conn_usable(conn)) {
-		c.conn = conn;
-		c.state = CONN_OPEN;
-	} else
-		smtp_conn_close(conn);
-	(void)flush_pass(&c, account, 0);
+	c.acct = *acct;
+	c.have_acct = c.borrowed = 1;
+	c.conn = conn;
+	c.state = CONN_OPEN;
+	c.carry_left = FLUSH_CARRY_MAX;
+	c.carry_until = (long long)time(NULL) + FLUSH_CARRY_SECONDS;
+	(void)flush_pass(&c, acct->name, 0);
 }
 
 /* queue_list's callback for flush_due: stop at the first due message of

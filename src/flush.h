@@ -45,18 +45,22 @@ int flush_list(const struct options *o);
  * code of its error, told once for its messages, which stay queued. */
 int flush_run(const struct options *o);
 
-/* After a successful send: send the due messages of account (best effort;
- * failures are only logged). */
-void flush_account(const struct options *o, const char *account);
-
 /* Before a send: 1 when the queue holds a message of account that is due
  * now, 0 when it holds none, -1 when the queue cannot be read. */
 int flush_due(const struct options *o, const char *account);
 
-/* As flush_account, over conn (the account's connection that carried the
- * send, without QUIT; NULL or unusable: one of its own), which it closes
- * (QUIT). */
+/* A send carries at most this many of its account's due messages, and
+ * starts none after this many seconds: its caller is waiting; -q sends
+ * the rest. */
+#define FLUSH_CARRY_MAX 16
+#define FLUSH_CARRY_SECONDS 10
+
+/* After a successful send: send the due messages of acct (the send's
+ * account, used as it is: no password command runs again) over conn,
+ * the connection that carried the send, without QUIT, within the limits
+ * above; then close it (QUIT).  NULL or unusable: nothing is sent.  Best
+ * effort: failures are only logged. */
 void flush_account_over(
-    const struct options *o, const char *account, struct smtp_conn *conn);
+    const struct options *o, struct conf_account *acct, struct smtp_conn *conn);
 
 #endif

@@ -556,7 +556,7 @@ send_one(struct run *r, int infd, int stdin_closed)
 		code = keep(r, code);
 	report(r, code);
 	if (code == EX_OK && !r->queued && r->acct.queue && r->due != 1)
-		flush_account_over(&r->opt, r->acct.name, r->conn);
+		flush_account_over(&r->opt, &r->acct, r->conn);
 	else
 		smtp_conn_close(r->conn);
 	r->conn = NULL;

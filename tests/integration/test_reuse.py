@@ -367,6 +367,85 @@ def test_send_carries_the_due_queue_over_its_connection(servers, mailhop,
         assert parse_log(line.split("]: ", 1)[1])["status"] == "sent", line
 
 
+def pw_command_config(servers, tmp_path, script):
+    """A working config whose password comes from a password_command
+    that counts its runs (one line each in the returned file)."""
+    runs = tmp_path / "pw-runs"
+    cmd = tmp_path / "pw.sh"
+    cmd.write_text("#!/bin/sh\necho run >> %s\n%s\n" % (runs, script))
+    cmd.chmod(0o700)
+    conf = servers.write_config(queue=True)
+    with open(conf) as f:
+        text = f.read()
+    text = re.sub(r'\tpassword = .*\n',
+                  '\tpassword_command = "%s"\n' % cmd, text)
+    with open(conf, "w") as f:
+        f.write(text)
+    return conf, runs
+
+
+def test_send_carrying_the_queue_runs_password_command_once(
+        servers, mailhop, rcpt, tmp_path):
+    """The send's account (its password already used for AUTH) serves the
+    queued messages it carries: the password command runs once."""
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    qdir = tmp_path / "state" / "mailhop" / "queue"
+    old, new = rcpt("queued"), rcpt("new")
+    queue_while_down(servers, mailhop, env, qdir, [old])
+    conf, runs = pw_command_config(
+        servers, tmp_path, "echo %s" % servers.users["alice"])
+    res = mailhop.send(conf, [new], MESSAGE % (8, 8), env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    assert len(servers.wait_for_delivery(new)) == 1
+    assert len(servers.wait_for_delivery(old)) == 1
+    assert entries(qdir, "msg") == []
+    assert runs.read_text() == "run\n"
+
+
+def test_failing_password_command_runs_once_per_flush(servers, mailhop,
+                                                      tmp_path):
+    """A password command that fails: -q defers the account's three
+    messages with its error, says it once, and ran it once."""
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    qdir = tmp_path / "state" / "mailhop" / "queue"
+    for i in range(3):
+        queue_while_down(servers, mailhop, env, qdir,
+                         ["bob%d@example.org" % i])
+    conf, runs = pw_command_config(servers, tmp_path,
+                                   "exit 1")
+    res = mailhop.run(["-C", conf, "-q"], env=env)
+    assert res.rc != 0, res
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1 and "3 messages stay queued" in lines[0], res
+    assert runs.read_text() == "run\n"
+    assert len(entries(qdir, "msg")) == 3
+
+
+def test_send_carries_at_most_16(servers, mailhop, rcpt, tmp_path):
+    """A send carries at most FLUSH_CARRY_MAX (16) due messages, so that
+    its caller does not wait for a big queue; -q sends the rest."""
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    qdir = tmp_path / "state" / "mailhop" / "queue"
+    to = rcpt("many")
+    for _ in range(20):
+        queue_while_down(servers, mailhop, env, qdir, [to])
+    up = servers.write_config(queue=True)
+    off = maillog_size(servers)
+    res = mailhop.send(up, [to], MESSAGE % (9, 9), env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    lines, disc = smtpd_sessions(servers, off, 1)
+    assert len(connects(lines)) == 1 and len(disc) == 1, "\n".join(lines)
+    assert re.search(r" mail=17 rcpt=17 bdat=17 rset=16 quit=1 ", disc[0]), \
+        disc[0]
+    assert len(entries(qdir, "msg")) == 4
+    res = mailhop.run(["-C", up, "-q"], env=env)
+    assert res.rc == 0, res
+    assert entries(qdir, "msg") == []
+    servers.wait_for_delivery(to, count=21)
+    servers.wait_queue_empty()
+    assert len(servers.maildir_messages(to)) == 21
+
+
 def test_send_with_nothing_due_keeps_quit_in_its_group(servers, mailhop,
                                                        rcpt, tmp_path):
     """Nothing due (a queued message not due yet): one connection, one
