@@ -54,6 +54,12 @@ struct run {
 	int *codes; /* each recipient's RCPT reply (smtp.h rcpt_codes) */
 	int tried;  /* smtp_send ran: a failure may be queued */
 	int queued; /* kept in the queue: exit 0, status=queued */
+	/* With partial_delivery, recipients refused with 4xx and others
+	 * with 5xx: the 4xx ones are queued (split_queued once they are),
+	 * the 5xx ones kept in failed/, and each kind has its log line. */
+	int split;
+	int split_queued;
+	char split_why[ERR_TEXT_MAX];  /* why they could not be queued */
 	char params[FLUSH_PARAMS_MAX]; /* for the queue: BODY, DSN, ... */
 	struct err err;
 	/* The account's due queued messages, looked for before the send:
@@ -376,10 +382,20 @@ deliver(struct run *r)
 	return rc;
 }
 
-/* The comma-joined recipients for the log line (malloc'ed, or NULL). */
-static char *
-join_rcpts(const struct addr_list *l)
+/* Whether recipient i is of the kind want: 0 any, else the class of its
+ * RCPT reply (4 or 5). */
+static int
+rcpt_is(const struct run *r, size_t i, int want)
 {
+	return want == 0 || (r->codes != NULL && r->codes[i] / 100 == want);
+}
+
+/* The comma-joined recipients of the kind want (rcpt_is) for the log
+ * line (malloc'ed, or NULL). */
+static char *
+join_rcpts(const struct run *r, int want)
+{
+	const struct addr_list *l = &r->rcpt;
 	size_t i, len = 1;
 	char *s;
 
@@ -390,17 +406,15 @@ join_rcpts(const struct addr_list *l)
 		return NULL;
 	s[0] = '\0';
 	for (i = 0; i < l->n; i++) {
-		if (i > 0)
+		if (!rcpt_is(r, i, want))
+			continue;
+		if (s[0] != '\0')
 			strcat(s, ",");
 		strcat(s, l->v[i].mailbox);
 	}
 	return s;
 }
 
-/* The log line's status: "failed" when this machine failed (the queue
- * or the spool file could not be written), not the server or the
- * message: "refused" is for a refusal (the server's, allow_from's, or of
- * a message or command line that cannot be sent). */
 static const char *
 status_name(const struct run *r)
 {
@@ -418,14 +432,24 @@ status_name(const struct run *r)
 /* The one stderr line of a failure: what, the server's words, and for a
  * temporary failure that nothing was sent (there is no queue yet). */
 static void
-print_error(const struct err *e, size_t delivered)
+print_error(const struct run *r)
 {
+	const struct err *e = &r->err;
 	const char *said = "", *reply = "", *end = "", *outcome = "";
+	char buf[ERR_TEXT_MAX + 64];
 
 	if (e->reply[0] != '\0' && strstr(e->text, e->reply) == NULL)
 		said = " (server said: ", reply = e->reply, end = ")";
 	/* With partial_delivery, the accepted recipients have it. */
-	if (delivered > 0)
+	if (r->split && !r->split_queued) {
+		snprintf(buf, sizeof(buf), "; %s", r->split_why);
+		outcome = buf;
+	} else if (r->split_queued && r->res.delivered > 0)
+		outcome = "; the other recipients got the message, and those "
+			  "refused for now (4xx) are queued for retry";
+	else if (r->split_queued)
+		outcome = "; those refused for now (4xx) are queued for retry";
+	else if (r->res.delivered > 0)
 		outcome = "; the other recipients got the message";
 	else if (e->class == ERR_TEMP)
 		outcome = "; the message was not sent";
@@ -433,11 +457,14 @@ print_error(const struct err *e, size_t delivered)
 	    outcome);
 }
 
+/* One log line: status, the recipients of the kind want (rcpt_is), the
+ * reply, and the exit code. */
 static void
-report(struct run *r, int code)
+log_line(
+    struct run *r, const char *status, int want, const char *reply, int code)
 {
 	struct log_rec lr = { 0 };
-	char *rcpts = join_rcpts(&r->rcpt);
+	char *rcpts = join_rcpts(r, want);
 
 	lr.msgid = r->have_msg ? r->msg.msgid : NULL;
 	lr.account = r->have_acct ? r->acct.name : NULL;
@@ -448,71 +475,126 @@ report(struct run *r, int code)
 	lr.rcpt = rcpts;
 	lr.size = r->have_msg ? r->msg.size : 0;
 	lr.dsn = r->res.dsn_dropped ? "dropped" : NULL;
-	lr.status = status_name(r);
-	lr.reply = code == 0 && !r->queued ? r->res.reply : r->err.text;
+	lr.status = status;
+	lr.reply = reply;
 	lr.exit = code;
 	log_message(&lr);
 	free(rcpts);
+}
+
+static void
+report(struct run *r, int code)
+{
+	if (r->split) {
+		/* Two outcomes, a line each: the 5xx recipients refused, the
+		 * 4xx ones queued (or not: the line says why). */
+		log_line(r, "refused", 5, r->err.text, code);
+		log_line(r, r->split_queued ? "queued" : "failed", 4,
+		    r->split_queued ? r->err.text : r->split_why,
+		    r->split_queued ? EX_OK : code);
+	} else
+		log_line(r, status_name(r), 0,
+		    code == 0 && !r->queued ? r->res.reply : r->err.text, code);
 	if (code != 0)
-		print_error(&r->err, r->res.delivered);
+		print_error(r);
 	else if (r->queued && (r->opt.verbose || isatty(STDERR_FILENO)))
 		fprintf(stderr, "mailhop: queued: %s\n", r->err.text);
 }
 
-/* The recipients to queue after a temporary failure: after a partial
- * delivery only those refused with 4xx, else all.  Returns how many. */
+/* The recipients to keep, of the kind want (rcpt_is).  Returns how
+ * many. */
 static size_t
-queue_rcpts(const struct run *r, const char **v)
+queue_rcpts(const struct run *r, int want, const char **v)
 {
 	size_t i, n = 0;
 
 	for (i = 0; i < r->rcpt.n; i++)
-		if (r->res.delivered == 0 || r->codes[i] / 100 == 4)
+		if (rcpt_is(r, i, want))
 			v[n++] = r->wire[i];
 	return n;
 }
 
-/* The attempt failed with the queue on: queue a temporary failure (exit
- * 0, or the queue's error); keep a permanent one in the failed area
- * (exit with its code even when the copy cannot be written).  Returns the
- * exit code. */
+/* A permanent refusal of recipients with partial_delivery on, where
+ * others were refused only for now: those are retried, as
+ * mailhop.conf(5) promises, not kept in failed/ with the rest. */
 static int
-keep(struct run *r, int code)
+is_split(const struct run *r)
+{
+	size_t i;
+
+	if (!r->p.partial || r->err.class != ERR_PERM ||
+	    r->err.code != EX_NOUSER || r->codes == NULL)
+		return 0;
+	for (i = 0; i < r->rcpt.n; i++)
+		if (rcpt_is(r, i, 4))
+			return 1;
+	return 0;
+}
+
+/* Keep a copy of the message for the recipients of kind want (see
+ * rcpt_is), queued for retry or in the failed area. */
+static int
+keep_copy(struct run *r, int want, int failed, struct err *qerr)
 {
 	struct queue_env qe = { 0 };
-	char id[QUEUE_ID_SIZE], why[ERR_TEXT_MAX];
-	int temp = r->err.class == ERR_TEMP;
+	char id[QUEUE_ID_SIZE];
 	const char **v = calloc(r->rcpt.n, sizeof(*v));
-	struct err qerr;
+	int rc;
 
 	if (v == NULL)
-		return code;
-	err_clear(&qerr);
+		return err_set(qerr, ERR_LOCAL, EX_OSERR, "out of memory");
 	qe.account = r->acct.name;
 	qe.sender = r->wire_sender;
 	qe.rcpt = v;
-	if (temp)
-		qe.nrcpt = queue_rcpts(r, v);
-	else {
-		memcpy(v, r->wire, r->rcpt.n * sizeof(*v));
-		qe.nrcpt = r->rcpt.n;
-	}
+	qe.nrcpt = queue_rcpts(r, want, v);
 	qe.msgid = r->msg.msgid;
 	qe.params = r->params;
-	if (flush_keep(r->opt.config, &qe, r->msg.fd, r->err.text, !temp, id,
-		&qerr) == 0) {
-		r->queued = temp;
-		code = temp ? EX_OK : code;
-	} else if (temp) {
+	rc = flush_keep(
+	    r->opt.config, &qe, r->msg.fd, r->err.text, failed, id, qerr);
+	free(v);
+	return rc;
+}
+
+/* The attempt failed with the queue on: queue a temporary failure (exit
+ * 0, or the queue's error); keep a permanent one in the failed area
+ * (exit with its code even when the copy cannot be written); with a
+ * split (is_split), both, each for its own recipients.  After a partial
+ * delivery only the refused recipients are kept, so that a copy sent
+ * again never reaches one who has the message.  Returns the exit
+ * code. */
+static int
+keep(struct run *r, int code)
+{
+	int some = r->res.delivered > 0;
+	char why[ERR_TEXT_MAX];
+	struct err qerr;
+
+	err_clear(&qerr);
+	r->split = is_split(r);
+	if (r->split) {
+		if (keep_copy(r, 4, 0, &qerr) == 0)
+			r->split_queued = 1;
+		else {
+			snprintf(r->split_why, sizeof(r->split_why),
+			    "the recipients refused for now could not be queued: %.400s",
+			    qerr.text);
+			code = qerr.code;
+		}
+	} else if (r->err.class == ERR_TEMP) {
+		if (keep_copy(r, some ? 4 : 0, 0, &qerr) == 0) {
+			r->queued = 1;
+			return EX_OK;
+		}
 		snprintf(why, sizeof(why), "%s", r->err.text);
 		err_set(&r->err, qerr.class, qerr.code,
 		    "%s; the message was not sent and could not be queued: %s",
 		    why, qerr.text);
-		code = qerr.code;
-	} else
+		return qerr.code;
+	}
+	err_clear(&qerr);
+	if (keep_copy(r, r->split || some ? 5 : 0, 1, &qerr) == -1)
 		syslog(LOG_ERR, "cannot keep a copy of the refused message: %s",
 		    qerr.text);
-	free(v);
 	return code;
 }
 

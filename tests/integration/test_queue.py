@@ -114,6 +114,69 @@ def test_partial_delivery_queues_only_the_4xx_recipient(servers, mailhop,
     assert rcpts == ["tempfail@example.org"], envfile
 
 
+def rcpts_of(qdir, area, qid):
+    text = (qdir / area / qid / "env").read_text()
+    return [ln.split(" ", 1)[1] for ln in text.splitlines()
+            if ln.startswith("rcpt ")]
+
+
+def test_partial_delivery_4xx_and_5xx(servers, mailhop, rcpt, state):
+    """partial_delivery = on, one recipient accepted, one refused with
+    5xx, one with 4xx: the accepted one gets it, the 4xx one is queued
+    and retried (mailhop.conf(5)), the 5xx one is kept in failed/ alone;
+    exit 67 for the refused one, a log line for each outcome."""
+    env, qdir = state
+    good = rcpt()
+    msgid = "split-%s@example.org" % uuid.uuid4().hex
+    conf = servers.write_config(queue=True,
+                                extra={"partial_delivery": "on"})
+    res = mailhop.send(conf, [good, "reject@example.org",
+                              "tempfail@example.org"],
+                       with_msgid(msgid), env=env)
+    check_error_line(res, 67, "reject@example.org", "tempfail@example.org",
+                     "the other recipients got the message",
+                     "queued for retry")
+    servers.wait_for_delivery(good)
+    (queued,) = entries(qdir, "msg")
+    (failed,) = entries(qdir, "failed")
+    assert rcpts_of(qdir, "msg", queued) == ["tempfail@example.org"]
+    assert rcpts_of(qdir, "failed", failed) == ["reject@example.org"]
+    lines = [parse_log(ln.split("]: ", 1)[1])
+             for ln in servers.syslog_lines()
+             if "mailhop[%d]: msgid=" % res.pid in ln]
+    assert [(f["status"], f["rcpt"], f["exit"]) for f in lines] == [
+        ("refused", "reject@example.org", "67"),
+        ("queued", "tempfail@example.org", "0")], lines
+    # The queued part is retried (4xx again: still queued, attempt 2),
+    # never to the one who has it, nor to the refused one.
+    set_env(qdir, queued, **{"next-try": 1})  # due, not forced
+    res = mailhop.run(["-C", conf, "-q"], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    check_log(servers, res, status="deferred", rcpt="tempfail@example.org")
+    assert entries(qdir, "msg") == [queued]
+    assert "\nattempts 2\n" in (qdir / "msg" / queued / "env").read_text()
+    servers.wait_queue_empty()
+    assert arrived(servers, good, msgid) == 1
+
+
+def test_partial_delivery_5xx_keeps_only_the_refused(servers, mailhop, rcpt,
+                                                     state):
+    """After a partial delivery the failed/ copy names only the refused
+    recipient, so that sending it again (-qI) never reaches one who has
+    the message."""
+    env, qdir = state
+    good = rcpt()
+    conf = servers.write_config(queue=True,
+                                extra={"partial_delivery": "on"})
+    res = mailhop.send(conf, [good, "reject@example.org"], MESSAGE, env=env)
+    check_error_line(res, 67, "reject@example.org",
+                     "the other recipients got the message")
+    check_log(servers, res, status="refused", exit=67)
+    (failed,) = entries(qdir, "failed")
+    assert rcpts_of(qdir, "failed", failed) == ["reject@example.org"]
+    assert entries(qdir, "msg") == []
+
+
 def test_permanent_refusal_is_kept_in_failed(servers, mailhop, state):
     env, qdir = state
     conf = servers.write_config(queue=True)
