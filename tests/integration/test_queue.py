@@ -510,21 +510,20 @@ def test_qDfailed_clears_the_failed_area(servers, mailhop, rcpt, state):
     assert res.rc == 0 and res.stderr == "", res
 
 
-def test_q_on_a_terminal_says_what_it_did(servers, mailhop, rcpt, state):
-    """-q with standard error on a terminal (a pty) ends with the count;
-    not on a terminal (cron) it says nothing (the other tests)."""
+def on_a_terminal(servers, argv, env, data=None):
+    """Run argv with standard error on a pty (and data on stdin, or
+    /dev/null); returns (exit code, what the pty got)."""
     import pty
-    env, qdir = state
-    down = queue_down(servers, mailhop, env, [rcpt()])
-    res = mailhop.run(["-C", down, "-qI"], env=env)
-    assert res.rc == 0 and res.stderr == "", res
     master, slave = pty.openpty()
     try:
-        p2 = servers.popen([mailhop.path, "-C", down, "-qI"],
-                           stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=slave,
-                           env=dict(os.environ, **env))
-        assert p2.wait(30) == 0
+        p = servers.popen(argv, stdin=subprocess.PIPE if data is not None
+                          else subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=slave,
+                          env=dict(os.environ, **env))
+        if data is not None:
+            p.stdin.write(data)
+            p.stdin.close()
+        rc = p.wait(30)
         os.close(slave)
         slave = None
         out = b""
@@ -540,8 +539,35 @@ def test_q_on_a_terminal_says_what_it_did(servers, mailhop, rcpt, state):
         os.close(master)
         if slave is not None:
             os.close(slave)
-    assert out.decode() == ("mailhop: queue: 0 sent, 1 still queued, 0 "
-                            "moved to the failed area\r\n"), out
+    return rc, out.decode()
+
+
+def test_q_on_a_terminal_says_what_it_did(servers, mailhop, rcpt, state):
+    """-q with standard error on a terminal (a pty) ends with the count;
+    not on a terminal (cron) it says nothing (the other tests)."""
+    env, qdir = state
+    down = queue_down(servers, mailhop, env, [rcpt()])
+    res = mailhop.run(["-C", down, "-qI"], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    rc, out = on_a_terminal(servers, [mailhop.path, "-C", down, "-qI"], env)
+    assert rc == 0
+    assert out == ("mailhop: queue: 0 sent, 1 still queued, 0 "
+                   "moved to the failed area\r\n"), out
+    assert len(entries(qdir, "msg")) == 1
+
+
+def test_send_on_a_terminal_says_queued(servers, mailhop, rcpt, state):
+    """A send queued with standard error on a terminal says so, and why,
+    in one line (off a terminal and without -v it is silent)."""
+    env, qdir = state
+    conf = servers.write_config(host="127.0.0.1", timeout=5, queue=True,
+                                port=servers.ports["closed"])
+    rc, out = on_a_terminal(servers, [mailhop.path, "-C", conf, "--",
+                                      rcpt()], env, MESSAGE)
+    assert rc == 0
+    lines = out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mailhop: queued: "), out
+    assert "refused" in lines[0] or "connect" in lines[0], out
     assert len(entries(qdir, "msg")) == 1
 
 

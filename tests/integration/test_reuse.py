@@ -367,6 +367,66 @@ def test_send_carries_the_due_queue_over_its_connection(servers, mailhop,
         assert parse_log(line.split("]: ", 1)[1])["status"] == "sent", line
 
 
+def two_accounts(servers, down):
+    """One config with accounts a (user alice) and b (user bob), both to
+    the closed port (down) or to Postfix."""
+    kw = dict(queue=True)
+    if down:
+        kw.update(host="127.0.0.1", timeout=5, port=servers.ports["closed"])
+    texts = []
+    for account, user in (("a", "alice"), ("b", "bob")):
+        with open(servers.write_config(account=account, user=user,
+                                       **kw)) as f:
+            texts.append(f.read())
+    path = servers.write_config(**kw)
+    body = [ln for ln in texts[1].splitlines()
+            if not ln.startswith("default_account")]
+    with open(path, "w") as f:
+        f.write(texts[0] + "\n".join(body) + "\n")
+    return path
+
+
+def test_flush_two_accounts_two_connections(servers, mailhop, rcpt,
+                                            tmp_path):
+    """Messages of two accounts queued interleaved: -q opens one
+    connection per account, each carrying its own messages only (Postfix
+    counts mail=3 rset=2 for one and mail=2 rset=1 for the other, and
+    logs each session's SASL user), and every message arrives once."""
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    qdir = tmp_path / "state" / "mailhop" / "queue"
+    down = two_accounts(servers, True)
+    order = ["a", "b", "a", "b", "a"]
+    to = [rcpt("%s%d" % (acct, i)) for i, acct in enumerate(order)]
+    for acct, t in zip(order, to):
+        res = mailhop.run(["-C", down, "-a", acct, "--", t],
+                          MESSAGE % (0, 0), env=env)
+        assert res.rc == 0, res
+    for qid in entries(qdir, "msg"):
+        make_due(qdir, qid)
+    up = two_accounts(servers, False)
+    off = maillog_size(servers)
+    res = mailhop.run(["-C", up, "-q"], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    for t in to:
+        assert len(servers.wait_for_delivery(t)) == 1
+    assert entries(qdir, "msg") == []
+    lines, disc = smtpd_sessions(servers, off, 2)
+    assert len(connects(lines)) == 2, "\n".join(lines)
+    assert len(disc) == 2, "\n".join(lines)
+    counts = sorted(re.search(r" (mail=\d+ rcpt=\d+ bdat=\d+ (?:rset=\d+ )?"
+                              r"quit=1) ", d).group(1) for d in disc)
+    assert counts == ["mail=2 rcpt=2 bdat=2 rset=1 quit=1",
+                      "mail=3 rcpt=3 bdat=3 rset=2 quit=1"], disc
+    users = [re.search(r"sasl_username=(\w+)", ln).group(1)
+             for ln in lines if "sasl_username=" in ln]
+    assert sorted(users) == ["alice"] * 3 + ["bob"] * 2, users
+    for acct, t in zip(order, to):
+        line = servers.wait_syslog(r"mailhop\[%d\]: .*rcpt=%s" % (
+            res.pid, re.escape(t)))
+        f = parse_log(line.split("]: ", 1)[1])
+        assert (f["account"], f["status"]) == (acct, "sent"), line
+
+
 def pw_command_config(servers, tmp_path, script):
     """A working config whose password comes from a password_command
     that counts its runs (one line each in the returned file)."""
