@@ -38,7 +38,8 @@ SRCS = src/addr.c src/alias.c src/conf.c src/confparse.c src/err.c src/io.c src/
 	src/msg.c src/net.c src/options.c src/reply.c src/sasl.c src/secret.c \
 	src/hdr.c src/qp.c src/smtp.c src/tls.c
 SRCS += src/esmtp.c src/smtp_open.c src/smtp_txn.c
-SRCS += src/queue.c src/queue_dir.c src/queue_text.c src/queue_keeper.c
+SRCS += src/queue.c src/queue_dir.c src/queue_text.c src/queue_keeper.c \
+	src/queue_mailq.c
 SRCS += src/server.c src/flush.c
 SRCS += src/policy.c
 SRCS += src/oauth.c src/keyring.c src/mech.c src/base64.c

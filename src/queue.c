@@ -80,7 +80,8 @@
  * lock, so mailq never makes a flusher skip a message.
  *
  * queue_dir.c has the directory helpers, queue_text.c the envelope text
- * and the listing.
+ * and the listing, queue_mailq.c what mailq asks of one message or of
+ * all (-qI, -qD).
  */
 #include <sys/file.h>
 #include <sys/random.h>
@@ -393,10 +394,8 @@ load(int dfd, struct queue_text *t, int *fdp)
 	return check_data(dfd, t, fdp);
 }
 
-enum take { TAKEN, SKIPPED, LOCKED, GONE, BAD };
-
-static void
-msg_init(struct queue_msg *m, struct queue *q, int where, const char *id)
+void
+queue_msg_init(struct queue_msg *m, struct queue *q, int where, const char *id)
 {
 	memset(m, 0, sizeof(*m));
 	m->q = q;
@@ -405,8 +404,8 @@ msg_init(struct queue_msg *m, struct queue *q, int where, const char *id)
 	snprintf(m->id, sizeof(m->id), "%s", id);
 }
 
-static void
-msg_release(struct queue_msg *m)
+void
+queue_msg_release(struct queue_msg *m)
 {
 	queue_dir_close(&m->fd);
 	queue_dir_close(&m->dfd); /* and with it the lock */
@@ -444,8 +443,6 @@ wanted(const struct queue *q, const struct queue_entry *e, const char *account,
 	    (account == NULL || strcmp(account, e->account) == 0);
 }
 
-static int rewrite_env(struct queue_msg *m, struct err *rec);
-
 /* Bring the times of m (locked) that a wrong clock wrote back within
  * reach: the next try at most QUEUE_DELAY_MAX from now, the creation
  * time at most now (the lifetime counts from there).  Best effort: if
@@ -460,7 +457,7 @@ unskew(struct queue_msg *m, long long now)
 		e->next_try = now + QUEUE_DELAY_MAX;
 	if (e->created > now)
 		e->created = now;
-	(void)rewrite_env(m, &ignored);
+	(void)queue_rewrite_env(m, &ignored);
 }
 
 /* Lock message id of where into m, if it is due at now for account
@@ -468,46 +465,47 @@ unskew(struct queue_msg *m, long long now)
  * without the lock (it is replaced whole, so always readable) so that
  * messages not wanted are not locked at all; then again under it.  A
  * message of account with skewed times is locked to correct them. */
-static enum take
-take(struct queue *q, int where, const char *id, const char *account,
+enum queue_take
+queue_take(struct queue *q, int where, const char *id, const char *account,
     long long now, struct queue_msg *m)
 {
 	int any = now == LLONG_MAX;
 
-	msg_init(m, q, where, id);
+	queue_msg_init(m, q, where, id);
 	m->dfd =
 	    openat(where, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (m->dfd == -1 && errno == ENOENT)
-		return GONE;
+		return QUEUE_GONE;
 	if (m->dfd == -1) {
 		why(&m->env, "cannot open it: %s", strerror(errno));
-		return BAD;
+		return QUEUE_BAD;
 	}
 	if (account != NULL || !any) {
 		if (load(m->dfd, &m->env, NULL) == -1)
-			return queue_dir_same(where, id, m->dfd) ? BAD : GONE;
+			return queue_dir_same(where, id, m->dfd) ? QUEUE_BAD
+								 : QUEUE_GONE;
 		if (!wanted(q, &m->env.e, account, now) &&
 		    (any || !skewed(&m->env.e, now) ||
 			!wanted(q, &m->env.e, account, LLONG_MAX)))
-			return SKIPPED;
+			return QUEUE_SKIPPED;
 		queue_text_free(&m->env);
 	}
 	if (flock(m->dfd, LOCK_EX | LOCK_NB) == -1) {
 		if (errno == EWOULDBLOCK)
-			return LOCKED;
+			return QUEUE_LOCKED;
 		why(&m->env, "cannot lock it: %s", strerror(errno));
-		return BAD;
+		return QUEUE_BAD;
 	}
 	if (!queue_dir_same(where, id, m->dfd))
-		return GONE; /* sent, failed or removed meanwhile */
+		return QUEUE_GONE; /* sent, failed or removed meanwhile */
 	m->locked = 1;
 	if (load(m->dfd, &m->env, &m->fd) == -1)
-		return BAD;
+		return QUEUE_BAD;
 	m->env.e.id = m->id;
 	m->env.e.failed = where == q->failed;
 	if (!any && skewed(&m->env.e, now))
 		unskew(m, now);
-	return wanted(q, &m->env.e, account, now) ? TAKEN : SKIPPED;
+	return wanted(q, &m->env.e, account, now) ? QUEUE_TAKEN : QUEUE_SKIPPED;
 }
 
 /* Listing and flushing. */
@@ -602,28 +600,28 @@ queue_due(struct queue *q, const char *account, long long now, queue_due_fn *fn,
 	if ((n = queue_dir_names(q->msg, 1, &names)) == -1)
 		return queue_dir_err(rec, EX_IOERR, "read the queue", q->path);
 	for (i = 0; i < n && !stop; i++) {
-		switch (take(q, q->msg, names[i], account, now, &m)) {
-		case TAKEN:
+		switch (queue_take(q, q->msg, names[i], account, now, &m)) {
+		case QUEUE_TAKEN:
 			stats->taken++;
 			stop = fn(&m, &m.env.e, arg) != 0;
 			break;
-		case LOCKED:
+		case QUEUE_LOCKED:
 			stats->locked++;
 			break;
-		case BAD:
+		case QUEUE_BAD:
 			stats->bad++;
 			snprintf(stats->bad_id, sizeof(stats->bad_id), "%s",
 			    names[i]);
 			snprintf(stats->bad_why, sizeof(stats->bad_why), "%s",
 			    m.env.why);
 			break;
-		case SKIPPED:
+		case QUEUE_SKIPPED:
 			stats->waiting++;
 			break;
-		case GONE:
+		case QUEUE_GONE:
 			break;
 		}
-		msg_release(&m);
+		queue_msg_release(&m);
 	}
 	queue_dir_free_names(names, n);
 	return 0;
@@ -637,8 +635,8 @@ queue_msg_fd(const struct queue_msg *m)
 
 /* Take m out of the queue: one rename out of its directory (durable once
  * that directory is fsynced), then the files go. */
-static int
-remove_msg(struct queue_msg *m, struct err *rec)
+int
+queue_remove_msg(struct queue_msg *m, struct err *rec)
 {
 	char gone[QUEUE_ID_SIZE + 8];
 
@@ -663,13 +661,13 @@ queue_done(struct queue_msg *m, struct err *rec)
 {
 	if (m->q->remote)
 		return queue_keeper_settle('d', NULL, 0, NULL, rec);
-	return remove_msg(m, rec);
+	return queue_remove_msg(m, rec);
 }
 
 /* Replace env with the fields of m->env.e: write env.new, fsync, rename
  * over env, fsync the message directory. */
-static int
-rewrite_env(struct queue_msg *m, struct err *rec)
+int
+queue_rewrite_env(struct queue_msg *m, struct err *rec)
 {
 	char *text;
 	size_t len;
@@ -760,7 +758,7 @@ queue_retry_later(struct queue_msg *m, const char *reason, long long now,
 		*expired = 1;
 		set_expired(m, reason);
 	}
-	if (rewrite_env(m, rec) == -1)
+	if (queue_rewrite_env(m, rec) == -1)
 		return -1;
 	return *expired ? move_failed(m, rec) : 0;
 }
@@ -773,7 +771,7 @@ queue_untried(struct queue_msg *m, long long now, struct err *rec)
 	if (m->env.e.next_try != 0)
 		return 0;
 	m->env.e.next_try = now;
-	return rewrite_env(m, rec);
+	return queue_rewrite_env(m, rec);
 }
 
 int
@@ -782,178 +780,7 @@ queue_fail(struct queue_msg *m, const char *reason, struct err *rec)
 	if (m->q->remote)
 		return queue_keeper_settle('f', reason, 0, NULL, rec);
 	set_error(m, reason);
-	if (rewrite_env(m, rec) == -1)
+	if (queue_rewrite_env(m, rec) == -1)
 		return -1;
 	return move_failed(m, rec);
-}
-
-/* Lock message id for mailq, in msg/ or (with failed_too) failed/. */
-static int
-take_by_id(struct queue *q, const char *id, int failed_too, struct queue_msg *m,
-    struct err *rec)
-{
-	enum take r = GONE;
-
-	if (queue_dir_valid_id(id))
-		r = take(q, q->msg, id, NULL, LLONG_MAX, m);
-	if (r == GONE && queue_dir_valid_id(id) && failed_too) {
-		msg_release(m);
-		r = take(q, q->failed, id, NULL, LLONG_MAX, m);
-	}
-	if (r == TAKEN || (r == BAD && m->locked))
-		return 0;
-	if (r == LOCKED)
-		return err_set(rec, ERR_TEMP, EX_TEMPFAIL,
-		    "queue: message %s is being sent right now; try again in a minute",
-		    id);
-	if (r == BAD)
-		return err_set(rec, ERR_LOCAL, EX_IOERR,
-		    "queue: message %s: %s", id, m->env.why);
-	return err_set(rec, ERR_USAGE, EX_USAGE,
-	    "queue: no message %.40s is in the queue (mailq lists them)", id);
-}
-
-/* Put failed message m (locked) back into msg/, due at once, as if
- * queued anew: attempts 0, created now (its lifetime starts again),
- * next-try 0 (forced); the last error stays, for mailq.  The envelope is
- * rewritten in failed/ first, then the directory is renamed, then both
- * directories are fsynced: a crash leaves it in failed/ (maybe with the
- * new envelope) or in msg/, whole either way. */
-static int
-requeue(struct queue_msg *m, long long now, struct err *rec)
-{
-	struct queue *q = m->q;
-
-	m->env.e.attempts = 0;
-	m->env.e.created = now;
-	m->env.e.next_try = 0;
-	if (rewrite_env(m, rec) == -1)
-		return -1;
-	if (renameat2(q->failed, m->id, q->msg, m->id, RENAME_NOREPLACE) == -1)
-		return queue_dir_err(
-		    rec, EX_IOERR, "move back into the queue message", m->id);
-	m->where = q->msg;
-	if (fsync(q->msg) == -1 || fsync(q->failed) == -1)
-		return queue_dir_err(rec, EX_IOERR, "sync the move of", m->id);
-	return 0;
-}
-
-/* Make m (locked, in msg/ or failed/) due at once. */
-static int
-make_due_now(struct queue_msg *m, struct err *rec)
-{
-	if (m->env.why[0] != '\0')
-		return err_set(rec, ERR_LOCAL, EX_DATAERR,
-		    "queue: message %s cannot be sent: %s", m->id, m->env.why);
-	if (m->where == m->q->failed)
-		return requeue(m, (long long)time(NULL), rec);
-	m->env.e.next_try = 0;
-	return rewrite_env(m, rec);
-}
-
-int
-queue_retry_now(struct queue *q, const char *id, struct err *rec)
-{
-	struct queue_msg m;
-	int ret = -1;
-
-	if (q->remote)
-		return queue_keeper_by_id('I', id, rec);
-	msg_init(&m, q, q->msg, id);
-	if (take_by_id(q, id, 1, &m, rec) == 0)
-		ret = make_due_now(&m, rec);
-	msg_release(&m);
-	return ret;
-}
-
-int
-queue_delete(struct queue *q, const char *id, struct err *rec)
-{
-	struct queue_msg m;
-	int ret = -1;
-
-	if (q->remote)
-		return queue_keeper_by_id('X', id, rec);
-	msg_init(&m, q, q->msg, id);
-	if (take_by_id(q, id, 1, &m, rec) == 0)
-		ret = remove_msg(&m, rec);
-	msg_release(&m);
-	return ret;
-}
-
-/* Apply op to every message of where that is not locked; *count gets how
- * many it was applied to. */
-static int
-each_message(struct queue *q, int where, int (*op)(struct queue_msg *),
-    size_t *count, struct err *rec)
-{
-	struct queue_msg m;
-	char **names;
-	long n, i;
-	enum take r;
-
-	*count = 0;
-	if ((n = queue_dir_names(where, 1, &names)) == -1)
-		return queue_dir_err(rec, EX_IOERR, "read the queue", q->path);
-	for (i = 0; i < n; i++) {
-		r = take(q, where, names[i], NULL, LLONG_MAX, &m);
-		if ((r == TAKEN || (r == BAD && m.locked)) && op(&m) == 0)
-			(*count)++;
-		msg_release(&m);
-	}
-	queue_dir_free_names(names, n);
-	return 0;
-}
-
-static int
-make_due(struct queue_msg *m)
-{
-	struct err ignored;
-
-	if (m->env.why[0] != '\0' || m->env.e.next_try == 0)
-		return -1;
-	m->env.e.next_try = 0;
-	return rewrite_env(m, &ignored);
-}
-
-int
-queue_retry_all(struct queue *q, size_t *count, struct err *rec)
-{
-	if (q->remote)
-		return queue_keeper_all('A', count, rec);
-	return each_message(q, q->msg, make_due, count, rec);
-}
-
-static int
-requeue_any(struct queue_msg *m)
-{
-	struct err ignored;
-
-	if (m->env.why[0] != '\0')
-		return -1;
-	return requeue(m, (long long)time(NULL), &ignored);
-}
-
-int
-queue_retry_failed(struct queue *q, size_t *count, struct err *rec)
-{
-	if (q->remote)
-		return queue_keeper_all('B', count, rec);
-	return each_message(q, q->failed, requeue_any, count, rec);
-}
-
-static int
-remove_any(struct queue_msg *m)
-{
-	struct err ignored;
-
-	return remove_msg(m, &ignored);
-}
-
-int
-queue_delete_failed(struct queue *q, size_t *count, struct err *rec)
-{
-	if (q->remote)
-		return queue_keeper_all('Y', count, rec);
-	return each_message(q, q->failed, remove_any, count, rec);
 }

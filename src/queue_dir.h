@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
-/* Private to the queue module (queue.c, queue_dir.c): the open queue and
- * the directory helpers.  Everything else uses queue.h. */
+/* Private to the queue module (queue.c, queue_dir.c, queue_mailq.c,
+ * queue_keeper.c): the open queue and the directory helpers.  Everything
+ * else uses queue.h. */
 #ifndef MAILHOP_QUEUE_DIR_H
 #define MAILHOP_QUEUE_DIR_H
 
@@ -50,6 +51,27 @@ int queue_keeper_due(struct queue *q, const char *account, long long now,
     queue_due_fn *fn, void *arg, struct queue_stats *stats, struct err *rec);
 int queue_keeper_settle(
     char op, const char *reason, long long now, int *expired, struct err *rec);
+
+/* Taking a message (queue.c), for queue_mailq.c.  queue_take locks
+ * message id of where into m if it is due at now for account (account
+ * NULL and now LLONG_MAX: any); m is to be released with
+ * queue_msg_release whatever it returns.  queue_rewrite_env replaces the
+ * envelope with m->env.e's fields; queue_remove_msg takes m out of the
+ * queue.  Both return 0, or -1 with rec filled. */
+enum queue_take {
+	QUEUE_TAKEN,
+	QUEUE_SKIPPED,
+	QUEUE_LOCKED,
+	QUEUE_GONE,
+	QUEUE_BAD
+};
+void queue_msg_init(
+    struct queue_msg *m, struct queue *q, int where, const char *id);
+void queue_msg_release(struct queue_msg *m);
+enum queue_take queue_take(struct queue *q, int where, const char *id,
+    const char *account, long long now, struct queue_msg *m);
+int queue_rewrite_env(struct queue_msg *m, struct err *rec);
+int queue_remove_msg(struct queue_msg *m, struct err *rec);
 
 /* Fill rec (ERR_LOCAL, code) with "queue: cannot WHAT PATH: strerror";
  * returns -1. */
