@@ -65,6 +65,9 @@
  *   crash before the rename sends the message again (at least once,
  *   never zero times).
  * - Moving to failed/ is one rename of the directory, then fsyncs.
+ *   Moving back (queue_retry_now, queue_mailq.c) rewrites the envelope
+ *   in failed/ first (created now, attempts 0), then renames: a crash
+ *   leaves it failed or queued, whole either way.
  * - A lock is an flock on an open file description: it dies with its
  *   process, so a crashed flusher never blocks the message.
  * - data's size is also in env, and env must end with "end": a file cut
