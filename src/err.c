@@ -39,7 +39,22 @@ err_reply(struct err *rec, const char *reply, size_t len)
 	err_sanitize(rec->reply, sizeof(rec->reply), reply, len);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+/* Code points that are valid UTF-8 and still not shown as they are:
+ * the C1 controls (U+009B is CSI, an escape sequence's start on many
+ * terminals), the bidirectional controls (Unicode's Bidi_Control: U+202E
+ * turns the rest of a line around, so "gpj.exe" reads "exe.jpg"), and the
+ * line and paragraph separators, which some terminals and log viewers
+ * break lines at. */
+static int
+is_hidden(unsigned int cp)
+{
+	return (cp >= 0x80 && cp <= 0x9f) || cp == 0x61c ||
+	    (cp >= 0x200e && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
+	    (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes) of a code
+ * point that may be shown, or 0. */
 static size_t
 utf8_len(const unsigned char *s, size_t n)
 {
@@ -63,7 +78,7 @@ utf8_len(const unsigned char *s, size_t n)
 	}
 	/* Overlong forms, surrogates and code points past U+10FFFF. */
 	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff || is_hidden(cp))
 		return 0;
 	return len;
 }

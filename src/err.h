@@ -40,8 +40,10 @@ int err_set(struct err *rec, enum err_class cls, int code, const char *fmt, ...)
 void err_reply(struct err *rec, const char *reply, size_t len);
 
 /* Copy len bytes of untrusted text into dst (size dstsz, always
- * terminated): control bytes, DEL and invalid UTF-8 become \xHH; text that
- * does not fit is cut and ends in "...".  Returns strlen(dst). */
+ * terminated): control bytes, DEL, invalid UTF-8, and the UTF-8 of the C1
+ * controls, the bidirectional controls and the line and paragraph
+ * separators become \xHH, byte by byte; text that does not fit is cut
+ * and ends in "...".  Returns strlen(dst). */
 size_t err_sanitize(char *dst, size_t dstsz, const char *src, size_t len);
 
 /* Name of a sysexits code ("EX_TEMPFAIL"), or "EX_UNKNOWN". */

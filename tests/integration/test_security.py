@@ -57,8 +57,10 @@ def assert_nothing_sent(s):
 
 
 def no_controls(text):
-    """No raw C0 control or DEL byte but the line ends."""
-    return not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", text)
+    """No raw C0 control, DEL, C1 control or bidirectional control but
+    the line ends."""
+    return not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e"
+                         "\u200f\u2028-\u202e\u2066-\u2069]", text)
 
 
 # ---------------------------------------------------------------- A
@@ -222,7 +224,10 @@ def test_S08_failed_auth_is_fatal(mailhop, fault, fault_conf, case, code,
 
 
 SPOOF_GREETING = "220 \x1b[2J\x1b[HMessage sent"
-HOSTILE = ("550 5.7.1 a\rb\x07c\x1b[31m red \x7f " + "x" * 2000)
+# The UTF-8 of U+009B (CSI, a C1 control) and U+202E (right-to-left
+# override), as latin-1 characters: the bytes go on the wire.
+C1_BIDI = "\xc2\x9b2J \xe2\x80\xaeexe.jpg "
+HOSTILE = ("550 5.7.1 a\rb\x07c\x1b[31m red \x7f " + C1_BIDI + "x" * 2000)
 
 
 def test_S09_server_text_is_sanitised(servers, mailhop, fault, fault_conf):

@@ -30,6 +30,28 @@ static const struct {
 	{ "bad\xc3(", 0, 64, "bad\\xc3(" },
 	{ "overlong\xc0\xaf", 0, 64, "overlong\\xc0\\xaf" },
 	{ "surrogate\xed\xa0\x80", 0, 64, "surrogate\\xed\\xa0\\x80" },
+	/* C1 controls: U+009B (CSI), U+0085 (NEL); U+00A0 is shown. */
+	{ "a\xc2\x9b"
+	  "2Jb",
+	    0, 64, "a\\xc2\\x9b2Jb" },
+	{ "nel\xc2\x85", 0, 64, "nel\\xc2\\x85" },
+	{ "c1\xc2\x80\xc2\x9f", 0, 64, "c1\\xc2\\x80\\xc2\\x9f" },
+	{ "nbsp\xc2\xa0", 0, 64, "nbsp\xc2\xa0" },
+	/* Bidi controls: overrides, embeddings, isolates, marks. */
+	{ "x\xe2\x80\xae"
+	  "exe.jpg",
+	    0, 64, "x\\xe2\\x80\\xaeexe.jpg" },
+	{ "\xe2\x80\xaa\xe2\x80\xad", 0, 64, "\\xe2\\x80\\xaa\\xe2\\x80\\xad" },
+	{ "\xe2\x81\xa6i\xe2\x81\xa9", 0, 64,
+	    "\\xe2\\x81\\xa6i\\xe2\\x81\\xa9" },
+	{ "\xe2\x80\x8f\xd8\x9c", 0, 64, "\\xe2\\x80\\x8f\\xd8\\x9c" },
+	/* U+2028 and U+2029 break lines; U+2027 and U+206A are shown. */
+	{ "l\xe2\x80\xa8p\xe2\x80\xa9", 0, 64,
+	    "l\\xe2\\x80\\xa8p\\xe2\\x80\\xa9" },
+	{ "\xe2\x80\xa7\xe2\x81\xaa", 0, 64, "\xe2\x80\xa7\xe2\x81\xaa" },
+	/* Invalid UTF-8: a lone continuation byte, a cut sequence. */
+	{ "cont\x80", 0, 64, "cont\\x80" },
+	{ "cut\xe2\x80", 0, 64, "cut\\xe2\\x80" },
 	{ "0123456789abcdef", 0, 10, "012345..." },
 	{ "", 0, 8, "" },
 };
