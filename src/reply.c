@@ -97,6 +97,26 @@ reply_flatten(const struct reply *r, char *dst, size_t sz)
 	return hdr + n;
 }
 
+int
+reply_fail(const struct reply *r, const char *what, const char *note,
+    int permcode, struct err *rec)
+{
+	char flat[1024], shown[ERR_REPLY_MAX];
+	size_t n = reply_flatten(r, flat, sizeof(flat));
+
+	err_sanitize(shown, sizeof(shown), flat, n);
+	if (r->code / 100 == 4)
+		err_set(rec, ERR_TEMP, EX_TEMPFAIL, "%s: %s%s", what, shown,
+		    note);
+	else if (r->code / 100 == 5)
+		err_set(rec, ERR_PERM, permcode, "%s: %s%s", what, shown, note);
+	else
+		err_set(rec, ERR_PERM, EX_PROTOCOL,
+		    "%s: unexpected reply %s%s", what, shown, note);
+	err_reply(rec, flat, n);
+	return -1;
+}
+
 /* Capabilities (EHLO keywords compared whole, case-insensitively) */
 
 static const struct {

@@ -33,6 +33,14 @@ int reply_line(struct reply *r, const char *line, size_t len, struct err *rec);
  * terminated.  Returns the length written.  Never fails. */
 size_t reply_flatten(const struct reply *r, char *dst, size_t sz);
 
+/* Fill rec for a reply r that is not the one hoped for, as every
+ * dialogue does (a send, --serverinfo): 4xx is ERR_TEMP/EX_TEMPFAIL, 5xx
+ * ERR_PERM with permcode, anything else ERR_PERM/EX_PROTOCOL "unexpected
+ * reply".  The text is what, ": ", the reply flattened and sanitised,
+ * then note ("" for none); rec->reply gets the reply.  Returns -1. */
+int reply_fail(const struct reply *r, const char *what, const char *note,
+    int permcode, struct err *rec);
+
 /* EHLO keywords (RFC 5321 4.1.1.1), as flags of struct reply_caps. */
 #define REPLY_CAP_PIPELINING 0x01 /* RFC 2920 */
 #define REPLY_CAP_STARTTLS 0x02	  /* RFC 3207 */

@@ -63,6 +63,17 @@ exchange(struct info *si, const char *cmd, struct err *rec)
 	return rc == -1 ? -1 : 0;
 }
 
+/* The reply is not the one hoped for: the error a send would give
+ * (smtp_fail_reply), "server HOST " and what, with the server's words. */
+static int
+fail(struct info *si, int permcode, const char *what, struct err *rec)
+{
+	char text[256];
+
+	snprintf(text, sizeof(text), "server %s %s", si->p->host, what);
+	return reply_fail(&si->reply, text, "", permcode, rec);
+}
+
 /* Each line of the reply, sanitised; from the second line when skip. */
 static void
 show_lines(struct info *si, const char *indent, int skip)
@@ -92,9 +103,7 @@ ehlo(struct info *si, const char *when, struct err *rec)
 	if (exchange(si, cmd, rec) == -1)
 		return -1;
 	if (si->reply.code != 250)
-		return err_set(rec, ERR_PERM, EX_PROTOCOL,
-		    "server %s answered EHLO with %d", si->p->host,
-		    si->reply.code);
+		return fail(si, EX_PROTOCOL, "refused EHLO", rec);
 	fprintf(si->out, "capabilities %s:\n", when);
 	show_lines(si, "  ", 1);
 	return 0;
@@ -243,15 +252,14 @@ dialogue(struct info *si, struct err *rec)
 	fprintf(si->out, "greeting%s: %s\n",
 	    starttls ? " (before TLS, not authenticated)" : "", shown);
 	if (si->reply.code != 220)
-		return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
-		    "server %s refused the session (%d)", si->p->host,
-		    si->reply.code);
+		return fail(si, EX_UNAVAILABLE, "refused the session", rec);
 	if (ehlo(si,
 		starttls ? "before TLS (not authenticated)"
 		    : si->p->tls == SMTP_TLS_OFF ? "(no TLS: tls = off)"
 						 : "(inside TLS)",
-		rec) == -1 ||
-	    !starttls)
+		rec) == -1)
+		return -1;
+	if (!starttls)
 		return 0;
 	reply_caps_parse(&caps, &si->reply);
 	if (!(caps.flags & REPLY_CAP_STARTTLS))
@@ -261,9 +269,7 @@ dialogue(struct info *si, struct err *rec)
 	if (exchange(si, "STARTTLS", rec) == -1)
 		return -1;
 	if (si->reply.code != 220)
-		return err_set(rec, ERR_PERM, EX_PROTOCOL,
-		    "server %s did not start TLS (%d)", si->p->host,
-		    si->reply.code);
+		return fail(si, EX_PROTOCOL, "did not start TLS", rec);
 	if (start_tls(si, rec) == -1)
 		return -1;
 	return ehlo(si, "after TLS", rec);

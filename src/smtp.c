@@ -187,31 +187,22 @@ read_reply(struct smtp_conn *s, struct err *rec)
 	return 0;
 }
 
-/* Fill rec from a reply that is not the one hoped for: 4xx is temporary,
- * 5xx permanent with permcode, anything else a protocol error. */
+/* Fill rec from a reply that is not the one hoped for (reply_fail); a
+ * reply that is neither 4xx nor 5xx puts the dialogue out of step. */
 int
 smtp_fail_reply(
     struct smtp_conn *s, struct err *rec, int permcode, const char *fmt, ...)
 {
-	char what[256], shown[ERR_REPLY_MAX];
+	char what[256];
 	int cls = s->reply.code / 100;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	err_sanitize(shown, sizeof(shown), s->flat, s->flatlen);
-	if (cls == 4)
-		err_set(rec, ERR_TEMP, EX_TEMPFAIL, "%s: %s", what, shown);
-	else if (cls == 5)
-		err_set(rec, ERR_PERM, permcode, "%s: %s", what, shown);
-	else {
+	if (cls != 4 && cls != 5)
 		s->sane = 0;
-		err_set(rec, ERR_PERM, EX_PROTOCOL, "%s: unexpected reply %s",
-		    what, shown);
-	}
-	err_reply(rec, s->flat, s->flatlen);
-	return -1;
+	return reply_fail(&s->reply, what, "", permcode, rec);
 }
 
 /* The machine */

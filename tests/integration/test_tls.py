@@ -626,6 +626,40 @@ def test_serverinfo_starttls_missing(mailhop, fault, fault_conf):
     ts.assert_nothing_sent(s)
 
 
+@pytest.mark.parametrize("scenario,code,words", [
+    ({"greeting": "421 4.3.2 busy"}, 75,
+     ("server localhost refused the session: 421 4.3.2 busy",)),
+    ({"greeting": "554 5.3.2 no service here"}, 69,
+     ("server localhost refused the session: 554 5.3.2 no service here",)),
+    ({"replies": {"EHLO": "421 4.7.0 try later"}}, 75,
+     ("server localhost refused EHLO: 421 4.7.0 try later",)),
+    ({"starttls": "454 4.7.0 TLS not available due to local problem"}, 75,
+     ("server localhost did not start TLS: 454 4.7.0 TLS not available "
+      "due to local problem",)),
+    ({"starttls": "502 5.5.1 not now"}, 76,
+     ("server localhost did not start TLS: 502 5.5.1 not now",)),
+    ({"starttls": "354 go ahead"}, 76,
+     ("server localhost did not start TLS: unexpected reply 354 go ahead",)),
+], ids=["greeting-421", "greeting-554", "ehlo-421", "starttls-454",
+        "starttls-502", "starttls-354"])
+def test_serverinfo_exit_codes_match_send(mailhop, fault, fault_conf,
+                                          scenario, code, words):
+    """mailhop(1): --serverinfo exits with the status a send would have,
+    and its line quotes the server as the send's does."""
+    srv = fault(ts.sc(**scenario))
+    conf = fault_conf(srv)
+    send = mailhop.send(conf, [ts.RCPT], ts.MESSAGE)
+    assert srv.wait_idle(5)
+    info = serverinfo(mailhop, conf)
+    assert srv.wait_idle(5, connections=2)
+    check_error_line(send, code, *words)
+    check_error_line(info, code, *words)
+    for s in srv.sessions:
+        assert set(s.verbs()) <= {"EHLO", "STARTTLS", "QUIT"}, s
+        assert s.tls_version is None and not s.post, s
+    assert "QUIT" not in srv.sessions[1].verbs()
+
+
 def test_serverinfo_hostile_text_is_sanitised(mailhop, fault, fault_conf):
     srv = fault(ts.sc(greeting="220 \x1b[2Jfault\x07 ready",
                       ehlo_tls=["AUTH PLAIN", "X-\x1b[31mRED"]))
