@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * mailhop --serverinfo: connect as the account would (same TLS mode, CA
- * file, pin, priorities and client certificate) and report what the
- * server shows: greeting, capabilities before and after TLS, the TLS
- * version and cipher suite, the certificate chain, and the tls_pin line
- * for the configuration.  Never AUTH, never MAIL: EHLO, STARTTLS, QUIT.
+ * file, pin and priorities; never its client certificate) and report
+ * what the server shows: greeting, capabilities before and after TLS,
+ * the TLS version and cipher suite, the certificate chain, and the
+ * tls_pin line for the configuration.  Never AUTH, never MAIL: EHLO,
+ * STARTTLS, QUIT.
  */
 #include <sys/socket.h>
 #include <arpa/inet.h>
@@ -293,11 +294,13 @@ serverinfo_run(const struct smtp_params *p, FILE *out, struct err *rec)
 		.ca_file = p->ca_file,
 		.pin = p->tls_pin,
 		.priorities = p->tls_priorities,
-		.cert_file = p->tls_cert_file,
-		.key_file = p->tls_key_file,
 		.report = 1 };
 	fprintf(out, "server: %s port %s (tls = %s)\n", p->host, p->port,
 	    modes[p->tls]);
+	if (p->tls_cert_file != NULL)
+		fprintf(out,
+		    "client certificate: not presented (tls_cert_file %s is for sending only)\n",
+		    p->tls_cert_file);
 	fd = net_connect(p->host, p->port, p->timeout_ms, rec);
 	if (fd != -1 && (si->io = io_new(fd)) == NULL) {
 		close(fd);

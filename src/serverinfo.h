@@ -8,10 +8,10 @@
 #include "smtp.h"
 
 /* Connect to the server of p as a send would (TLS mode, trust, pin,
- * priorities, client certificate), and write to out: the greeting, the
- * capabilities before and after TLS, the TLS version and cipher suite,
- * each certificate of the chain (subject, issuer, validity and days left,
- * names, key pin), the tls_pin line for the configuration, and whether
+ * priorities; but no client certificate is presented), and write to out: the
+ * greeting, the capabilities before and after TLS, the TLS version and cipher
+ * suite, each certificate of the chain (subject, issuer, validity and days
+ * left, names, key pin), the tls_pin line for the configuration, and whether
  * the certificate was accepted.  A certificate that fails is still shown
  * (with its pin): the handshake runs in report mode, and nothing follows
  * it but the close.  Sends EHLO, STARTTLS and QUIT only.  Returns 0, or

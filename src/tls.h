@@ -20,7 +20,8 @@ struct tls_params {
 	const char *key_file;	/* its key: owner and mode are checked */
 	/* 1 only for --serverinfo, which sends nothing that matters after
 	 * the handshake: a refused certificate does not stop the handshake,
-	 * tls_verify_result tells the verdict. */
+	 * tls_verify_result tells the verdict; cert_file and key_file are
+	 * not used (no client certificate for a server not yet judged). */
 	int report;
 };
 

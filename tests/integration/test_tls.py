@@ -615,6 +615,46 @@ def test_serverinfo_self_signed_then_pinned(mailhop, fault, fault_conf,
     ts.assert_nothing_sent(s)
 
 
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+@pytest.mark.parametrize("cert", ["self-signed", "default"])
+def test_serverinfo_never_presents_the_client_certificate(
+        mailhop, fault, fault_conf, fault_pki, servers, cert, version):
+    """The server asks for a client certificate.  Report mode goes on
+    after a refused certificate (to show it), so the account's
+    tls_cert_file is never presented by --serverinfo: not to the
+    self-signed server it refuses (under TLS 1.2 the certificate would go
+    in clear), and not to a trusted one either.  The send, for
+    comparison: no certificate to the refused server (the handshake
+    fails first), the certificate to the trusted one."""
+    v = getattr(ssl.TLSVersion, "TLSv" + version.replace(".", "_"))
+    srv = fault(ts.sc(cert=fault_pki.cert(cert), client_ca=servers.ca_file,
+                      tls_versions=(v, v), ehlo_tls=["AUTH EXTERNAL"]))
+    conf = client_conf(fault_conf, srv, fault_pki)
+    res = serverinfo(mailhop, conf)
+    assert srv.wait_idle(5)
+    s = ts.only(srv)
+    assert not s.peer_cert, s.peer_cert
+    assert "client certificate: not presented" in res.stdout.decode()
+    if cert == "default":
+        assert res.rc == 0 and res.stderr == "", res
+        assert s.tls_version == "TLSv" + version, s
+        assert s.verbs() == ["EHLO", "STARTTLS", "EHLO", "QUIT"], s
+    else:
+        check_error_line(res, 69, "certificate of localhost not trusted")
+        assert s.verbs() == ["EHLO", "STARTTLS"] and not s.post, s
+    ts.assert_nothing_sent(s)
+
+    res = mailhop.send(conf, [ts.RCPT], ts.MESSAGE)
+    assert srv.wait_idle(5, connections=2)
+    s = srv.sessions[1]
+    if cert == "default":
+        assert res.rc == 0, res
+        assert subject_cn(s.peer_cert) == ["alice client"], s.peer_cert
+    else:
+        check_error_line(res, 69, "certificate of localhost not trusted")
+        assert not s.peer_cert and not s.post, s
+
+
 def test_serverinfo_starttls_missing(mailhop, fault, fault_conf):
     srv = fault(ts.sc(ehlo=["AUTH PLAIN LOGIN", "PIPELINING"]))
     res = serverinfo(mailhop, fault_conf(srv))
