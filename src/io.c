@@ -35,6 +35,7 @@ struct io {
 	gnutls_session_t tls;
 	long long deadline;
 	int dead;	 /* a TLS start failed: no byte may go out in clear */
+	int refused;	 /* io_getline refused the line at in_start */
 	size_t in_start; /* first unconsumed byte */
 	size_t in_end;	 /* end of received bytes */
 	size_t in_scan;	 /* bytes before this hold no LF and no NUL */
@@ -307,6 +308,12 @@ compact(struct io *io)
 }
 
 static int
+fill(struct io *io, struct err *rec)
+{
+	return io->tls != NULL ? fill_tls(io, rec) : fill_plain(io, rec);
+}
+
+static int
 refuse_dead(struct err *rec)
 {
 	return err_set(rec, ERR_LOCAL, EX_SOFTWARE,
@@ -326,12 +333,13 @@ io_getline(struct io *io, char *buf, size_t sz, size_t *len, struct err *rec)
 					 : sz - 1;
 	while ((eol = find_eol(io, rec)) == 0) {
 		compact(io);
-		if ((io->tls != NULL ? fill_tls(io, rec)
-				     : fill_plain(io, rec)) == -1)
+		if (fill(io, rec) == -1)
 			return -1;
 	}
-	if (eol == -1)
+	if (eol == -1) {
+		io->refused = 1;
 		return -1;
+	}
 
 	n = (size_t)eol - 1 - io->in_start;
 	if (n > 0 && io->in[eol - 2] == '\r')
@@ -343,6 +351,27 @@ io_getline(struct io *io, char *buf, size_t sz, size_t *len, struct err *rec)
 	buf[n] = '\0';
 	*len = n;
 	io->in_start = io->in_scan = (size_t)eol;
+	return 0;
+}
+
+int
+io_skip_line(struct io *io, struct err *rec)
+{
+	char *lf;
+
+	while (io->refused) {
+		lf = memchr(
+		    io->in + io->in_start, '\n', io->in_end - io->in_start);
+		if (lf != NULL) {
+			io->in_start = io->in_scan = (size_t)(lf - io->in) + 1;
+			io->refused = 0;
+			return 0;
+		}
+		/* Nothing of the line is kept: the buffer takes more. */
+		io->in_start = io->in_scan = io->in_end = 0;
+		if (fill(io, rec) == -1)
+			return -1;
+	}
 	return 0;
 }
 
@@ -428,8 +457,8 @@ tls_start(struct io *io, const struct tls_params *params, struct err *rec)
 	 * be used after it (S04, CVE-2020-14954 and kin). */
 	if (io->in_end > io->in_start)
 		return err_set(rec, ERR_PERM, EX_PROTOCOL,
-		    "unexpected data after the 220 reply to STARTTLS %s",
-		    "(possible response injection)");
+		    "unexpected data from %s after the 220 reply to STARTTLS %s",
+		    params->host, "(possible response injection)");
 	if (io->out_len > 0)
 		return err_set(rec, ERR_LOCAL, EX_SOFTWARE,
 		    "unsent data before the TLS handshake");

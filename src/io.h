@@ -60,6 +60,12 @@ int io_flush(struct io *io, struct err *rec);
 int io_getline(
     struct io *io, char *buf, size_t sz, size_t *len, struct err *rec);
 
+/* After io_getline refused a line (over the limit, or with a NUL): drop
+ * the rest of it, up to and including its LF, reading and discarding as
+ * much as it takes until the deadline.  Returns 0 (at once when no line
+ * was refused), or -1 with rec filled as io_getline fills it. */
+int io_skip_line(struct io *io, struct err *rec);
+
 /* Bytes received and not yet consumed. */
 size_t io_pending(const struct io *io);
 

@@ -106,13 +106,13 @@ reply_fail(const struct reply *r, const char *what, const char *note,
 
 	err_sanitize(shown, sizeof(shown), flat, n);
 	if (r->code / 100 == 4)
-		err_set(rec, ERR_TEMP, EX_TEMPFAIL, "%s: %s%s", what, shown,
-		    note);
+		err_set(
+		    rec, ERR_TEMP, EX_TEMPFAIL, "%s: %s%s", what, shown, note);
 	else if (r->code / 100 == 5)
 		err_set(rec, ERR_PERM, permcode, "%s: %s%s", what, shown, note);
 	else
-		err_set(rec, ERR_PERM, EX_PROTOCOL,
-		    "%s: unexpected reply %s%s", what, shown, note);
+		err_set(rec, ERR_PERM, EX_PROTOCOL, "%s: unexpected reply %s%s",
+		    what, shown, note);
 	err_reply(rec, flat, n);
 	return -1;
 }

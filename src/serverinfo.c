@@ -38,6 +38,18 @@ struct info {
 	char line[IO_LINE_MAX + 1];
 };
 
+/* A command could not be sent or its reply read: say where. */
+static int
+lost(struct info *si, const char *cmd, struct err *rec)
+{
+	const char *at = cmd != NULL ? cmd : "GREETING";
+	char why[ERR_TEXT_MAX];
+
+	snprintf(why, sizeof(why), "%s", rec->text);
+	return err_set(rec, rec->class, rec->code, "%s (%s, at %.*s)", why,
+	    si->p->host, (int)strcspn(at, " "), at);
+}
+
 /* Send one command and read its whole reply into si->reply. */
 static int
 exchange(struct info *si, const char *cmd, struct err *rec)
@@ -50,18 +62,18 @@ exchange(struct info *si, const char *cmd, struct err *rec)
 		if (io_put(si->io, cmd, strlen(cmd), rec) == -1 ||
 		    io_put(si->io, "\r\n", 2, rec) == -1 ||
 		    io_flush(si->io, rec) == -1)
-			return -1;
+			return lost(si, cmd, rec);
 	}
 	io_set_deadline(si->io, net_now_ms() + si->p->timeout_ms);
 	reply_init(&si->reply);
 	do {
 		if (io_getline(si->io, si->line, sizeof(si->line), &len, rec) ==
 		    -1)
-			return -1;
+			return lost(si, cmd, rec);
 		log_trace('<', si->line, len);
 		rc = reply_line(&si->reply, si->line, len, rec);
 	} while (rc == 0);
-	return rc == -1 ? -1 : 0;
+	return rc == -1 ? lost(si, cmd, rec) : 0;
 }
 
 /* The reply is not the one hoped for: the error a send would give

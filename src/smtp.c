@@ -245,6 +245,37 @@ handle_reply(struct smtp_conn *s, struct err *rec)
 	return smtp_enter(s, ST_DONE);
 }
 
+int
+smtp_not_sent(struct err *rec)
+{
+	size_t n = strlen(rec->text);
+
+	snprintf(
+	    rec->text + n, sizeof(rec->text) - n, "; the message was not sent");
+	return -1;
+}
+
+/* A reply that breaks the protocol (malformed, a NUL byte, a line over
+ * the cap): the line says where, and what became of the message. */
+static void
+broke_protocol(struct smtp_conn *s, struct err *rec)
+{
+	char why[ERR_TEXT_MAX];
+
+	if (rec->code != EX_PROTOCOL)
+		return;
+	snprintf(why, sizeof(why), "%s", rec->text);
+	if (s->t.last_sent && !s->winddown) {
+		err_set(rec, ERR_PERM, EX_PROTOCOL,
+		    "%s (%s, in reply to the end of the message: delivery is uncertain, the server may have it)",
+		    why, s->p->host);
+		return;
+	}
+	err_set(rec, ERR_PERM, EX_PROTOCOL, "%s (%s, at %s)", why, s->p->host,
+	    state_names[s->state]);
+	smtp_not_sent(rec);
+}
+
 /* A reply could not be read.  A transaction already refused keeps that
  * reason; a timeout or lost connection says where it happened.  Once the
  * final dot or BDAT LAST has gone out the outcome is open: the server may
@@ -259,8 +290,15 @@ read_failed(struct smtp_conn *s, struct err *rec)
 		*rec = s->t.err;
 		return;
 	}
-	if (rec->class != ERR_TEMP)
+	if (rec->class == ERR_PERM && s->sasl != NULL &&
+	    (s->state == ST_AUTH || s->state == ST_AUTH_NEXT)) {
+		smtp_open_auth_unreadable(s, rec);
 		return;
+	}
+	if (rec->class != ERR_TEMP) {
+		broke_protocol(s, rec);
+		return;
+	}
 	snprintf(why, sizeof(why), "%s", rec->text);
 	if (s->state == ST_GREETING && s->p->tls != SMTP_TLS_IMPLICIT)
 		err_set(rec, ERR_TEMP, EX_TEMPFAIL,

@@ -125,12 +125,20 @@ int smtp_send_cmd(struct smtp_conn *s, struct err *rec, const char *fmt, ...)
 int smtp_fail_reply(struct smtp_conn *s, struct err *rec, int permcode,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Append "; the message was not sent" to rec's text.  Returns -1. */
+int smtp_not_sent(struct err *rec);
+
 /* Open (smtp_open.c): greeting, EHLO, STARTTLS, EHLO, AUTH.  send_state
  * and handle_reply for ST_GREETING .. ST_AUTH_NEXT; start_tls for
  * implicit TLS. */
 int smtp_open_send(struct smtp_conn *s, struct err *rec);
 int smtp_open_reply(struct smtp_conn *s, struct err *rec);
 int smtp_open_start_tls(struct smtp_conn *s, struct err *rec);
+
+/* The reply in an AUTH exchange could not be read (rec says why: a line
+ * over the cap, a NUL, a malformed line): cancel with "*" and end the
+ * session; rec is rewritten to name the mechanism and the host. */
+void smtp_open_auth_unreadable(struct smtp_conn *s, struct err *rec);
 
 /* Refuse before connecting an envelope no server should see: no
  * recipient, a control byte or an overlong word (S26), bad DSN values.

@@ -29,8 +29,11 @@ smtp_open_start_tls(struct smtp_conn *s, struct err *rec)
 	char *desc;
 
 	/* io refuses bytes that arrived behind the 220 (RFC 3207 4.2). */
-	if (io_starttls(s->io, &s->tlsp, rec) == -1)
+	if (io_starttls(s->io, &s->tlsp, rec) == -1) {
+		if (rec->code == EX_PROTOCOL)
+			smtp_not_sent(rec);
 		return smtp_io_failed(s);
+	}
 	tls = io_tls(s->io);
 	snprintf(s->tls, sizeof(s->tls), "%s", tls_version_name(tls));
 	snprintf(s->res->tls, sizeof(s->res->tls), "%s", s->tls);
@@ -182,6 +185,26 @@ auth_cancel(struct smtp_conn *s)
 		(void)io_flush(s->io, &scratch);
 	s->sane = 0;
 	return -1;
+}
+
+void
+smtp_open_auth_unreadable(struct smtp_conn *s, struct err *rec)
+{
+	char why[ERR_TEXT_MAX];
+	struct err scratch;
+	size_t len;
+
+	snprintf(why, sizeof(why), "%s", rec->text);
+	err_set(rec, ERR_PERM, EX_PROTOCOL,
+	    "AUTH %s with %s cancelled (\"*\"): %s", s->mech, s->p->host, why);
+	smtp_not_sent(rec);
+	(void)auth_cancel(s);
+	/* The rest of a refused line is dropped and the answer to "*"
+	 * read (within the reply's deadline), so that the server reads the
+	 * "*" before the connection closes.  Nothing else is sent. */
+	if (io_skip_line(s->io, &scratch) == 0 &&
+	    io_getline(s->io, s->line, IO_LINE_MAX + 1, &len, &scratch) == 0)
+		log_trace('<', s->line, len);
 }
 
 static int

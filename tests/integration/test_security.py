@@ -126,7 +126,9 @@ def test_S04_response_injection_same_segment(mailhop, fault, fault_conf):
     srv = fault(sc(starttls=b"220 2.0.0 Ready\r\n" + INJECTED,
                    ignore_tls=["EHLO"], ehlo_tls=["AUTH LOGIN"]))
     res = run(mailhop, fault_conf, srv)
-    check_error_line(res, 76, "response injection")
+    check_error_line(res, 76, "unexpected data from localhost after the "
+                     "220 reply to STARTTLS (possible response injection); "
+                     "the message was not sent")
     s = only(srv)
     assert bytes(s.pre) == b"EHLO %s\r\nSTARTTLS\r\n" % helo_of(s)
     # mailhop refused before its ClientHello: no handshake at all
@@ -187,9 +189,12 @@ def test_S06_only_ehlo_and_starttls_in_clear(mailhop, fault, fault_conf):
     ("421 4.3.2 service not available", 75, ("421",)),
     ("554 5.3.2 no service", 69, ("554",)),
     ("500 x", 69, ("500",)),
-    ("hello, this is not SMTP", 76, ("malformed",)),
+    ("hello, this is not SMTP", 76, ("malformed", "(localhost, at "
+                                     "GREETING)")),
     (Close(), 75, ("connection lost",)),
-    (b"220 " + b"A" * (10 << 20), 76, ("longer than",)),
+    (b"220 " + b"A" * (10 << 20), 76,
+     ("the server sent a line longer than 4096 bytes (localhost, at "
+      "GREETING); the message was not sent",)),
 ], ids=["421", "554", "500", "garbage", "close", "10MB-no-CRLF"])
 def test_S07_bad_greeting(mailhop, fault, fault_conf, greeting, code,
                           words):
@@ -563,16 +568,24 @@ def test_S25_challenge_cap(mailhop, fault, fault_conf, extra, ok):
         assert b"AUTH LOGIN\r\nYWxpY2U=\r\n" in s.post
         assert len(s.messages) == 1
     else:
-        check_error_line(res, 76, "longer than 65536 bytes")
-        assert not {"MAIL", "RCPT"} & set(s.verbs())
+        check_error_line(res, 76, "AUTH LOGIN with localhost cancelled "
+                         "(\"*\"): the server sent a line longer than "
+                         "65536 bytes; the message was not sent")
+        assert s.auth_raw == [b"*"], s.auth_raw  # cancelled, then abort
+        assert s.verbs("tls") == ["EHLO", "AUTH", "<AUTH>"], s
 
 
 def test_S25_1MB_challenge_refused(mailhop, fault, fault_conf):
+    """The 1 MB line is read to its end and dropped after the "*", so
+    that the server, still writing it, reads the "*" and answers."""
     ch = base64.b64encode(b"u" * 786432).decode()
     srv = fault(login_with_challenge("334 " + ch))
     res = run(mailhop, fault_conf, srv)
-    check_error_line(res, 76)
-    assert not {"MAIL", "RCPT"} & set(only(srv).verbs())
+    check_error_line(res, 76, "AUTH LOGIN with localhost cancelled",
+                     "longer than 65536 bytes", "the message was not sent")
+    s = only(srv)
+    assert s.auth_raw == [b"*"], s.auth_raw
+    assert s.verbs("tls") == ["EHLO", "AUTH", "<AUTH>"], s
 
 
 def test_S25_challenge_not_base64(mailhop, fault, fault_conf):

@@ -615,6 +615,18 @@ def test_serverinfo_self_signed_then_pinned(mailhop, fault, fault_conf,
     ts.assert_nothing_sent(s)
 
 
+@pytest.mark.parametrize("where", ["GREETING", "EHLO"])
+def test_serverinfo_timeout_names_the_host(mailhop, fault, fault_conf,
+                                           where):
+    from faultserver import Stall
+    scenario = ({"greeting": Stall()} if where == "GREETING"
+                else {"replies": {"EHLO": Stall()}})
+    srv = fault(ts.sc(**scenario))
+    res = serverinfo(mailhop, fault_conf(srv, timeout=1))
+    check_error_line(res, 75, "timed out waiting for the server "
+                     "(localhost, at %s)" % where)
+
+
 @pytest.mark.parametrize("version", ["1.2", "1.3"])
 @pytest.mark.parametrize("cert", ["self-signed", "default"])
 def test_serverinfo_never_presents_the_client_certificate(

@@ -209,7 +209,10 @@ test_getline(void **state)
 
 /* A caller's larger buffer allows longer lines (AUTH challenges, S25),
  * up to IO_LONG_LINE_MAX; the default buffer still stops at IO_LINE_MAX.
- * Rows: line length, buffer size, 0 or the error text. */
+ * Rows: line length, buffer size, 0 or the error text.  After each, the
+ * next line is read whole: io_skip_line drops the rest of a refused line
+ * (a 1 MiB one too, more than the input buffer holds) and nothing of a
+ * line that was not refused. */
 static void
 test_getline_long(void **state)
 {
@@ -224,8 +227,10 @@ test_getline_long(void **state)
 		{ IO_LONG_LINE_MAX, 2 * IO_LONG_LINE_MAX, NULL },
 		{ IO_LONG_LINE_MAX + 1, 2 * IO_LONG_LINE_MAX, "longer than" },
 		{ IO_LINE_MAX + 1, IO_LINE_MAX + 1, "longer than 4096 bytes" },
+		{ 1 << 20, IO_LONG_LINE_MAX + 8, "longer than 65536 bytes" },
 	};
-	static const struct chunk end[] = { B("\r\n"), { NULL, 0 } };
+	static const struct chunk end[] = { B("\r\n501 5.7.0 next\r\n"),
+		{ NULL, 0 } };
 	static char buf[2 * IO_LONG_LINE_MAX];
 	struct feed f;
 	struct err rec;
@@ -247,6 +252,9 @@ test_getline_long(void **state)
 			fail_msg("row %zu: %s", i, rec.text);
 		if (rows[i].err != NULL)
 			check_err(&rec, ERR_PERM, EX_PROTOCOL, rows[i].err);
+		if (io_skip_line(io, &rec) != 0)
+			fail_msg("row %zu: io_skip_line: %s", i, rec.text);
+		expect_line(io, 0, "501 5.7.0 next");
 		pthread_join(t, NULL);
 		io_free(io);
 	}
