@@ -118,6 +118,12 @@ log_trace_enabled(void)
 void
 log_trace(char dir, const char *line, size_t len)
 {
+	log_trace_note(dir, line, len, NULL);
+}
+
+void
+log_trace_note(char dir, const char *line, size_t len, const char *note)
+{
 	char clean[ERR_TEXT_MAX * 9];
 
 	if (trace_fd < 0)
@@ -125,7 +131,9 @@ log_trace(char dir, const char *line, size_t len)
 	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		len--;
 	err_sanitize(clean, sizeof(clean), line, len);
-	dprintf(trace_fd, "%s %s\n", dir == '<' ? "<--" : "-->", clean);
+	dprintf(trace_fd, "%s %s%s%s%s\n", dir == '<' ? "<--" : "-->", clean,
+	    note != NULL ? "  [" : "", note != NULL ? note : "",
+	    note != NULL ? "]" : "");
 }
 
 void

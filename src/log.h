@@ -44,6 +44,11 @@ int log_trace_enabled(void);
  * sanitised; a trailing CRLF is dropped.  No-op when tracing is off. */
 void log_trace(char dir, const char *line, size_t len);
 
+/* The same with note (not sanitised, ours) after the line, as
+ * "  [note]": for server lines read before TLS, which anyone on the path
+ * could have written (security.md S09). */
+void log_trace_note(char dir, const char *line, size_t len, const char *note);
+
 /* Write a free-form note ("TLS1.3 established ...") to the transcript. */
 void log_tracef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

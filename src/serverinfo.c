@@ -38,6 +38,13 @@ struct info {
 	char line[IO_LINE_MAX + 1];
 };
 
+/* Is the dialogue in clear, with TLS to come (STARTTLS)? */
+static int
+before_tls(struct info *si)
+{
+	return si->p->tls == SMTP_TLS_STARTTLS && io_tls(si->io) == NULL;
+}
+
 /* A command could not be sent or its reply read: say where. */
 static int
 lost(struct info *si, const char *cmd, struct err *rec)
@@ -70,7 +77,9 @@ exchange(struct info *si, const char *cmd, struct err *rec)
 		if (io_getline(si->io, si->line, sizeof(si->line), &len, rec) ==
 		    -1)
 			return lost(si, cmd, rec);
-		log_trace('<', si->line, len);
+		log_trace_note('<', si->line, len,
+		    before_tls(si) ? "said before TLS, not authenticated"
+				   : NULL);
 		rc = reply_line(&si->reply, si->line, len, rec);
 	} while (rc == 0);
 	return rc == -1 ? lost(si, cmd, rec) : 0;
@@ -84,7 +93,9 @@ fail(struct info *si, int permcode, const char *what, struct err *rec)
 	char text[256];
 
 	snprintf(text, sizeof(text), "server %s %s", si->p->host, what);
-	return reply_fail(&si->reply, text, "", permcode, rec);
+	return reply_fail(&si->reply, text,
+	    before_tls(si) ? " (said before TLS, not authenticated)" : "",
+	    permcode, rec);
 }
 
 /* Each line of the reply, sanitised; from the second line when skip. */

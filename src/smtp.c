@@ -158,6 +158,8 @@ trace_reply_line(struct smtp_conn *s, size_t len)
 {
 	if (is_challenge(s))
 		log_trace('<', "334 <redacted>", 14);
+	else if (smtp_before_tls(s))
+		log_trace_note('<', s->line, len, SMTP_BEFORE_TLS);
 	else
 		log_trace('<', s->line, len);
 }
@@ -202,7 +204,8 @@ smtp_fail_reply(
 	va_end(ap);
 	if (cls != 4 && cls != 5)
 		s->sane = 0;
-	return reply_fail(&s->reply, what, "", permcode, rec);
+	return reply_fail(&s->reply, what,
+	    smtp_before_tls(s) ? " (" SMTP_BEFORE_TLS ")" : "", permcode, rec);
 }
 
 /* The machine */
@@ -246,6 +249,13 @@ handle_reply(struct smtp_conn *s, struct err *rec)
 }
 
 int
+smtp_before_tls(const struct smtp_conn *s)
+{
+	return s->p->tls == SMTP_TLS_STARTTLS && s->io != NULL &&
+	    io_tls(s->io) == NULL;
+}
+
+int
 smtp_not_sent(struct err *rec)
 {
 	size_t n = strlen(rec->text);
@@ -271,8 +281,9 @@ broke_protocol(struct smtp_conn *s, struct err *rec)
 		    why, s->p->host);
 		return;
 	}
-	err_set(rec, ERR_PERM, EX_PROTOCOL, "%s (%s, at %s)", why, s->p->host,
-	    state_names[s->state]);
+	err_set(rec, ERR_PERM, EX_PROTOCOL, "%s (%s, at %s%s%s)", why,
+	    s->p->host, state_names[s->state], smtp_before_tls(s) ? "; " : "",
+	    smtp_before_tls(s) ? SMTP_BEFORE_TLS : "");
 	smtp_not_sent(rec);
 }
 

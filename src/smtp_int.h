@@ -125,6 +125,12 @@ int smtp_send_cmd(struct smtp_conn *s, struct err *rec, const char *fmt, ...)
 int smtp_fail_reply(struct smtp_conn *s, struct err *rec, int permcode,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Server text read in clear while TLS is to come (STARTTLS mode): anyone
+ * on the path could have written it, so the transcript and the error
+ * lines that quote it say so (security.md S09). */
+#define SMTP_BEFORE_TLS "said before TLS, not authenticated"
+int smtp_before_tls(const struct smtp_conn *s);
+
 /* Append "; the message was not sent" to rec's text.  Returns -1. */
 int smtp_not_sent(struct err *rec);
 

@@ -190,11 +190,12 @@ def test_S06_only_ehlo_and_starttls_in_clear(mailhop, fault, fault_conf):
     ("554 5.3.2 no service", 69, ("554",)),
     ("500 x", 69, ("500",)),
     ("hello, this is not SMTP", 76, ("malformed", "(localhost, at "
-                                     "GREETING)")),
+                                     "GREETING; said before TLS")),
     (Close(), 75, ("connection lost",)),
     (b"220 " + b"A" * (10 << 20), 76,
      ("the server sent a line longer than 4096 bytes (localhost, at "
-      "GREETING); the message was not sent",)),
+      "GREETING; said before TLS, not authenticated); the message was not "
+      "sent",)),
 ], ids=["421", "554", "500", "garbage", "close", "10MB-no-CRLF"])
 def test_S07_bad_greeting(mailhop, fault, fault_conf, greeting, code,
                           words):
@@ -252,6 +253,54 @@ def test_S09_verbose_transcript_is_sanitised(mailhop, fault, fault_conf):
     res = run(mailhop, fault_conf, srv, args=["-v"])
     assert res.rc == 65, res
     assert no_controls(res.stderr), repr(res.stderr)
+
+
+PRE_TLS = "(said before TLS, not authenticated)"
+
+
+@pytest.mark.parametrize("tls,scenario,code,words,marked", [
+    ("starttls", {"greeting": "554 5.3.2 no service"}, 69,
+     "refused the session: 554 5.3.2 no service", True),
+    ("implicit", {"greeting": "554 5.3.2 no service"}, 69,
+     "refused the session: 554 5.3.2 no service", False),
+    ("starttls", {"starttls": "502 5.5.1 not now"}, 76,
+     "did not start TLS: 502 5.5.1 not now", True),
+    ("starttls", {"replies": {"EHLO@plain": "550 5.7.1 go away"}}, 76,
+     "refused EHLO: 550 5.7.1 go away", True),
+    ("starttls", {"replies": {"EHLO@tls": "550 5.7.1 go away"}}, 76,
+     "refused EHLO: 550 5.7.1 go away", False),
+    ("starttls", {"greeting": "hello, this is not SMTP"}, 76,
+     "(localhost, at GREETING; said before TLS, not authenticated)", None),
+], ids=["greeting", "greeting-implicit", "starttls", "ehlo-before-tls",
+        "ehlo-in-tls", "malformed-greeting"])
+def test_S09_pre_tls_text_is_marked(mailhop, fault, fault_conf, tls,
+                                    scenario, code, words, marked):
+    """An error line that quotes what the server said in clear, before
+    TLS, says that it is not authenticated; one that quotes it from
+    inside TLS does not."""
+    srv = fault(sc(tls=tls, **scenario))
+    res = run(mailhop, fault_conf, srv)
+    line = check_error_line(res, code, words)
+    if marked is not None:
+        assert (PRE_TLS in line) == marked, line
+    if marked:
+        assert line.index(words) + len(words) == line.index(PRE_TLS) - 1
+    assert_nothing_sent(only(srv))
+
+
+def test_S09_pre_tls_lines_marked_in_transcript(mailhop, fault, fault_conf):
+    srv = fault(sc())
+    res = run(mailhop, fault_conf, srv, args=["-v"])
+    assert res.rc == 0, res
+    mark = "  [said before TLS, not authenticated]"
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("<-- ")]
+    n = [i for i, ln in enumerate(lines) if ln.startswith("<-- 220 2.0.0")]
+    assert n, res.stderr          # the 220 to STARTTLS, the last in clear
+    before, after = lines[:n[0] + 1], lines[n[0] + 1:]
+    # the greeting, EHLO's name and keywords, the 220 to STARTTLS
+    assert len(before) == 3 + len(srv.scenario.ehlo), before
+    assert all(ln.endswith(mark) for ln in before), before
+    assert after and not any(mark in ln for ln in after), after
 
 
 def test_S09_nul_in_reply(mailhop, fault, fault_conf):

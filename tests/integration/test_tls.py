@@ -704,8 +704,14 @@ def test_serverinfo_exit_codes_match_send(mailhop, fault, fault_conf,
     assert srv.wait_idle(5)
     info = serverinfo(mailhop, conf)
     assert srv.wait_idle(5, connections=2)
-    check_error_line(send, code, *words)
-    check_error_line(info, code, *words)
+    # every one of these replies came in clear, before TLS (S09)
+    check_error_line(send, code, *words, ts.PRE_TLS)
+    check_error_line(info, code, *words, ts.PRE_TLS)
+    res = serverinfo(mailhop, conf, "-v")
+    assert srv.wait_idle(5, connections=3)
+    assert res.rc == code, res
+    assert "<-- %s  [said before TLS, not authenticated]\n" % (
+        srv.scenario.greeting) in res.stderr, res.stderr
     for s in srv.sessions:
         assert set(s.verbs()) <= {"EHLO", "STARTTLS", "QUIT"}, s
         assert s.tls_version is None and not s.post, s
