@@ -150,15 +150,27 @@ is_challenge(const struct smtp_conn *s)
 	    strncmp(s->line, "334", 3) == 0;
 }
 
+void
+smtp_redacted(char *buf, size_t sz, const char *prefix, size_t len)
+{
+	snprintf(buf, sz, "%s<redacted, %zu byte%s>", prefix, len,
+	    len == 1 ? "" : "s");
+}
+
 /* Trace one server line.  A SCRAM challenge holds the salt, the iteration
  * count and the server's proof: with the user name that is enough to test
- * password guesses offline, so no challenge is shown (S34). */
+ * password guesses offline, so no challenge is shown, only its length
+ * (S34). */
 static void
 trace_reply_line(struct smtp_conn *s, size_t len)
 {
-	if (is_challenge(s))
-		log_trace('<', "334 <redacted>", 14);
-	else if (smtp_before_tls(s))
+	char shown[64];
+
+	if (is_challenge(s)) {
+		smtp_redacted(
+		    shown, sizeof(shown), "334 ", len > 4 ? len - 4 : 0);
+		log_trace('<', shown, strlen(shown));
+	} else if (smtp_before_tls(s))
 		log_trace_note('<', s->line, len, SMTP_BEFORE_TLS);
 	else
 		log_trace('<', s->line, len);

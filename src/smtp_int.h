@@ -131,6 +131,10 @@ int smtp_fail_reply(struct smtp_conn *s, struct err *rec, int permcode,
 #define SMTP_BEFORE_TLS "said before TLS, not authenticated"
 int smtp_before_tls(const struct smtp_conn *s);
 
+/* What the transcript shows for AUTH data (security.md S34): prefix, then
+ * "<redacted, LEN bytes>", into buf (size sz). */
+void smtp_redacted(char *buf, size_t sz, const char *prefix, size_t len);
+
 /* Append "; the message was not sent" to rec's text.  Returns -1. */
 int smtp_not_sent(struct err *rec);
 

@@ -110,12 +110,12 @@ has_initial_response(const char *mech)
 }
 
 /* Send a response, after "AUTH MECH " when initial; the transcript shows
- * <redacted> for it (security.md S34).  The response is wiped. */
+ * only its length (security.md S34).  The response is wiped. */
 static int
 put_secret(struct smtp_conn *s, int initial, struct err *rec)
 {
 	const char *out = s->auth_out != NULL ? s->auth_out : "";
-	char prefix[64], shown[80];
+	char prefix[64], shown[128];
 	int n = 0, rc;
 
 	if (initial) {
@@ -125,7 +125,7 @@ put_secret(struct smtp_conn *s, int initial, struct err *rec)
 			out = "=";
 	}
 	prefix[n] = '\0';
-	snprintf(shown, sizeof(shown), "%s<redacted>", prefix);
+	smtp_redacted(shown, sizeof(shown), prefix, strlen(out));
 	log_trace('>', shown, strlen(shown));
 	rc = io_put(s->io, prefix, (size_t)n, rec);
 	if (rc == 0)

@@ -194,7 +194,7 @@ def test_keyring_entry_as_msmtp_users_store_it(servers, mailhop, rcpt,
     to = rcpt()
     res = send(mailhop, conf, to, keyring.bus_env(), ["-v"])
     assert_arrived(servers, res, to)
-    assert "AUTH SCRAM-SHA-256 <redacted>" in res.stderr
+    assert "AUTH SCRAM-SHA-256 <redacted, " in res.stderr
     assert_no_password(servers, res)
 
 
