@@ -241,6 +241,8 @@ start_tls(struct info *si, struct err *rec)
 {
 	const char *pin;
 
+	/* A whole timeout, as for a send (smtp_open_start_tls). */
+	io_set_deadline(si->io, net_now_ms() + si->p->timeout_ms);
 	if (io_starttls(si->io, &si->tlsp, rec) == -1)
 		return -1;
 	show_tls(si);

@@ -15,6 +15,7 @@
 #include "err.h"
 #include "io.h"
 #include "log.h"
+#include "net.h"
 #include "reply.h"
 #include "sasl.h"
 #include "smtp_int.h"
@@ -28,7 +29,10 @@ smtp_open_start_tls(struct smtp_conn *s, struct err *rec)
 	gnutls_session_t tls;
 	char *desc;
 
-	/* io refuses bytes that arrived behind the 220 (RFC 3207 4.2). */
+	/* The handshake gets a whole timeout, not what the wait for the 220
+	 * to STARTTLS left of it.  io refuses bytes that arrived behind the
+	 * 220 (RFC 3207 4.2). */
+	io_set_deadline(s->io, net_now_ms() + s->p->timeout_ms);
 	if (io_starttls(s->io, &s->tlsp, rec) == -1) {
 		if (rec->code == EX_PROTOCOL)
 			smtp_not_sent(rec);
