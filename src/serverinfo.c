@@ -3,9 +3,10 @@
  * mailhop --serverinfo: connect as the account would (same TLS mode, CA
  * file, pin and priorities; never its client certificate) and report
  * what the server shows: greeting, capabilities before and after TLS,
- * the TLS version and cipher suite, the certificate chain, and the
- * tls_pin line for the configuration.  Never AUTH, never MAIL: EHLO,
- * STARTTLS, QUIT.
+ * the TLS version and cipher suite, the certificate chain, the
+ * verdict and, for a certificate without a known issuer, the tls_pin line
+ * with what to check first.  Never AUTH, never MAIL: EHLO, STARTTLS,
+ * QUIT.
  */
 #include <sys/socket.h>
 #include <arpa/inet.h>
@@ -234,23 +235,53 @@ show_tls(struct info *si)
 	}
 }
 
-/* Start TLS in report mode, show the chain and the pin line, then the
- * verdict; -1 (rec filled) when the certificate is not trusted. */
+/* What to say about tls_pin after the verdict (S17: pinning what this
+ * connection shows is trusting whoever is on the path).  A line to paste
+ * only for a certificate without a known issuer (self-signed, a private
+ * CA), with what to check first; not for one from a trusted CA that fails
+ * for another reason (dates, name), where a pin would hide the fault. */
+static void
+show_pin_advice(struct info *si, unsigned int status)
+{
+	const char *pin = tls_peer_pin(io_tls(si->io));
+
+	if (si->tlsp.pin != NULL)
+		return;
+	if (status == 0) {
+		fprintf(si->out,
+		    "tls_pin: not needed (the certificate is trusted; a pin would have to change with every new key of the server)\n");
+		return;
+	}
+	if (pin[0] == '\0')
+		return;
+	if (!(status & GNUTLS_CERT_SIGNER_NOT_FOUND)) {
+		fprintf(si->out,
+		    "tls_pin: not advised: the certificate comes from a trusted CA but fails for another reason, which pinning its key would hide; have it fixed\n");
+		return;
+	}
+	fprintf(si->out,
+	    "tls_pin: the issuer is unknown (self-signed, or a private CA: then tls_ca_file is better).  This connection may have been intercepted: first check the key above with the server's operator by another path (the server's console), then put in the account:\n"
+	    "tls_pin = \"%s\"\n",
+	    pin);
+}
+
+/* Start TLS in report mode, show the chain, then the verdict and what to
+ * do about tls_pin; -1 (rec filled) when the certificate is not
+ * trusted. */
 static int
 start_tls(struct info *si, struct err *rec)
 {
-	const char *pin;
+	unsigned int status;
 
 	/* A whole timeout, as for a send (smtp_open_start_tls). */
 	io_set_deadline(si->io, net_now_ms() + si->p->timeout_ms);
 	if (io_starttls(si->io, &si->tlsp, rec) == -1)
 		return -1;
 	show_tls(si);
-	pin = tls_peer_pin(io_tls(si->io));
-	if (pin[0] != '\0')
-		fprintf(si->out, "tls_pin = \"%s\"\n", pin);
+	status = tls_verify_status(io_tls(si->io));
 	if (tls_verify_result(io_tls(si->io), rec) == -1) {
 		fprintf(si->out, "verification: FAILED: %s\n", rec->text);
+		show_pin_advice(si, status);
 		return -1;
 	}
 	fprintf(si->out, "verification: OK (%s)\n",
@@ -258,6 +289,7 @@ start_tls(struct info *si, struct err *rec)
 		: si->tlsp.ca_file != NULL
 		? "chain to tls_ca_file, and the host name"
 		: "chain to the system's trust store, and the host name");
+	show_pin_advice(si, status);
 	return 0;
 }
 

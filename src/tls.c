@@ -476,9 +476,10 @@ tls_session_new(int fd, const struct tls_params *params, gnutls_session_t *out,
 	return 0;
 }
 
-/* What the user can do about each kind of failure. */
+/* What the user can do about each kind of failure.  Never "pin what you
+ * see": a man in the middle is one paste away from trusted (S17). */
 #define HINT_CA \
-	"set tls_ca_file to the CA that signed it, or tls_pin to its key"
+	"set tls_ca_file to the CA that signed it; tls_pin is for a private server whose key you have checked with its operator"
 #define HINT_NAME "set host to a name the certificate lists"
 #define HINT_TIME "check the clock, or have the certificate renewed"
 #define HINT_VERSION "the server must offer TLS version 1.2 or 1.3"
@@ -497,14 +498,14 @@ handshake_fail(
 
 #define NOT_TRUSTED "The certificate is NOT trusted. "
 
-/* The server's key is not the pinned one (S17). */
+/* The server's key is not the pinned one (S17).  The key seen is shown,
+ * but not as a line to paste: it may be an attacker's. */
 static int
 pin_error(const struct tls_ctx *ctx, struct err *rec)
 {
 	return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
-	    "key of %s does not match tls_pin: the server's key is %s, tls_pin = \"%.200s\" (if the server's key changed on purpose, write tls_pin = \"%s\")",
-	    ctx->host, ctx->pin[0] != '\0' ? ctx->pin : "unknown", ctx->p->pin,
-	    ctx->pin[0] != '\0' ? ctx->pin : "...");
+	    "key of %s does not match tls_pin; this may be an attack: confirm a new key with the server's operator, by another path than this connection, before changing tls_pin (the server showed the key %s; tls_pin has %.200s)",
+	    ctx->host, ctx->pin[0] != '\0' ? ctx->pin : "unknown", ctx->p->pin);
 }
 
 /* Why a certificate failed, in GnuTLS's words, and the hint that fixes
@@ -727,6 +728,14 @@ tls_channel_binding(gnutls_session_t s, gnutls_datum_t *out)
 	return gnutls_session_channel_binding(s, GNUTLS_CB_TLS_UNIQUE, out) == 0
 	    ? "tls-unique"
 	    : NULL;
+}
+
+unsigned int
+tls_verify_status(gnutls_session_t s)
+{
+	struct tls_ctx *ctx = gnutls_session_get_ptr(s);
+
+	return ctx->checked ? ctx->status : GNUTLS_CERT_INVALID;
 }
 
 const char *

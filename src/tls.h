@@ -50,6 +50,11 @@ int tls_handshake(gnutls_session_t s, long long deadline_ms, struct err *rec);
  * fill it. */
 int tls_verify_result(gnutls_session_t s, struct err *rec);
 
+/* After a handshake with params->report: the verdict as GNUTLS_CERT_*
+ * bits, 0 when the certificate (or pin) was accepted.  With tls_pin
+ * set, a refusal is GNUTLS_CERT_INVALID alone. */
+unsigned int tls_verify_status(gnutls_session_t s);
+
 /* The channel binding of the session for SCRAM-*-PLUS: "tls-exporter"
  * (TLS 1.3, or 1.2 with the extended master secret) or "tls-unique"
  * (other TLS 1.2), with its bytes in *out (free with gnutls_free); NULL

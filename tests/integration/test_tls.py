@@ -99,8 +99,12 @@ def test_S17_pin_one_bit_off_is_refused(mailhop, fault, fault_conf,
     srv = fault(ts.sc(cert=cert))
     res = ts.run(mailhop, fault_conf, srv, ca_file=None,
                  extra={"tls_pin": q(bad)})
-    check_error_line(res, 69, "does not match tls_pin",
-                     "the server's key is " + good, bad)
+    line = check_error_line(res, 69, "key of localhost does not match "
+                            "tls_pin; this may be an attack: confirm a new "
+                            "key with the server's operator",
+                            "the server showed the key " + good, bad)
+    # the key seen is no line to paste: it may be the attacker's (R2)
+    assert 'tls_pin = "' not in line and "write tls_pin" not in line
     s = ts.only(srv)
     assert s.tls_version is None and not s.post, s
     ts.assert_nothing_sent(s)
@@ -549,10 +553,10 @@ def test_serverinfo_postfix(servers, mailhop, tls):
                  "  valid: ",
                  " days left)\n  names: DNS:localhost IP:127.0.0.1\n",
                  "  key: %s\n" % pin,
-                 'tls_pin = "%s"\n' % pin,
                  "verification: OK (chain to tls_ca_file, and the host "
-                 "name)\n"]:
+                 "name)\ntls_pin: not needed (the certificate is trusted"]:
         assert want in out, (want, out)
+    assert 'tls_pin = "' not in out, out
     if tls == "starttls":
         assert "greeting (before TLS, not authenticated): 220 " in out
         before, after = out.split("capabilities after TLS:\n")
@@ -596,9 +600,16 @@ def test_serverinfo_self_signed_then_pinned(mailhop, fault, fault_conf,
     check_error_line(res, 69, "certificate of localhost not trusted")
     out = res.stdout.decode()
     pin = spki_pin(cert[0])
-    assert 'tls_pin = "%s"\n' % pin in out, out
     assert "verification: FAILED: certificate of localhost not trusted" \
         in out
+    # the line to paste comes after the warning (R2)
+    advice = out[out.index("\ntls_pin: "):]
+    assert advice.startswith(
+        "\ntls_pin: the issuer is unknown (self-signed, or a private CA: "
+        "then tls_ca_file is better).  This connection may have been "
+        "intercepted: first check the key above with the server's "
+        "operator by another path"), advice
+    assert 'put in the account:\ntls_pin = "%s"\n' % pin in advice, out
     assert "capabilities after TLS" not in out
     s = srv.sessions[0]
     assert s.verbs() == ["EHLO", "STARTTLS"], s
@@ -665,6 +676,41 @@ def test_serverinfo_never_presents_the_client_certificate(
     else:
         check_error_line(res, 69, "certificate of localhost not trusted")
         assert not s.peer_cert and not s.post, s
+
+
+@pytest.mark.parametrize("cert,host,word", [
+    ("expired", "localhost", "expired"),
+    ("other-name", "localhost", "does not match"),
+])
+def test_serverinfo_no_pin_for_a_trusted_ca_failure(
+        mailhop, fault, fault_conf, fault_pki, cert, host, word):
+    """A certificate from the trusted CA that fails for another reason
+    (dates, name): no line to paste, a pin would hide the fault (R2)."""
+    srv = fault(ts.sc(cert=fault_pki.cert(cert)))
+    res = serverinfo(mailhop, fault_conf(srv, host=host))
+    assert srv.wait_idle(5)
+    check_error_line(res, 69, "not trusted", word)
+    out = res.stdout.decode()
+    assert "\n  key: sha256//" in out, out      # the key is shown
+    assert 'tls_pin = "' not in out, out
+    assert "\ntls_pin: not advised: the certificate comes from a trusted " \
+        "CA but fails for another reason, which pinning its key would " \
+        "hide; have it fixed\n" in out, out
+    ts.assert_nothing_sent(ts.only(srv))
+
+
+def test_serverinfo_pin_mismatch(mailhop, fault, fault_conf, fault_pki):
+    """tls_pin set and another key: the warning, no line to paste."""
+    cert = fault_pki.cert("self-signed")
+    srv = fault(ts.sc(cert=cert))
+    bad = off_by_one(spki_pin(cert[0]))
+    res = serverinfo(mailhop, fault_conf(srv, ca_file=None,
+                                         extra={"tls_pin": q(bad)}))
+    assert srv.wait_idle(5)
+    check_error_line(res, 69, "does not match tls_pin; this may be an "
+                     "attack")
+    out = res.stdout.decode()
+    assert 'tls_pin = "' not in out and "\ntls_pin: " not in out, out
 
 
 def test_serverinfo_starttls_missing(mailhop, fault, fault_conf):

@@ -462,7 +462,7 @@ static const struct tls_case tls_cases[] = {
 	    EX_UNAVAILABLE, "does not match" },
 	{ "tls-unknown-ca", "localhost", DATA "io_other_ca.pem", NULL,
 	    "localhost", ERR_PERM, EX_UNAVAILABLE,
-	    "(set tls_ca_file to the CA that signed it, or tls_pin to its key)" },
+	    "(set tls_ca_file to the CA that signed it; tls_pin is for a private server whose key you have checked with its operator)" },
 	{ "tls-server-tls11", "localhost", DATA "io_ca.pem",
 	    "NORMAL:-VERS-ALL:+VERS-TLS1.1", "localhost", ERR_PERM,
 	    EX_UNAVAILABLE, "protocol version" },
