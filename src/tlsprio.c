@@ -3,7 +3,8 @@
  * TLS priorities: mailhop's default (the system's GnuTLS default with TLS
  * 1.2 and 1.3 only, RFC 8997) and the account's tls_priorities string,
  * which may only narrow it (security.md S16): checked when the
- * configuration is read by building both priority caches and comparing
+ * configuration is read, item by item (removals, and re-orderings of what
+ * the default has) and by building both priority caches and comparing
  * every list.
  */
 #include <stdio.h>
@@ -136,6 +137,65 @@ adds_old_version(const char *v, char *why, size_t sz)
 	return 0;
 }
 
+/* Is item (n bytes, after its '+') one entry of the lists narrows()
+ * compares: a version, cipher, MAC, key exchange, signature or group
+ * that GnuTLS knows by that name?  "-ALL" groups, certificate types,
+ * compression and the like are not. */
+static int
+is_listed_item(const char *item, size_t n)
+{
+	char name[64];
+	const char *v;
+
+	if (n == 0 || n >= sizeof(name))
+		return 0;
+	memcpy(name, item, n);
+	name[n] = '\0';
+	if (n > 4 && strcasecmp(name + n - 4, "-ALL") == 0)
+		return 0;
+	if (strncasecmp(name, "VERS-", 5) == 0)
+		return gnutls_protocol_get_id(name + 5) !=
+		    GNUTLS_VERSION_UNKNOWN;
+	if (strncasecmp(name, "SIGN-", 5) == 0)
+		return gnutls_sign_get_id(name + 5) != GNUTLS_SIGN_UNKNOWN;
+	if (strncasecmp(name, "GROUP-", 6) == 0 ||
+	    strncasecmp(name, "CURVE-", 6) == 0) {
+		v = name + 6;
+		return gnutls_group_get_id(v) != GNUTLS_GROUP_INVALID ||
+		    gnutls_ecc_curve_get_id(v) != GNUTLS_ECC_CURVE_INVALID;
+	}
+	return gnutls_cipher_get_id(name) != GNUTLS_CIPHER_UNKNOWN ||
+	    gnutls_mac_get_id(name) != GNUTLS_MAC_UNKNOWN ||
+	    gnutls_kx_get_id(name) != GNUTLS_KX_UNKNOWN;
+}
+
+/* Every item must take away ("-ITEM", "!ITEM") or name one algorithm or
+ * version ("+ITEM"), which narrows() then finds in the default: moving
+ * it to the front is all it can do.  A keyword (NORMAL, SECURE128,
+ * PERFORMANCE, LEGACY, @SYSTEM...) replaces the default with its own
+ * lists and settings (its security level, its verification profile),
+ * and "+CIPHER-ALL" and its kin add what no comparison of lists shows,
+ * such as a certificate type. */
+static int
+only_removes(const char *v, char *why, size_t sz)
+{
+	const char *p = v;
+	size_t n;
+
+	while (*(p += strspn(p, ":")) != '\0') {
+		n = strcspn(p, ":");
+		if (p[0] != '-' && p[0] != '!' &&
+		    !(p[0] == '+' && is_listed_item(p + 1, n - 1))) {
+			snprintf(why, sz,
+			    "\"%.*s\" is not allowed (write only items that remove, as -VERS-TLS1.2 or -CIPHER-ALL, and +ITEM for a version or algorithm the default has, as -CIPHER-ALL:+AES-256-GCM)",
+			    (int)(n > 40 ? 40 : n), p);
+			return -1;
+		}
+		p += n;
+	}
+	return 0;
+}
+
 int
 tlsprio_check(const char *v, char *why, size_t sz)
 {
@@ -167,7 +227,7 @@ tlsprio_check(const char *v, char *why, size_t sz)
 			    errpos < buf + strlen(buf)
 			? errpos
 			: v);
-	else
+	else if (only_removes(v, why, sz) == 0)
 		r = narrows(def, mine, why, sz);
 	if (def != NULL)
 		gnutls_priority_deinit(def);

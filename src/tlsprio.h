@@ -19,9 +19,11 @@ int tlsprio_string(const char *user, char *buf, size_t sz);
 
 /* Does the priority string v only narrow mailhop's default?  Refused: a
  * syntax error, %flags, a "+VERS-" other than TLS1.2 and TLS1.3, an empty
- * result, and anything that adds a version, cipher, MAC, key exchange,
- * signature or group to the default's lists.  Returns 0, or -1 with why
- * (size sz). */
+ * result, an item that neither removes ("-", "!") nor names one version
+ * or algorithm ("+" and a name: a keyword such as NORMAL, or "+CIPHER-ALL",
+ * is refused), and anything that adds a version, cipher, MAC, key
+ * exchange, signature or group to the default's lists.  Returns 0, or -1
+ * with why (size sz). */
 int tlsprio_check(const char *v, char *why, size_t sz);
 
 /* Set on s the system default with TLSPRIO_DEFAULT and user (NULL:

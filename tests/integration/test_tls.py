@@ -243,6 +243,13 @@ def test_S20_no_session_resumption(servers, mailhop, fault, fault_conf,
     ("-VERS-ALL", "leaves no TLS version"),
     ("-CIPHER-ALL", "leaves no TLS version or cipher"),
     ("+NO-SUCH-THING", "GnuTLS does not accept it"),
+    ("NORMAL", '"NORMAL" is not allowed (write only items that remove'),
+    ("LEGACY:-VERS-TLS1.2", '"LEGACY" is not allowed'),
+    ("PERFORMANCE", '"PERFORMANCE" is not allowed'),
+    ("SECURE128", '"SECURE128" is not allowed'),
+    ("-VERS-TLS1.2:+CIPHER-ALL", '"+CIPHER-ALL" is not allowed'),
+    ("+KX-ALL", '"+KX-ALL" is not allowed'),
+    ("+CTYPE-SRV-RAWPK", '"+CTYPE-SRV-RAWPK" is not allowed'),
 ], ids=lambda x: x[:24])
 def test_S16_priorities_may_only_narrow(servers, mailhop, value, word):
     path = servers.write_config(extra={"tls_priorities": q(value)})
