@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -122,18 +123,43 @@ count_addrs(const struct addrinfo *ai)
 	return n;
 }
 
+const char *
+net_host(const char *host, char *buf, size_t sz, struct err *rec)
+{
+	size_t n = strlen(host);
+	unsigned char a[sizeof(struct in6_addr)];
+
+	if (n < 2 || host[0] != '[' || host[n - 1] != ']')
+		return host;
+	if (n - 2 < sz) {
+		memcpy(buf, host + 1, n - 2);
+		buf[n - 2] = '\0';
+		if (inet_pton(AF_INET6, buf, a) == 1 ||
+		    inet_pton(AF_INET, buf, a) == 1)
+			return buf;
+	}
+	err_set(rec, ERR_CONFIG, EX_CONFIG,
+	    "host %.200s: brackets hold an IP address only (write host = \"mail.example.org\" for a name, host = \"::1\" or \"[::1]\" for an address)",
+	    host);
+	return NULL;
+}
+
 int
 net_connect(const char *host, const char *port, int timeout_ms, struct err *rec)
 {
 	struct addrinfo hints, *res, *ai;
 	long long deadline = net_now_ms() + timeout_ms, left;
 	int rc, fd = -1, eno = ETIMEDOUT, n;
+	char buf[NET_HOST_MAX];
+	const char *name = net_host(host, buf, sizeof(buf), rec);
 
+	if (name == NULL)
+		return -1;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_ADDRCONFIG;
-	rc = getaddrinfo(host, port, &hints, &res);
+	rc = getaddrinfo(name, port, &hints, &res);
 	if (rc != 0)
 		return resolve_error(host, port, rc, rec);
 

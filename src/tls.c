@@ -295,10 +295,15 @@ static struct tls_ctx *
 ctx_new(int fd, const struct tls_params *params, struct err *rec)
 {
 	struct tls_ctx *ctx;
+	char buf[NET_HOST_MAX];
+	const char *host = net_host(params->host, buf, sizeof(buf), rec);
 	size_t len;
 
+	/* "[::1]" is checked as ::1: an iPAddress, no SNI (S14). */
+	if (host == NULL)
+		return NULL;
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL ||
-	    (ctx->host = strdup(params->host)) == NULL ||
+	    (ctx->host = strdup(host)) == NULL ||
 	    gnutls_certificate_allocate_credentials(&ctx->cred) < 0) {
 		ctx_free(ctx);
 		err_set(rec, ERR_LOCAL, EX_OSERR, "TLS setup: out of memory");

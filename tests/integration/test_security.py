@@ -516,8 +516,11 @@ def test_S14_ip_literal_not_matched_by_dns_name(mailhop, fault, fault_conf,
 
 
 @pytest.mark.parametrize("host,sni", [("localhost", "localhost"),
-                                      ("127.0.0.1", None), ("::1", None)])
+                                      ("127.0.0.1", None), ("::1", None),
+                                      ("[::1]", None), ("[127.0.0.1]", None)])
 def test_S14_sni(mailhop, fault, fault_conf, fault_pki, host, sni):
+    """R6: a literal in brackets, as URLs write IPv6 ones, is the same
+    address: no SNI, matched against the iPAddress names."""
     if ":" in host:
         try:
             with socket.socket(socket.AF_INET6) as t:
@@ -525,12 +528,22 @@ def test_S14_sni(mailhop, fault, fault_conf, fault_pki, host, sni):
         except OSError:
             pytest.skip("no IPv6 loopback here")
     srv = fault(sc(cert=fault_pki.cert("ip-only" if ":" in host
-                                       else "default")),
+                                       or "[" in host else "default")),
                 host="::1" if ":" in host else "127.0.0.1")
     res = run(mailhop, fault_conf, srv, host=host)
     assert res.rc == 0, res
     s = only(srv)
     assert s.sni_seen and s.sni == sni and s.sni_hello == sni
+
+
+def test_S14_bracketed_name_is_refused(mailhop, fault, fault_conf):
+    """R6: brackets hold an address; a name in them is a configuration
+    error with the fix, before any connection."""
+    srv = fault(sc())
+    res = run(mailhop, fault_conf, srv, host="[localhost]", connections=0)
+    check_error_line(res, 78, "host [localhost]: brackets hold an IP "
+                     "address only (write host = ")
+    assert srv.connections == 0
 
 
 def test_S14_reference_identity_is_the_configured_name(

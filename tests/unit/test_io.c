@@ -460,6 +460,13 @@ static const struct tls_case tls_cases[] = {
 	    "certificate of mail.example.org not trusted" },
 	{ "tls-ipv6-not-in-cert", "::1", DATA "io_ca.pem", NULL, "", ERR_PERM,
 	    EX_UNAVAILABLE, "does not match" },
+	/* A bracketed literal is the address (R6): no SNI, iPAddress. */
+	{ "tls-ok-ipv4-bracketed", "[127.0.0.1]", DATA "io_ca.pem", NULL, "",
+	    ERR_NONE, 0, "TLS1.3" },
+	{ "tls-ipv6-bracketed-not-in-cert", "[::1]", DATA "io_ca.pem", NULL, "",
+	    ERR_PERM, EX_UNAVAILABLE, "certificate of ::1 not trusted" },
+	{ "tls-bracketed-name", "[localhost]", DATA "io_ca.pem", NULL, NULL,
+	    ERR_CONFIG, EX_CONFIG, "brackets hold an IP address only" },
 	{ "tls-unknown-ca", "localhost", DATA "io_other_ca.pem", NULL,
 	    "localhost", ERR_PERM, EX_UNAVAILABLE,
 	    "(set tls_ca_file to the CA that signed it; tls_pin is for a private server whose key you have checked with its operator)" },
@@ -644,6 +651,14 @@ static const struct net_case net_cases[] = {
 	    EX_NOHOST, "host nonexistent.invalid not found", 0, 3000 },
 	{ "net-budget", "127.0.0.1", 1, 300, ERR_TEMP, EX_TEMPFAIL,
 	    "Connection timed out", 250, 1500 },
+	/* R6: "[::1]" as URLs write it; a name in brackets is refused. */
+	{ "net-refused-bracketed", "[127.0.0.1]", 0, 3000, ERR_TEMP,
+	    EX_TEMPFAIL, "cannot connect to [127.0.0.1] port ", 0, 1000 },
+	{ "net-bracketed-name", "[localhost]", 0, 3000, ERR_CONFIG, EX_CONFIG,
+	    "host [localhost]: brackets hold an IP address only (write host = ",
+	    0, 100 },
+	{ "net-bracketed-empty", "[]", 0, 3000, ERR_CONFIG, EX_CONFIG,
+	    "brackets hold an IP address only", 0, 100 },
 };
 
 static void
@@ -655,7 +670,8 @@ test_net_fail(void **state)
 	int lfd = -1, fill[4], i, n = 0;
 	long long t0, ms;
 
-	if (strcmp(c->host, "127.0.0.1") == 0) {
+	if (strcmp(c->host, "127.0.0.1") == 0 ||
+	    strcmp(c->host, "[127.0.0.1]") == 0) {
 		lfd = listener(port, sizeof(port), 0);
 		if (!c->full) {
 			close(lfd);
