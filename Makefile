@@ -79,9 +79,13 @@ $(B)/asan/libmailhop.a: $(ASAN_OBJS)
 	rm -f $@
 	ar rcs $@ $(ASAN_OBJS)
 
+# Calls a unit test watches (ld --wrap: the test defines __wrap_NAME and
+# calls __real_NAME): test_smtp each io deadline smtp sets.
+WRAP_smtp = -Wl,--wrap=io_set_deadline
+
 $(B)/test_%: tests/unit/test_%.c $(B)/asan/libmailhop.a $(HDRS) $(TEST_HDRS)
 	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN) -Isrc $(PKG_CFLAGS) \
-	    -o $@ $< $(B)/asan/libmailhop.a $(PKG_LIBS) \
+	    -o $@ $< $(B)/asan/libmailhop.a $(WRAP_$*) $(PKG_LIBS) \
 	    $$($(PKG_CONFIG) --libs libgsasl) -lcmocka
 
 deps:

@@ -26,10 +26,30 @@
 #include <gnutls/gnutls.h>
 #include <gsasl.h>
 
+#include "io.h"
 #include "log.h"
+#include "net.h"
 #include "sasl.h"
 #include "smtp.h"
 #include "rows.h"
+
+/* Every io deadline smtp sets goes through here (ld --wrap, Makefile
+ * WRAP_smtp): the longest wait asked for in a session, for its
+ * longest_wait row. */
+void __real_io_set_deadline(struct io *io, long long deadline_ms);
+void __wrap_io_set_deadline(struct io *io, long long deadline_ms);
+
+static long long longest_wait;
+
+void
+__wrap_io_set_deadline(struct io *io, long long deadline_ms)
+{
+	long long wait = deadline_ms - net_now_ms();
+
+	if (wait > longest_wait)
+		longest_wait = wait;
+	__real_io_set_deadline(io, deadline_ms);
+}
 
 static void
 choose_case(char *input, const char *want, int lineno)
@@ -394,7 +414,8 @@ static int
 client_row(const char *row)
 {
 	static const char *const kw[] = { "case", "params", "msg", "expect",
-		"result", "reply", "trace", "notrace", "outcome", "codes" };
+		"result", "reply", "trace", "notrace", "outcome", "codes",
+		"longest_wait" };
 	size_t i;
 
 	for (i = 0; i < sizeof(kw) / sizeof(kw[0]); i++)
@@ -625,6 +646,25 @@ check_codes(const struct scase *c, const struct client *cl)
 			bad(c->rowno[i], "rcpt codes %s, want %s", got, a);
 }
 
+/* longest_wait MS: the longest wait smtp set for the io, from the moment
+ * it set it, is MS (to within 100 ms). */
+static void
+check_wait(const struct scase *c)
+{
+	const char *a;
+	long long want;
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		if ((a = row_arg(c->row[i], "longest_wait")) == NULL)
+			continue;
+		want = atoll(a);
+		if (longest_wait > want || longest_wait < want - 100)
+			bad(c->rowno[i], "longest wait %lld ms, want %lld",
+			    longest_wait, want);
+	}
+}
+
 /* expect RC CODE TEXT: smtp_send's return, rec.code (0 on success) and a
  * part of rec.text (of res.reply on success). */
 static void
@@ -685,6 +725,7 @@ run_session(const struct scase *c)
 	assert_true(pid > 0);
 	close(lfd);
 	log_trace_enable(fileno(tr));
+	longest_wait = 0;
 	rc = smtp_send(&cl.p, &cl.env, msgfd, &res, &rec);
 	log_trace_enable(-1);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
@@ -692,6 +733,7 @@ run_session(const struct scase *c)
 		bad(c->lineno, "the server's script failed (status %d)", st);
 	check_result(c, rc, &rec, &res);
 	check_codes(c, &cl);
+	check_wait(c);
 	check_trace(c, &cl, tr);
 	close(msgfd);
 	fclose(tr);
