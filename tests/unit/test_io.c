@@ -589,6 +589,74 @@ test_tls(void **state)
 	}
 }
 
+/* S15: the verdict is GnuTLS's status, not only its return code (the
+ * msmtp CVE-2019-8337 and ulfius class).  Calls from tls.c to
+ * gnutls_certificate_verify_peers3 come here (ld --wrap, Makefile
+ * WRAP_io): a good certificate's check gets the row's status bits, or
+ * its error return, added. */
+int __real_gnutls_certificate_verify_peers3(
+    gnutls_session_t s, const char *host, unsigned int *status);
+int __wrap_gnutls_certificate_verify_peers3(
+    gnutls_session_t s, const char *host, unsigned int *status);
+
+static unsigned int forced_status;
+static int forced_ret;
+
+int
+__wrap_gnutls_certificate_verify_peers3(
+    gnutls_session_t s, const char *host, unsigned int *status)
+{
+	int r = __real_gnutls_certificate_verify_peers3(s, host, status);
+
+	*status |= forced_status;
+	return forced_ret != 0 ? forced_ret : r;
+}
+
+struct forced_case {
+	const char *name;
+	unsigned int status;
+	int ret;
+	const char *text; /* NULL: accepted */
+};
+
+static const struct forced_case forced_cases[] = {
+	{ "tls-forced-none", 0, 0, NULL },
+	{ "tls-forced-revoked", GNUTLS_CERT_INVALID | GNUTLS_CERT_REVOKED, 0,
+	    "revoked" },
+	{ "tls-forced-revoked-bit-alone", GNUTLS_CERT_REVOKED, 0, "revoked" },
+	{ "tls-forced-insecure",
+	    GNUTLS_CERT_INVALID | GNUTLS_CERT_INSECURE_ALGORITHM, 0,
+	    "insecure algorithm" },
+	{ "tls-forced-invalid-alone", GNUTLS_CERT_INVALID, 0,
+	    "certificate of localhost not trusted" },
+	{ "tls-forced-error-return", 0, GNUTLS_E_MEMORY_ERROR,
+	    "certificate of localhost not trusted" },
+};
+
+static int
+forced_reset(void **state)
+{
+	(void)state;
+	forced_status = 0;
+	forced_ret = 0;
+	return 0;
+}
+
+static void
+test_tls_forced(void **state)
+{
+	const struct forced_case *c = *state;
+	struct tls_case t = { c->name, "localhost", DATA "io_ca.pem", NULL,
+		"localhost", c->text != NULL ? ERR_PERM : ERR_NONE,
+		c->text != NULL ? EX_UNAVAILABLE : 0,
+		c->text != NULL ? c->text : "TLS1.3" };
+	void *p = &t;
+
+	forced_status = c->status;
+	forced_ret = c->ret;
+	test_tls(&p);
+}
+
 /* ---- net_connect ---- */
 
 /* A listening socket on 127.0.0.1; returns it and its port. */
@@ -722,8 +790,8 @@ int
 main(void)
 {
 	struct CMUnitTest tests[NROWS(line_cases) + NROWS(hs_cases) +
-	    NROWS(tls_cases) + NROWS(net_cases) + 8];
-	size_t k = 0;
+	    NROWS(tls_cases) + NROWS(forced_cases) + NROWS(net_cases) + 8];
+	size_t i, k = 0;
 
 	/* A wait that ignores its deadline must fail the run, not hang it. */
 	alarm(120);
@@ -736,6 +804,10 @@ main(void)
 	    (struct CMUnitTest)cmocka_unit_test(test_starttls_injection);
 	k = ADD_ROWS(tests, k, test_handshake_fault, hs_cases);
 	k = ADD_ROWS(tests, k, test_tls, tls_cases);
+	for (i = 0; i < NROWS(forced_cases); i++)
+		tests[k++] =
+		    (struct CMUnitTest){ forced_cases[i].name, test_tls_forced,
+			    NULL, forced_reset, (void *)&forced_cases[i] };
 	tests[k++] = (struct CMUnitTest)cmocka_unit_test(test_net_ok);
 	k = ADD_ROWS(tests, k, test_net_fail, net_cases);
 	return _cmocka_run_group_tests("io", tests, k, NULL, NULL);
