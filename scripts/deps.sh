@@ -8,7 +8,8 @@ set -eu
 pkgs="build-essential pkg-config libgnutls28-dev libgsasl-dev libidn2-dev
 libconfuse-dev libcmocka-dev python3-pytest postfix dovecot-core rsyslog
 gnutls-bin mandoc clang-format libpython3.11-testsuite iproute2 time strace
-libsecret-1-dev gnome-keyring libsecret-tools dbus util-linux passwd"
+libsecret-1-dev gnome-keyring libsecret-tools dbus util-linux passwd
+python3-cryptography"
 if [ "${1:-}" = bench ]; then
 	pkgs="$pkgs msmtp iptables libnetfilter-queue-dev valgrind"
 fi

@@ -6,6 +6,8 @@ fault_pki:  certificates made once per session with certtool templates:
             leaves signed by the harness's test CA for odd names, IP SANs
             and dates, one signed by the harness's unrelated CA, one
             self-signed.  fault_pki.cert(name) -> (certfile, keyfile).
+            Names with a NUL byte, which certtool cannot write, come
+            from python3-cryptography: "nul-cn" and "nul-san" (NUL_NAME).
 fault:      fault(scenario) starts a FaultServer (on 127.0.0.1, or
             host="::1") and stops it when the test ends.
 fault_conf: fault_conf(srv, **kw) writes a mailhop config for a fault
@@ -15,6 +17,10 @@ mailhop_hosts: a mailhop runner that sees an /etc/hosts of its own
             (bind-mounted in a private mount namespace) where
             mail.example.org and a.b.example.org are 127.0.0.1, for the
             host name cases (S13).
+mailhop_trust: a mailhop runner whose system trust store is the test CA
+            alone: SYSTEM_TRUST (the file GnuTLS's system trust reads on
+            Debian, and p11-kit's trust module too) bind-mounted over in
+            a private mount namespace, for the default-config cases (S15).
 """
 
 import os
@@ -27,10 +33,15 @@ from conftest import Mailhop, MAILHOP
 from faultserver import FaultServer, Scenario
 
 __all__ = ["fault_pki", "fault", "fault_conf", "mailhop_hosts",
-           "FAULT_HOSTS"]
+           "mailhop_trust", "FAULT_HOSTS", "SYSTEM_TRUST", "NUL_NAME"]
 
 # Names the mailhop_hosts runner resolves to 127.0.0.1.
 FAULT_HOSTS = ("mail.example.org", "a.b.example.org")
+
+# gnutls_certificate_set_x509_system_trust on Debian 12: GnuTLS is built
+# with this file as its default trust store (the string is in
+# libgnutls.so.30), and p11-kit's trust module reads the same file.
+SYSTEM_TRUST = "/etc/ssl/certs/ca-certificates.crt"
 
 # Signers made before the leaves (own key, ca-key.pem style names):
 # name: (signer, template lines).  "inter-notca" may sign certificates but
@@ -98,6 +109,11 @@ LEAVES = {
     "via-leaf": ("server", ['cn = "localhost"', 'dns_name = "localhost"']),
 }
 
+# A name that a reader stopping at the NUL takes for "localhost"
+# (CVE-2009-3942, CVE-2010-1192, CVE-2009-4565): the CN of "nul-cn" (no
+# SAN, so the CN counts) and the only DNS SAN of "nul-san".
+NUL_NAME = "localhost\0.evil.test"
+
 # Certificate files that are a leaf plus the chain the server sends.
 CHAINS = {
     "via-inter-chain": ("via-inter", "inter-ca"),
@@ -152,6 +168,41 @@ class FaultPKI:
                            "--load-ca-privkey", ckey,
                            "--template", tmpl, "--outfile", out)
 
+    def _make_nul(self, serial):
+        """nul-cn and nul-san, signed by the test CA with the leaf key."""
+        import datetime
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.x509.oid import NameOID
+
+        def load(name, kind):
+            with open(os.path.join(self.servers.pki, name), "rb") as f:
+                return kind(f.read())
+        ca = load("ca.pem", x509.load_pem_x509_certificate)
+        ca_key = load("ca-key.pem", lambda b: serialization
+                      .load_pem_private_key(b, None))
+        with open(self.key, "rb") as f:
+            key = serialization.load_pem_private_key(f.read(), None)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        for n, (cn, san) in enumerate([(NUL_NAME, None),
+                                       ("nul san test", NUL_NAME)]):
+            b = (x509.CertificateBuilder()
+                 .subject_name(x509.Name([x509.NameAttribute(
+                     NameOID.COMMON_NAME, cn)]))
+                 .issuer_name(ca.subject).public_key(key.public_key())
+                 .serial_number(serial + n)
+                 .not_valid_before(now - datetime.timedelta(days=1))
+                 .not_valid_after(now + datetime.timedelta(days=30))
+                 .add_extension(x509.ExtendedKeyUsage(
+                     [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False))
+            if san is not None:
+                b = b.add_extension(x509.SubjectAlternativeName(
+                    [x509.DNSName(san)]), False)
+            crt = b.sign(ca_key, hashes.SHA256())
+            name = "nul-san" if san is not None else "nul-cn"
+            with open(os.path.join(self.dir, name + ".pem"), "wb") as f:
+                f.write(crt.public_bytes(serialization.Encoding.PEM))
+
     def make(self):
         os.makedirs(self.dir)
         inter_key = os.path.join(self.dir, "inter-key.pem")
@@ -172,6 +223,7 @@ class FaultPKI:
                               else os.path.join(self.dir,
                                                 part + ".pem")) as f:
                         out.write(f.read())
+        self._make_nul(serial + 1)
         for k in (self.key, inter_key):
             os.chmod(k, 0o600)
         return self
@@ -227,21 +279,41 @@ def fault_conf(servers):
     return write
 
 
+def _mount_wrapper(servers, name, source, target):
+    """A Mailhop whose binary is a wrapper: a private mount namespace
+    with source bind-mounted over target, then exec mailhop (same
+    pid)."""
+    d = servers.path(name)
+    wrapper = os.path.join(d, "mailhop")
+    with open(wrapper, "w") as f:
+        f.write("#!/bin/sh\n"
+                "exec unshare --mount sh -c 'mount --bind \"$0\" %s "
+                "&& exec \"$@\"' %s %s \"$@\"\n"
+                % (target, harness.shlex.quote(source),
+                   harness.shlex.quote(MAILHOP)))
+    os.chmod(wrapper, 0o755)
+    return Mailhop(servers, wrapper)
+
+
 @pytest.fixture(scope="session")
 def mailhop_hosts(servers):
-    """A Mailhop whose binary is a wrapper: a private mount namespace
-    with FAULT_HOSTS in /etc/hosts, then exec mailhop (same pid)."""
+    """mailhop with FAULT_HOSTS in its /etc/hosts."""
     d = servers.path("fault-hosts")
     os.makedirs(d, exist_ok=True)
     hosts = os.path.join(d, "hosts")
     with open(hosts, "w") as f:
         f.write("127.0.0.1 localhost %s\n::1 localhost ip6-localhost\n"
                 % " ".join(FAULT_HOSTS))
-    wrapper = os.path.join(d, "mailhop")
-    with open(wrapper, "w") as f:
-        f.write("#!/bin/sh\n"
-                "exec unshare --mount sh -c 'mount --bind \"$0\" /etc/hosts "
-                "&& exec \"$@\"' %s %s \"$@\"\n"
-                % (harness.shlex.quote(hosts), harness.shlex.quote(MAILHOP)))
-    os.chmod(wrapper, 0o755)
-    return Mailhop(servers, wrapper)
+    return _mount_wrapper(servers, "fault-hosts", hosts, "/etc/hosts")
+
+
+@pytest.fixture(scope="session")
+def mailhop_trust(servers):
+    """mailhop whose system trust store holds the test CA alone."""
+    d = servers.path("fault-trust")
+    os.makedirs(d, exist_ok=True)
+    bundle = os.path.join(d, "ca-certificates.crt")
+    with open(servers.ca_file) as src, open(bundle, "w") as f:
+        f.write(src.read())
+    os.chmod(bundle, 0o644)
+    return _mount_wrapper(servers, "fault-trust", bundle, SYSTEM_TRUST)

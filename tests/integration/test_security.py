@@ -392,6 +392,36 @@ def test_S15_default_trust_settings(mailhop, fault, fault_conf, fault_pki,
     assert_nothing_sent(s)
 
 
+@pytest.mark.parametrize("cert,host,ok", [
+    ("default", "localhost", True),
+    ("default", "127.0.0.1", True),
+    ("other-name", "localhost", False),
+    ("expired", "localhost", False),
+    ("unknown-ca", "localhost", False),
+])
+def test_S15_system_trust_checks_name_and_chain(mailhop_trust, fault,
+                                                fault_conf, fault_pki,
+                                                cert, host, ok):
+    """The shipped default (no tls_ca_file: the system trust store),
+    with the test CA as the system's only CA (mailhop_trust): a right
+    name is accepted, a wrong name, an expired certificate and another
+    CA are refused.  test_S15_default_trust_settings is the control: the
+    real store refuses the same good certificate."""
+    srv = fault(sc(cert=fault_pki.cert(cert)))
+    res = run(mailhop_trust, fault_conf, srv, ca_file=None, host=host)
+    s = only(srv)
+    if ok:
+        assert res.rc == 0 and res.stderr == "", res
+        assert s.tls_version and len(s.messages) == 1, s
+        return
+    check_error_line(res, 69, "not trusted",
+                     {"other-name": "does not match",
+                      "expired": "expired",
+                      "unknown-ca": "issuer is unknown"}[cert])
+    assert s.tls_version is None and not s.post
+    assert_nothing_sent(s)
+
+
 @pytest.mark.parametrize("tls", ["starttls", "implicit"])
 @pytest.mark.parametrize("case", ["a-no-serverhello", "b-drip"])
 def test_S18_tls_waits_end_at_the_timeout(mailhop, fault, fault_conf, tls,
@@ -474,14 +504,39 @@ S13_PASS = [
                          ids=["%s-%s" % x for x in S13_FAIL])
 def test_S13_name_mismatch(mailhop_hosts, fault, fault_conf, fault_pki,
                            host, cert):
-    """Certificates from the trusted CA for names that do not match
-    (certtool cannot write a NUL into a name: that case needs a
-    hand-made DER fixture and is not here)."""
+    """Certificates from the trusted CA for names that do not match (the
+    NUL cases: test_S13_nul_in_name)."""
     srv = fault(sc(cert=fault_pki.cert(cert)))
     res = run(mailhop_hosts, fault_conf, srv, host=host)
     check_error_line(res, 69, "not trusted", "does not match")
     s = only(srv)
     assert s.sni == host
+    assert s.tls_version is None and not s.post
+    assert_nothing_sent(s)
+
+
+@pytest.mark.parametrize("cert", ["nul-cn", "nul-san"])
+def test_S13_nul_in_name(mailhop, fault, fault_conf, fault_pki, cert):
+    """A name with a NUL byte, signed by the trusted CA: "localhost\\0
+    .evil.test" as the CN (no SAN) or as the only DNS SAN, for host
+    localhost.  GnuTLS compares the whole name, so it does not match."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+    with open(fault_pki.cert(cert)[0], "rb") as f:
+        crt = x509.load_pem_x509_certificate(f.read())
+    if cert == "nul-cn":
+        names = [a.value for a in crt.subject.get_attributes_for_oid(
+            NameOID.COMMON_NAME)]
+    else:
+        names = crt.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName).value.get_values_for_type(
+                x509.DNSName)
+    assert names == [NUL_NAME], names       # the fixture is what it says
+    srv = fault(sc(cert=fault_pki.cert(cert)))
+    res = run(mailhop, fault_conf, srv, host="localhost")
+    check_error_line(res, 69, "not trusted", "does not match")
+    s = only(srv)
+    assert s.sni == "localhost"
     assert s.tls_version is None and not s.post
     assert_nothing_sent(s)
 
