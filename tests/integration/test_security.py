@@ -108,14 +108,17 @@ def test_S03_ehlo_refused_starttls_mode(mailhop, fault, fault_conf):
 
 def test_S03_ehlo_refused_implicit_tls(mailhop, fault, fault_conf):
     """Inside implicit TLS a HELO fallback would be allowed, but without
-    EHLO there is no AUTH, and auth is configured: no mail either way."""
+    EHLO there is no AUTH, and auth is configured.  mailhop never falls
+    back to HELO (DEPARTURES): a refused EHLO is 76, as in clear."""
     srv = fault(sc(tls="implicit",
                    replies={"EHLO": "502 5.5.2 no EHLO", "HELO": "250 ok"}))
     res = run(mailhop, fault_conf, srv)
-    assert res.rc in (69, 76), res
-    check_error_line(res, res.rc)
+    line = check_error_line(res, 76, "server localhost refused EHLO: 502 "
+                            "5.5.2 no EHLO")
+    assert PRE_TLS not in line
     s = only(srv)
     assert s.tls_version and not s.pre
+    assert s.verbs() == ["EHLO", "QUIT"], s
     assert_nothing_sent(s)
 
 
@@ -157,11 +160,19 @@ def helo_of(s):
     return s.commands[0][1].split(b" ", 1)[1]
 
 
+MESSAGE_8BIT = (b"From: alice@example.org\nSubject: caf\xc3\xa9\n"
+                b"Content-Type: text/plain; charset=utf-8\n\n"
+                b"na\xc3\xafve body\n")
+
+
 def test_S05_forget_pre_tls_knowledge(mailhop, fault, fault_conf):
+    """8BITMIME, SIZE 10, PIPELINING and AUTH PLAIN were offered in
+    clear only; the message is 8-bit (test_S05_control: with 8BITMIME
+    after TLS it goes with BODY=8BITMIME)."""
     srv = fault(sc(ehlo=["AUTH PLAIN LOGIN", "SIZE 10", "PIPELINING",
                          "8BITMIME", "STARTTLS"],
                    ehlo_tls=["AUTH SCRAM-SHA-256", "SIZE 100000000"]))
-    data = MESSAGE + b"x" * 1024 + b"\n"
+    data = MESSAGE_8BIT + b"x" * 1024 + b"\n"
     res = run(mailhop, fault_conf, srv, data=data)
     assert res.rc == 0, res
     s = only(srv)
@@ -171,7 +182,18 @@ def test_S05_forget_pre_tls_knowledge(mailhop, fault, fault_conf):
     # no pipelining after TLS: each command alone, after the last reply
     tls_cmds = [c for c in s.commands if c[0] == "tls"]
     assert not any(more for _, _, more in tls_cmds), tls_cmds
-    assert b"BODY=8BITMIME" not in s.post
+    assert b"\xc3\xa9" in s.messages[0]
+    assert b"BODY=8BITMIME" not in s.post, s.post
+
+
+def test_S05_control(mailhop, fault, fault_conf):
+    """The same 8-bit message to a server that offers 8BITMIME inside
+    TLS: BODY=8BITMIME, so its absence above is the forgetting."""
+    srv = fault(sc(ehlo_tls=["AUTH SCRAM-SHA-256", "8BITMIME"]))
+    res = run(mailhop, fault_conf, srv, data=MESSAGE_8BIT)
+    assert res.rc == 0, res
+    mail = [c[1] for c in only(srv).commands if c[1].startswith(b"MAIL")]
+    assert mail and mail[0].endswith(b" BODY=8BITMIME"), mail
 
 
 def test_S06_only_ehlo_and_starttls_in_clear(mailhop, fault, fault_conf):
@@ -471,10 +493,12 @@ def test_S22_no_password_without_tls(mailhop, fault, fault_conf):
     srv = fault(sc(tls="none", ehlo=["AUTH PLAIN LOGIN", "PIPELINING"]))
     res = run(mailhop, fault_conf, srv, tls="off", auth="on", user="alice",
               connections=0)
-    assert res.rc in (69, 78), res
-    check_error_line(res, res.rc, "in clear")
-    for s in srv.sessions:
-        assert_nothing_sent(s)
+    # refused when the configuration is read: no connection at all
+    check_error_line(res, 78, "tls: auth over an unencrypted connection "
+                     "would send the password in clear (set tls = "
+                     "starttls or implicit)")
+    time.sleep(0.2)
+    assert srv.connections == 0 and not srv.sessions
 
 
 S13_FAIL = [
@@ -794,6 +818,7 @@ S39_CASES = [
     ("2", 76, "malformed"),
     ("25", 76, "malformed"),
     ("250", 0, None),                      # a bare code is a reply
+    # a lost connection, not malformed: 75 (DEPARTURES, S39)
     ([b"250-\r\n", Close()], 75, "connection lost"),
     ("250-a\n251 b", 76, "code changed"),
     ("2500 ok", 76, "malformed"),
@@ -837,12 +862,21 @@ def test_S39_huge_size_keyword(mailhop_asan, fault, fault_conf):
     assert m is None or int(m.group(1)) < 10000, mail
 
 
-@pytest.mark.parametrize("case", ["drip", "silent"])
+@pytest.mark.parametrize("case", ["drip", "silent", "drip-multiline"])
 def test_S40_drip_and_silence_end_at_the_timeout(mailhop, fault,
                                                  fault_conf, case):
+    """The deadline is the whole reply's, fixed when the command went
+    (DEPARTURES): a server dripping a byte every 0.3 s, which would take
+    11 s for the greeting, or a multi-line EHLO reply whose every line
+    comes in time, cannot stretch it past the 1 s timeout."""
     greeting = (Drip(b"220 fault.example.org slow greeting\r\n", 0.3)
-                if case == "drip" else Stall())
-    srv = fault(sc(greeting=greeting))
+                if case == "drip" else Stall() if case == "silent"
+                else "220 fault.example.org")
+    replies = {}
+    if case == "drip-multiline":
+        replies["EHLO"] = Drip(b"250-fault.example.org\r\n250-PIPELINING"
+                               b"\r\n250 STARTTLS\r\n", 0.03)
+    srv = fault(sc(greeting=greeting, replies=replies))
     t = time.monotonic()
     res = run(mailhop, fault_conf, srv, timeout=1)
     elapsed = time.monotonic() - t
