@@ -41,7 +41,9 @@ Reply specs (for greeting, starttls and every replies[] value):
            ("250-a\\n250 b" is a multi-line reply); latin-1, so any byte
   bytes    sent exactly as given, in one write
   action   Send(b), Sleep(s), Drip(b, interval, raw=False),
-           Close(notify=False), Reset(), Stall(), ReadSome()
+           Close(notify=False), Reset(), Stall(), ReadSome(),
+           KeyUpdate() (TLS 1.3: a KeyUpdate asking for the client's),
+           Renegotiate() (TLS 1.2: a HelloRequest)
   list     the above, in order (one write each)
   Seq(a, b, ...)  first use a, then b, ...; the last one repeats
   callable fn(session, line) -> a spec
@@ -137,6 +139,17 @@ class Stall(Action):
 class ReadSome(Action):
     """Wait (up to 2 s) for raw bytes from the client and drop them (say,
     a ClientHello the scenario will not answer)."""
+
+
+class KeyUpdate(Action):
+    """TLS 1.3: send a KeyUpdate that asks the client to update its keys
+    too (SSL_key_update with SSL_KEY_UPDATE_REQUESTED); what follows is
+    encrypted with the new keys."""
+
+
+class Renegotiate(Action):
+    """TLS 1.2: ask the client to renegotiate (SSL_renegotiate: a
+    HelloRequest).  The server then goes on as if nothing happened."""
 
 
 class Seq:
@@ -312,27 +325,36 @@ class ScramServer:
 
 # ------------------------------------------------------------ connection
 
+def _libssl():
+    return ctypes.CDLL(ctypes.util.find_library("ssl") or "libssl.so.3")
+
+
+def _ssl_pointer(tls):
+    """The OpenSSL SSL pointer of an ssl.SSLObject: CPython 3.11 keeps it
+    right after the socket weakref in its _ssl._SSLSocket object (test
+    code only: the layout is checked by the TLS version read back)."""
+    libssl = _libssl()
+    get_version = libssl.SSL_get_version
+    get_version.argtypes = [ctypes.c_void_p]
+    get_version.restype = ctypes.c_char_p
+    ptr = ctypes.c_void_p.from_address(id(tls._sslobj) + 2 * 8 + 8).value
+    if get_version(ptr).decode() != tls.version():
+        raise RuntimeError("unexpected _ssl object layout")
+    return libssl, ptr
+
+
 def _tls_exporter(tls):
     """RFC 9266 tls-exporter of an ssl.SSLObject: 32 bytes exported with
     the label "EXPORTER-Channel-Binding" and an empty context (under TLS
     1.2 a context of length 0, which RFC 5705 tells from none; GnuTLS
     does the same).  Python's ssl
     module has no exporter, so this calls OpenSSL's
-    SSL_export_keying_material on the SSL pointer that CPython 3.11 keeps
-    right after the socket weakref in its _ssl._SSLSocket object (test
-    code only: it checks the layout by the TLS version it reads back)."""
-    libssl = ctypes.CDLL(ctypes.util.find_library("ssl") or "libssl.so.3")
-    get_version = libssl.SSL_get_version
-    get_version.argtypes = [ctypes.c_void_p]
-    get_version.restype = ctypes.c_char_p
+    SSL_export_keying_material (_ssl_pointer)."""
+    libssl, ptr = _ssl_pointer(tls)
     export = libssl.SSL_export_keying_material
     export.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t,
                        ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p,
                        ctypes.c_size_t, ctypes.c_int]
-    inner = tls._sslobj
-    ptr = ctypes.c_void_p.from_address(id(inner) + 2 * 8 + 8).value
-    if get_version(ptr).decode() != tls.version():
-        raise RuntimeError("unexpected _ssl object layout")
     out = ctypes.create_string_buffer(32)
     label = b"EXPORTER-Channel-Binding"
     if export(ptr, out, 32, label, len(label), b"", 0, 1) != 1:
@@ -567,6 +589,25 @@ class Conn:
         self.s.peer_cert = tls.getpeercert()
         self.s.events.append("TLS %s" % tls.version())
 
+    async def tls_event(self, spec):
+        """KeyUpdate or Renegotiate on the running session: OpenSSL
+        queues the message, SSL_do_handshake writes it."""
+        libssl, ptr = _ssl_pointer(self.tls)
+        if isinstance(spec, KeyUpdate):
+            fn, args, what = libssl.SSL_key_update, [ptr, 1], "KeyUpdate"
+            fn.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        else:
+            fn, args, what = libssl.SSL_renegotiate, [ptr], "HelloRequest"
+            fn.argtypes = [ctypes.c_void_p]
+        if fn(*args) != 1:
+            raise RuntimeError("%s refused by OpenSSL" % what)
+        try:
+            self.tls.do_handshake()
+        except ssl.SSLWantReadError:
+            pass    # a renegotiation waits for a ClientHello
+        self.s.events.append("sent %s" % what)
+        await self._flush_tls()
+
     async def _flush_out(self, tls):
         data = self.outbio.read()
         if data:
@@ -624,6 +665,9 @@ class Conn:
             self.s.events.append("stall")
             while True:
                 await self._raw_read(self.sc.session_timeout)
+        if isinstance(spec, (KeyUpdate, Renegotiate)):
+            await self.tls_event(spec)
+            return ""
         if isinstance(spec, ReadSome):
             try:
                 self.s.raw += await self._raw_read(2.0)

@@ -7,6 +7,7 @@ the configs say queue = off, so a temporary failure exits 75) and its one stderr
 line."""
 
 import base64
+import os
 import re
 import socket
 import ssl
@@ -15,7 +16,8 @@ import time
 import pytest
 
 from conftest_fault import *  # noqa: F401,F403
-from faultserver import (Close, Drip, ReadSome, Reset, Scenario, Seq,
+from faultserver import (Close, Drip, KeyUpdate, ReadSome, Renegotiate,
+                         Reset, Scenario, Seq,
                          Sleep, Stall)
 from mailmodel import check_error_line
 
@@ -465,6 +467,81 @@ def test_S18_tls_waits_end_at_the_timeout(mailhop, fault, fault_conf, tls,
     check_error_line(res, 75, "timed out")
     assert 0.9 < elapsed < 4, elapsed
     assert_nothing_sent(only(srv))
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process so far, from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.parametrize("case", ["a-no-serverhello", "b-drip"])
+def test_S18_cpu_idle_while_waiting(mailhop, fault, fault_conf, case):
+    """The waits of S18 (a) and (b) are polls, not loops: over 3 s of a
+    stall, mailhop uses under 0.2 s of CPU."""
+    if case == "a-no-serverhello":
+        s_ = sc(handshake=[ReadSome(), Stall()])
+    else:
+        s_ = sc(replies={"EHLO@tls": Drip(b"250 fault.example.org slow"
+                                          b"\r\n", 0.2, raw=True)})
+    srv = fault(s_)
+    path = fault_conf(srv, timeout=5, password=PASSWORD)
+    p = mailhop.spawn(["-C", path, "--", RCPT])
+    p.stdin.write(MESSAGE)
+    p.stdin.close()
+    time.sleep(1)
+    before = cpu_seconds(p.pid)
+    time.sleep(3)
+    used = cpu_seconds(p.pid) - before
+    p.wait(20)
+    err = p.stderr.read()
+    p.stdout.close()
+    p.stderr.close()
+    assert p.returncode == 75, err
+    lines = err.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mailhop: ") and \
+        "timed out" in lines[0], err
+    assert used < 0.2, used
+    assert srv.wait_idle(5)
+    assert_nothing_sent(only(srv))
+
+
+@pytest.mark.parametrize("case", ["key-update", "key-update-twice"])
+def test_S18_key_update(mailhop, fault, fault_conf, case):
+    """(c) TLS 1.3: the server sends a KeyUpdate that asks for the
+    client's (before the MAIL reply; twice: before MAIL's and DATA's);
+    what follows is under new keys on both sides, and the message is
+    delivered."""
+    v = V.TLSv1_3
+    replies = {"MAIL@tls": [KeyUpdate(), "250 2.1.0 Ok"]}
+    if case == "key-update-twice":
+        replies["DATA@tls"] = [KeyUpdate(), "354 go ahead"]
+    srv = fault(sc(tls_versions=(v, v), ehlo_tls=["AUTH PLAIN"],
+                   replies=replies))
+    res = run(mailhop, fault_conf, srv)
+    assert res.rc == 0 and res.stderr == "", res
+    s = only(srv)
+    assert s.tls_version == "TLSv1.3" and len(s.messages) == 1, s
+    assert s.events.count("sent KeyUpdate") == (2 if "twice" in case
+                                                else 1), s.events
+    assert s.verbs("tls")[-1] == "QUIT", s
+
+
+def test_S18_renegotiation_refused(mailhop, fault, fault_conf):
+    """(c) TLS 1.2: a HelloRequest before the MAIL reply is refused; no
+    second handshake, nothing more sent."""
+    v = V.TLSv1_2
+    srv = fault(sc(tls_versions=(v, v), ehlo_tls=["AUTH PLAIN"],
+                   replies={"MAIL@tls": [Renegotiate(), "250 2.1.0 Ok"]}))
+    res = run(mailhop, fault_conf, srv)
+    check_error_line(res, 76, "server asked for TLS renegotiation "
+                     "(refused) (localhost, at MAIL); the message was not "
+                     "sent")
+    s = only(srv)
+    assert "sent HelloRequest" in s.events, s.events
+    assert s.verbs("tls") == ["EHLO", "AUTH", "MAIL"], s
+    assert not s.messages
 
 
 V = ssl.TLSVersion
