@@ -258,9 +258,10 @@ read_key(const char *path, gnutls_datum_t *out, struct err *rec)
 
 /* The client certificate and its key (tls_cert_file, tls_key_file).
  * Never in report mode: there a certificate that fails does not stop the
- * handshake, and under TLS 1.2 ours would go out (in clear) to a server
- * we have just refused; under TLS 1.3 GnuTLS picks it when the server
- * asks, before the server's own certificate has even arrived. */
+ * handshake, and ours would go out to a server we have just refused
+ * (under TLS 1.2 in clear; tried, both versions).  Under TLS 1.3 the
+ * server's CertificateRequest comes before its Certificate, so a choice
+ * made when it asks could not know the verdict. */
 static int
 load_client_cert(
     struct tls_ctx *ctx, const struct tls_params *params, struct err *rec)
