@@ -170,9 +170,9 @@ is_listed_item(const char *item, size_t n)
 }
 
 /* Every item must take away ("-ITEM", "!ITEM") or name one algorithm or
- * version ("+ITEM"), which narrows() then finds in the default: moving
- * it to the front is all it can do.  A keyword (NORMAL, SECURE128,
- * PERFORMANCE, LEGACY, @SYSTEM...) replaces the default with its own
+ * version ("+ITEM"), which narrows() then finds in the default: it can
+ * only put back, after a removal, what the default had.  A keyword (NORMAL,
+ * SECURE128, PERFORMANCE, LEGACY, @SYSTEM...) replaces the default with its own
  * lists and settings (its security level, its verification profile),
  * and "+CIPHER-ALL" and its kin add what no comparison of lists shows,
  * such as a certificate type. */
