@@ -988,6 +988,23 @@ smtpd_recipient_restrictions =
             raise HarnessError("%s\n--- %s:\n%s" % (
                 e, self.syslog_file, "\n".join(self.syslog_lines()[-20:])))
 
+    def mailhop_syslog_lines(self, pid, count, starting="", timeout=10):
+        """The message parts of the lines mailhop[pid] logged that start
+        with starting, once there are count of them (rsyslogd writes them
+        a moment after mailhop sends them)."""
+        tag = "mailhop[%d]: " % pid
+
+        def mine():
+            got = [ln.split(tag, 1)[1] for ln in self.syslog_lines()
+                   if tag + starting in ln]
+            return got if len(got) >= count else None
+        try:
+            return _wait(mine, timeout, "%d syslog lines of mailhop[%d]"
+                         % (count, pid))
+        except HarnessError as e:
+            raise HarnessError("%s\n--- %s:\n%s" % (
+                e, self.syslog_file, "\n".join(self.syslog_lines()[-20:])))
+
     def mailhop_syslog(self, pid, timeout=10):
         """The message part of the line mailhop[pid] logged."""
         line = self.wait_syslog(r"\bmailhop\[%d\]: " % pid, timeout)

@@ -141,9 +141,8 @@ def test_partial_delivery_4xx_and_5xx(servers, mailhop, rcpt, state):
     (failed,) = entries(qdir, "failed")
     assert rcpts_of(qdir, "msg", queued) == ["tempfail@example.org"]
     assert rcpts_of(qdir, "failed", failed) == ["reject@example.org"]
-    lines = [parse_log(ln.split("]: ", 1)[1])
-             for ln in servers.syslog_lines()
-             if "mailhop[%d]: msgid=" % res.pid in ln]
+    lines = [parse_log(ln) for ln in
+             servers.mailhop_syslog_lines(res.pid, 2, "msgid=")]
     assert [(f["status"], f["rcpt"], f["exit"]) for f in lines] == [
         ("refused", "reject@example.org", "67"),
         ("queued", "tempfail@example.org", "0")], lines
@@ -678,9 +677,8 @@ def test_account_failure_keeps_the_queue(servers, mailhop, fault,
                             "3 messages stay queued")
     assert entries(qdir, "msg") == ids, line
     assert entries(qdir, "failed") == [], line
-    lines = [parse_log(ln.split("]: ", 1)[1])
-             for ln in servers.syslog_lines()
-             if "mailhop[%d]: msgid=" % res.pid in ln]
+    lines = [parse_log(ln) for ln in
+             servers.mailhop_syslog_lines(res.pid, 3, "msgid=")]
     assert sorted(f["msgid"] for f in lines) == sorted(msgids), lines
     for f in lines:
         assert f["status"] == "deferred" and f["exit"] == str(code), f
@@ -753,10 +751,9 @@ def test_default_lifetime_five_days_then_expired(servers, mailhop, rcpt,
     assert entries(qdir, "msg") == [ids[young]]
     assert entries(qdir, "failed") == [ids[old]]
     by = {}
-    for ln in servers.syslog_lines():
-        if "mailhop[%d]: msgid=" % res.pid in ln:
-            f = parse_log(ln.split("]: ", 1)[1])
-            by[f["rcpt"]] = f
+    for ln in servers.mailhop_syslog_lines(res.pid, 2, "msgid="):
+        f = parse_log(ln)
+        by[f["rcpt"]] = f
     assert by[old]["status"] == "expired", by
     assert "refused" in by[old]["reply"] or "connect" in by[old]["reply"]
     assert by[young]["status"] == "deferred", by
