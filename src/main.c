@@ -482,16 +482,61 @@ log_line(
 	free(rcpts);
 }
 
+/* Whether a recipient is of the kind want (rcpt_is, not 0). */
+static int
+has_kind(const struct run *r, int want)
+{
+	size_t i;
+
+	for (i = 0; i < r->rcpt.n; i++)
+		if (rcpt_is(r, i, want))
+			return 1;
+	return 0;
+}
+
+/* The error of the recipients of kind want (4 or 5) alone, for their
+ * copy and their log line; r->err names every refusal. */
+static const char *
+part_error(const struct run *r, int want, char *buf, size_t sz)
+{
+	const char *only = want == 4 ? r->res.refused_temp
+	    : want == 5		     ? r->res.refused_perm
+				     : "";
+
+	if (only[0] == '\0')
+		return r->err.text;
+	snprintf(buf, sz, "recipient refused: %s", only);
+	return buf;
+}
+
 static void
 report(struct run *r, int code)
 {
-	if (r->split) {
-		/* Two outcomes, a line each: the 5xx recipients refused, the
-		 * 4xx ones queued (or not: the line says why). */
-		log_line(r, "refused", 5, r->err.text, code);
-		log_line(r, r->split_queued ? "queued" : "failed", 4,
-		    r->split_queued ? r->err.text : r->split_why,
-		    r->split_queued ? EX_OK : code);
+	size_t got = r->res.delivered;
+	int part =
+	    r->codes != NULL && (r->split || (got > 0 && got < r->rcpt.n));
+	int kept = r->queued || r->split_queued;
+	char why[ERR_TEXT_MAX + 32];
+
+	if (part) {
+		/* A line for each outcome: the recipients that got the
+		 * message, those refused (5xx), those refused for now (4xx:
+		 * queued, or the line says why not). */
+		if (got > 0)
+			log_line(r, "sent", 2, r->res.reply, EX_OK);
+		if (has_kind(r, 5))
+			log_line(r, "refused", 5,
+			    part_error(r, 5, why, sizeof(why)), code);
+		if (has_kind(r, 4))
+			log_line(r,
+			    kept	   ? "queued"
+				: r->split ? "failed"
+					   : "deferred",
+			    4,
+			    r->split && !kept
+				? r->split_why
+				: part_error(r, 4, why, sizeof(why)),
+			    kept ? EX_OK : code);
 	} else
 		log_line(r, status_name(r), 0,
 		    code == 0 && !r->queued ? r->res.reply : r->err.text, code);
@@ -539,6 +584,7 @@ keep_copy(struct run *r, int want, int failed, struct err *qerr)
 	struct queue_env qe = { 0 };
 	char id[QUEUE_ID_SIZE];
 	const char **v = calloc(r->rcpt.n, sizeof(*v));
+	char why[ERR_TEXT_MAX + 32];
 	int rc;
 
 	if (v == NULL)
@@ -549,8 +595,8 @@ keep_copy(struct run *r, int want, int failed, struct err *qerr)
 	qe.nrcpt = queue_rcpts(r, want, v);
 	qe.msgid = r->msg.msgid;
 	qe.params = r->params;
-	rc = flush_keep(
-	    r->opt.config, &qe, r->msg.fd, r->err.text, failed, id, qerr);
+	rc = flush_keep(r->opt.config, &qe, r->msg.fd,
+	    part_error(r, want, why, sizeof(why)), failed, id, qerr);
 	free(v);
 	return rc;
 }

@@ -80,6 +80,11 @@ struct smtp_result {
 	 * also when it returns -1 because others were refused (then
 	 * rec names the refused ones); else 0. */
 	size_t delivered;
+	/* The refused recipients of each kind, as rec lists them all
+	 * ("<a@b> 450 ...; <c@d> 451 ..."), for a caller that keeps the
+	 * ones refused for now apart from the others (partial delivery). */
+	char refused_temp[ERR_TEXT_MAX];
+	char refused_perm[ERR_TEXT_MAX];
 };
 
 /* Deliver the message in msgfd (the spool file: CRLF lines, read with

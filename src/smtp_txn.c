@@ -290,11 +290,16 @@ rcpt_refused(struct smtp_conn *s)
 	struct smtp_txn *t = &s->t;
 	size_t used = strlen(t->refused);
 	int perm = s->reply.code / 100 == 5;
-	char shown[160];
+	char shown[160], *kind;
+	size_t kused;
 
 	err_sanitize(shown, sizeof(shown), s->flat, s->flatlen);
 	snprintf(t->refused + used, sizeof(t->refused) - used, "%s<%s> %s",
 	    used > 0 ? "; " : "", t->env->rcpt[t->rcpt_i], shown);
+	kind = perm ? s->res->refused_perm : s->res->refused_temp;
+	kused = strlen(kind);
+	snprintf(kind + kused, sizeof(s->res->refused_perm) - kused,
+	    "%s<%s> %s", kused > 0 ? "; " : "", t->env->rcpt[t->rcpt_i], shown);
 	/* rec->reply: the first permanent refusal, else the first one. */
 	if (t->nrefused == 0 || (perm && !t->refused_perm)) {
 		memcpy(t->refused_reply, s->flat, s->flatlen);

@@ -105,7 +105,10 @@ def test_partial_delivery_queues_only_the_4xx_recipient(servers, mailhop,
     res = mailhop.send(conf, [good, "tempfail@example.org"], MESSAGE,
                        env=env)
     assert res.rc == 0, res
-    check_log(servers, res, status="queued", exit=0)
+    lines = [parse_log(ln) for ln in
+             servers.mailhop_syslog_lines(res.pid, 2, "msgid=")]
+    assert [(f["status"], f["rcpt"], f["exit"]) for f in lines] == [
+        ("sent", good, "0"), ("queued", "tempfail@example.org", "0")], lines
     assert len(servers.wait_for_delivery(good)) == 1
     (msg,) = entries(qdir, "msg")
     envfile = (qdir / "msg" / msg / "env").read_text()
@@ -142,10 +145,22 @@ def test_partial_delivery_4xx_and_5xx(servers, mailhop, rcpt, state):
     assert rcpts_of(qdir, "msg", queued) == ["tempfail@example.org"]
     assert rcpts_of(qdir, "failed", failed) == ["reject@example.org"]
     lines = [parse_log(ln) for ln in
-             servers.mailhop_syslog_lines(res.pid, 2, "msgid=")]
+             servers.mailhop_syslog_lines(res.pid, 3, "msgid=")]
     assert [(f["status"], f["rcpt"], f["exit"]) for f in lines] == [
-        ("refused", "reject@example.org", "67"),
+        ("sent", good, "0"), ("refused", "reject@example.org", "67"),
         ("queued", "tempfail@example.org", "0")], lines
+    # Each line, and each kept copy, with its own recipients' reply.
+    assert lines[0]["reply"].startswith("250 "), lines
+    assert "reject@" in lines[1]["reply"], lines
+    assert "tempfail@" not in lines[1]["reply"], lines
+    assert "tempfail@" in lines[2]["reply"], lines
+    assert "reject@" not in lines[2]["reply"], lines
+    for area, qid, mine, other in (("msg", queued, "tempfail@", "reject@"),
+                                   ("failed", failed, "reject@",
+                                    "tempfail@")):
+        err = [ln for ln in (qdir / area / qid / "env").read_text()
+               .splitlines() if ln.startswith("last-error ")]
+        assert mine in err[0] and other not in err[0], (area, err)
     # The queued part is retried (4xx again: still queued, attempt 2),
     # never to the one who has it, nor to the refused one.
     set_env(qdir, queued, **{"next-try": 1})  # due, not forced
@@ -170,7 +185,10 @@ def test_partial_delivery_5xx_keeps_only_the_refused(servers, mailhop, rcpt,
     res = mailhop.send(conf, [good, "reject@example.org"], MESSAGE, env=env)
     check_error_line(res, 67, "reject@example.org",
                      "the other recipients got the message")
-    check_log(servers, res, status="refused", exit=67)
+    lines = [parse_log(ln) for ln in
+             servers.mailhop_syslog_lines(res.pid, 2, "msgid=")]
+    assert [(f["status"], f["rcpt"], f["exit"]) for f in lines] == [
+        ("sent", good, "0"), ("refused", "reject@example.org", "67")], lines
     (failed,) = entries(qdir, "failed")
     assert rcpts_of(qdir, "failed", failed) == ["reject@example.org"]
     assert entries(qdir, "msg") == []
