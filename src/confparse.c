@@ -3,8 +3,9 @@
  * The configuration language: the libconfuse schema, validate callbacks
  * that check each value and note the line of each key, libconfuse's
  * errors turned into "FILE:LINE: KEY: problem (fix)" without showing a
- * value that may be a secret, and the parse of one file's text.  conf.c
- * finds and reads the files and picks the account.
+ * value that may be a secret, and the parse of one file's text after the
+ * pre-scan in confscan.c.  conf.c finds and reads the files and picks the
+ * account.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -24,13 +25,13 @@
 
 #include "conf.h"
 #include "confparse.h"
+#include "confparse_int.h"
 #include "err.h"
 #include "pin.h"
 #include "secret.h"
 #include "tlsprio.h"
 
 #define PATH_SHOW 200 /* longest path quoted back in a message */
-#define KEY_MAX 32
 
 /*
  * A hidden integer list in every block: [0] is the line of the block's
@@ -44,40 +45,12 @@
  * account took from there (0: its own value, or the built-in one). */
 #define INHERITED "\001inherited"
 
-enum akey {
-	K_BLOCK,
-	K_HOST,
-	K_PORT,
-	K_TLS,
-	K_CA,
-	K_AUTH,
-	K_USER,
-	K_PASSWORD,
-	K_FROM,
-	K_HELO,
-	K_TIMEOUT,
-	K_ALIASES,
-	K_LOCAL_DOMAIN,
-	K_PARTIAL,
-	K_QUEUE,
-	K_PASSWORD_COMMAND,
-	K_ALLOW_FROM,
-	K_PIN,
-	K_PRIORITIES,
-	K_CERT,
-	K_KEY,
-	K_KEYRING,
-	K_NKEYS
-};
-
-enum rkey { R_BLOCK, R_DEFAULT, R_NKEYS };
-
-static const char *const akeys[K_NKEYS] = { "", "host", "port", "tls",
+const char *const confparse_akeys[K_NKEYS] = { "", "host", "port", "tls",
 	"tls_ca_file", "auth", "user", "password", "from", "helo", "timeout",
 	"aliases", "local_domain", "partial_delivery", "queue",
 	"password_command", "allow_from", "tls_pin", "tls_priorities",
 	"tls_cert_file", "tls_key_file", "keyring" };
-static const char *const rkeys[R_NKEYS] = { "", "default_account" };
+const char *const confparse_rkeys[R_NKEYS] = { "", "default_account" };
 
 /* Keys whose value --pretend never shows. */
 static const char *const secret_keys[] = { "password", NULL };
@@ -87,15 +60,6 @@ static const char *const bools[] = { "off", "on", "no", "yes", "false",
 	"true" };
 static const char *const auth_values[] = { "on", "off", "plain", "login",
 	"scram-sha-1", "scram-sha-256", "xoauth2", "oauthbearer", "external" };
-
-/* The file being parsed, for the libconfuse callbacks. */
-struct parse {
-	const char *path;
-	struct err *rec;
-	int failed;
-	int pw_line; /* line of the last password value */
-	int has_password;
-};
 
 /* libconfuse keeps its lexer in globals, so one parse at a time anyway. */
 static struct parse *parsing;
@@ -153,8 +117,8 @@ confparse_show(char *buf, size_t size, const char *s)
 	return buf;
 }
 
-static int
-find(const char *const *tab, size_t n, const char *s)
+int
+confparse_find(const char *const *tab, size_t n, const char *s)
 {
 	size_t i;
 
@@ -175,7 +139,8 @@ in_account(cfg_t *cfg)
 static int
 key_index(cfg_t *cfg, const char *name)
 {
-	const char *const *keys = in_account(cfg) ? akeys : rkeys;
+	const char *const *keys =
+	    in_account(cfg) ? confparse_akeys : confparse_rkeys;
 	int n = in_account(cfg) ? K_NKEYS : R_NKEYS;
 	int k;
 
@@ -362,8 +327,8 @@ check_domain(cfg_t *cfg, const char *key, const char *v)
 static int
 check_auth(cfg_t *cfg, const char *key, const char *v)
 {
-	if (find(auth_values, sizeof(auth_values) / sizeof(auth_values[0]),
-		v) >= 0)
+	if (confparse_find(auth_values,
+		sizeof(auth_values) / sizeof(auth_values[0]), v) >= 0)
 		return 0;
 	return pfail(cfg,
 	    "%s: not an authentication method (write on, off, plain, login, scram-sha-1, scram-sha-256, xoauth2, oauthbearer or external)",
@@ -541,7 +506,8 @@ static int
 parse_tls(cfg_t *cfg, cfg_opt_t *opt, const char *v, void *result)
 {
 	char buf[CONFPARSE_SHOW_MAX];
-	int i = find(tls_modes, sizeof(tls_modes) / sizeof(tls_modes[0]), v);
+	int i = confparse_find(
+	    tls_modes, sizeof(tls_modes) / sizeof(tls_modes[0]), v);
 
 	if (i < 0)
 		return pfail(cfg,
@@ -555,7 +521,7 @@ static int
 parse_bool(cfg_t *cfg, cfg_opt_t *opt, const char *v, void *result)
 {
 	char buf[CONFPARSE_SHOW_MAX];
-	int i = find(bools, sizeof(bools) / sizeof(bools[0]), v);
+	int i = confparse_find(bools, sizeof(bools) / sizeof(bools[0]), v);
 
 	if (i < 0)
 		return pfail(cfg,
@@ -614,10 +580,10 @@ static int
 edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b), i, j;
-	int d[KEY_MAX + 1][KEY_MAX + 1], best;
+	int d[CONFPARSE_KEY_MAX + 1][CONFPARSE_KEY_MAX + 1], best;
 
-	if (la > KEY_MAX || lb > KEY_MAX)
-		return KEY_MAX;
+	if (la > CONFPARSE_KEY_MAX || lb > CONFPARSE_KEY_MAX)
+		return CONFPARSE_KEY_MAX;
 	for (i = 0; i <= la; i++)
 		d[i][0] = (int)i;
 	for (j = 0; j <= lb; j++)
@@ -730,9 +696,9 @@ closest_account_key(const char *name)
 	int k, d, bestd = strlen(name) > 4 ? 3 : 2;
 
 	for (k = 1; k < K_NKEYS; k++)
-		if ((d = edit_distance(name, akeys[k])) < bestd) {
+		if ((d = edit_distance(name, confparse_akeys[k])) < bestd) {
 			bestd = d;
-			best = akeys[k];
+			best = confparse_akeys[k];
 		}
 	return best;
 }
@@ -752,12 +718,16 @@ unknown_key(cfg_t *cfg, const char *name)
 	if (parsing->pw_line == cfg->line)
 		pfail(cfg,
 		    "password: unexpected text after the value (put the password in quotes: password = \"...\")");
-	else if (!in_account(cfg) && find(akeys, K_NKEYS, name) > 0)
+	else if (!in_account(cfg) &&
+	    confparse_find(confparse_akeys, K_NKEYS, name) > 0)
 		pfail(cfg,
 		    "%s: only allowed inside an account block or defaults (write account NAME { %s = ... })",
-		    akeys[find(akeys, K_NKEYS, name)],
-		    akeys[find(akeys, K_NKEYS, name)]);
-	else if (in_account(cfg) && find(rkeys, R_NKEYS, name) > 0)
+		    confparse_akeys[confparse_find(
+			confparse_akeys, K_NKEYS, name)],
+		    confparse_akeys[confparse_find(
+			confparse_akeys, K_NKEYS, name)]);
+	else if (in_account(cfg) &&
+	    confparse_find(confparse_rkeys, R_NKEYS, name) > 0)
 		pfail(cfg,
 		    "default_account: not allowed inside an account block or defaults (move it before the block)");
 	else if (in_account(cfg) &&
@@ -787,7 +757,7 @@ unexpected_token(cfg_t *cfg, const char *tok)
 	static const char *const safe[] = { "=", "+=", "{", "}", "(", ")",
 		"," };
 
-	if (find(safe, sizeof(safe) / sizeof(safe[0]), tok) >= 0)
+	if (confparse_find(safe, sizeof(safe) / sizeof(safe[0]), tok) >= 0)
 		pfail(cfg,
 		    "unexpected \"%s\" (write key = value, one per line, e.g. host = \"smtp.example.com\")",
 		    tok);
@@ -908,263 +878,6 @@ on_error(cfg_t *cfg, const char *fmt, va_list ap)
 	}
 }
 
-/*
- * The text before libconfuse sees it (scan_text): comments become spaces,
- * and what libconfuse would take quietly in a way the writer did not mean
- * is refused with the line: a ${VAR} that is not set (it would become
- * ""), an escape it does not know ("\q" would become "q"), a # or // glued
- * to a bare value (it would cut "hun#ter2" to "hun"), a "+" after a value
- * (ignored), a quote never closed (reported where it opened).
- */
-struct scan {
-	struct parse *p;
-	char *s;
-	size_t n, i;
-	int line;
-	int depth; /* blocks left open */
-	int failed;
-};
-
-/* The key the line of s[at] starts with, when it is one of ours (any
- * other word may be a secret), else NULL. */
-static const char *
-line_key(const struct scan *sc, size_t at)
-{
-	char word[KEY_MAX + 1];
-	size_t b = at, len = 0;
-	int k;
-
-	while (b > 0 && sc->s[b - 1] != '\n')
-		b--;
-	while (b < at && (sc->s[b] == ' ' || sc->s[b] == '\t'))
-		b++;
-	while (b + len < at && len < KEY_MAX &&
-	    (isalnum((unsigned char)sc->s[b + len]) || sc->s[b + len] == '_'))
-		len++;
-	memcpy(word, sc->s + b, len);
-	word[len] = '\0';
-	if ((k = find(akeys, K_NKEYS, word)) > 0)
-		return akeys[k];
-	if ((k = find(rkeys, R_NKEYS, word)) > 0)
-		return rkeys[k];
-	return NULL;
-}
-
-static int sfail(struct scan *, int, size_t, const char *, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* The first error wins; "KEY: " goes before it when the line has one. */
-static int
-sfail(struct scan *sc, int line, size_t at, const char *fmt, ...)
-{
-	const char *key = line_key(sc, at);
-	char msg[ERR_TEXT_MAX];
-	va_list ap;
-
-	if (sc->failed++)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return confparse_fail(sc->p->rec, sc->p->path, line, "%s%s%s",
-	    key != NULL ? key : "", key != NULL ? ": " : "", msg);
-}
-
-/* ${NAME} at s[i]: NAME must be set, unless a default follows (:-). */
-static size_t
-scan_var(struct scan *sc, size_t i)
-{
-	const char *close = memchr(sc->s + i, '}', sc->n - i);
-	char name[CONFPARSE_SHOW_MAX];
-	size_t len, k;
-	int plain = 1;
-
-	if (close == NULL)
-		return i + 1;
-	len = (size_t)(close - (sc->s + i + 2));
-	if (memmem(sc->s + i + 2, len, ":-", 2) != NULL)
-		return (size_t)(close - sc->s) + 1;
-	if (len >= sizeof(name))
-		len = sizeof(name) - 1, plain = 0;
-	memcpy(name, sc->s + i + 2, len);
-	name[len] = '\0';
-	for (k = 0; k < len; k++)
-		plain &= isalnum((unsigned char)name[k]) || name[k] == '_';
-	if (getenv(name) == NULL)
-		sfail(sc, sc->line, i,
-		    "${%s} is not set in the environment (set it, or write ${%s:-default})",
-		    plain && len > 0 ? name : "...",
-		    plain && len > 0 ? name : "...");
-	return (size_t)(close - sc->s) + 1;
-}
-
-/* A backslash escape in double quotes, at s[i]; libconfuse knows C's. */
-static size_t
-scan_escape(struct scan *sc, size_t i)
-{
-	char c = i + 1 < sc->n ? sc->s[i + 1] : '\0';
-
-	if (c == '\n')
-		sc->line++;
-	else if (strchr("\"'\\$abfnrtvx01234567", c) == NULL || c == '\0')
-		sfail(sc, sc->line, i,
-		    "unknown escape in a quoted string (write \\\\ for a backslash, or use single quotes)");
-	return i + 2;
-}
-
-/* A quoted string from s[i]: single quotes take \' and \\ only. */
-static size_t
-scan_quoted(struct scan *sc, size_t i)
-{
-	char q = sc->s[i];
-	int open = sc->line;
-	size_t at = i++;
-
-	while (i < sc->n && sc->s[i] != q && !sc->failed) {
-		if (sc->s[i] == '\n')
-			sc->line++;
-		if (sc->s[i] == '\\' && q == '\'')
-			i += 2;
-		else if (sc->s[i] == '\\')
-			i = scan_escape(sc, i);
-		else if (q == '"' && sc->s[i] == '$' && i + 1 < sc->n &&
-		    sc->s[i + 1] == '{')
-			i = scan_var(sc, i);
-		else
-			i++;
-	}
-	if (i >= sc->n)
-		sfail(sc, open, at,
-		    "unterminated quote (close the %s opened on this line)",
-		    q == '"' ? "\"" : "'");
-	return i < sc->n ? i + 1 : sc->n;
-}
-
-static size_t
-blank_line(char *s, size_t n, size_t i)
-{
-	while (i < n && s[i] != '\n')
-		s[i++] = ' ';
-	return i;
-}
-
-static size_t
-blank_block(struct scan *sc, size_t i)
-{
-	char *s = sc->s;
-
-	s[i++] = ' ';
-	s[i++] = ' ';
-	while (i < sc->n) {
-		if (s[i] == '*' && i + 1 < sc->n && s[i + 1] == '/') {
-			s[i] = s[i + 1] = ' ';
-			return i + 2;
-		}
-		if (s[i] != '\n')
-			s[i] = ' ';
-		else
-			sc->line++;
-		i++;
-	}
-	return sc->n;
-}
-
-/* Whether c may be part of a bare word (a value written without
- * quotes). */
-static int
-word_char(char c)
-{
-	return c != '\0' && strchr(" \t\r\n\"'{}(),=", c) == NULL;
-}
-
-/* A comment (# // or slash-star) at s[i]: blanked; glued to a bare
- * value, refused, since the value would end there. */
-static size_t
-scan_comment(struct scan *sc, size_t i)
-{
-	if (i > 0 && word_char(sc->s[i - 1]))
-		sfail(sc, sc->line, i,
-		    "a comment starts inside a value written without quotes (quote the value, or put a space before the comment)");
-	if (sc->s[i] == '/' && sc->s[i + 1] == '*')
-		return blank_block(sc, i);
-	return blank_line(sc->s, sc->n, i);
-}
-
-/* Whether the ':' at s[i] follows "account NAME" on its line, as in
- * msmtp's "account default : work". */
-static int
-msmtp_default(const struct scan *sc, size_t i)
-{
-	size_t b = i;
-
-	if (i + 1 < sc->n && sc->s[i + 1] != ' ' && sc->s[i + 1] != '\t')
-		return 0;
-	while (b > 0 && sc->s[b - 1] != '\n')
-		b--;
-	while (b < i && (sc->s[b] == ' ' || sc->s[b] == '\t'))
-		b++;
-	if (i - b < 8 || strncmp(sc->s + b, "account", 7) != 0 ||
-	    (sc->s[b + 7] != ' ' && sc->s[b + 7] != '\t'))
-		return 0;
-	return memchr(sc->s + b, '{', i - b) == NULL &&
-	    memchr(sc->s + b, '=', i - b) == NULL;
-}
-
-/* Outside quotes, at s[i]. */
-static size_t
-scan_plain(struct scan *sc, size_t i)
-{
-	char c = sc->s[i], next = i + 1 < sc->n ? sc->s[i + 1] : '\0';
-
-	if (c == '\n')
-		sc->line++;
-	else if (c == '{')
-		sc->depth++;
-	else if (c == '}')
-		sc->depth--;
-	else if (c == ':' && msmtp_default(sc, i))
-		sfail(sc, sc->line, i,
-		    "account NAME : OTHER is msmtp's way to pick the default account (write default_account = \"OTHER\")");
-	else if (c == '+' && next != '=' &&
-	    (i == 0 || !word_char(sc->s[i - 1])))
-		sfail(sc, sc->line, i,
-		    "unexpected \"+\" after the value (remove it: one value per key)");
-	return i + 1;
-}
-
-/*
- * Turn comments into spaces, keeping newlines.  libconfuse 3.3 counts
- * each comment as several lines, so a file with comments would get wrong
- * line numbers in every message.  Quotes and ${VAR} are skipped as its
- * lexer does, so a # inside them stays.  Returns -1 with p->rec filled,
- * or how many blocks are left open at the end, which libconfuse lets
- * pass.
- */
-static int
-scan_text(struct parse *p, char *s, size_t n)
-{
-	struct scan sc = { .p = p, .s = s, .n = n, .line = 1 };
-	size_t i = 0;
-	char c, next;
-
-	while (i < n && !sc.failed) {
-		c = s[i];
-		next = i + 1 < n ? s[i + 1] : '\0';
-		if (c == '"' || c == '\'')
-			i = scan_quoted(&sc, i);
-		else if (c == '$' && next == '{' &&
-		    (i == 0 || !word_char(s[i - 1])))
-			i = scan_var(&sc, i);
-		else if (c == '#' || (c == '/' && (next == '/' || next == '*')))
-			i = scan_comment(&sc, i);
-		else
-			i = scan_plain(&sc, i);
-	}
-	if (sc.failed)
-		p->failed = 1;
-	return sc.failed ? -1 : sc.depth > 0 ? sc.depth : 0;
-}
-
 /* The line a parser is on at the end of s. */
 static int
 last_line(const char *s, size_t n)
@@ -1222,7 +935,7 @@ static const int alternatives[][4] = {
 static int
 empty_list(cfg_t *sec, int k)
 {
-	cfg_opt_t *opt = cfg_getopt(sec, akeys[k]);
+	cfg_opt_t *opt = cfg_getopt(sec, confparse_akeys[k]);
 
 	return opt != NULL && (opt->flags & CFGF_LIST) && opt->nvalues == 0 &&
 	    (opt->flags & CFGF_MODIFIED);
@@ -1242,7 +955,7 @@ chooses(cfg_t *acct, int k)
 {
 	if (!written(acct, k))
 		return 0;
-	return k != K_KEYRING || cfg_getint(acct, akeys[k]) != 0;
+	return k != K_KEYRING || cfg_getint(acct, confparse_akeys[k]) != 0;
 }
 
 /* Whether the account sets k, or a key that is an alternative to it. */
@@ -1279,8 +992,8 @@ inherit(cfg_t *acct, cfg_t *defs)
 		line = list_at(defs, LINES, k);
 		if (line == 0 || sets_key(acct, k))
 			continue;
-		if (copy_values(cfg_getopt(acct, akeys[k]),
-			cfg_getopt(defs, akeys[k])) == -1 ||
+		if (copy_values(cfg_getopt(acct, confparse_akeys[k]),
+			cfg_getopt(defs, confparse_akeys[k])) == -1 ||
 		    inh == NULL || (unsigned int)k >= inh->nvalues)
 			return -1;
 		inh->values[k]->number = line;
@@ -1315,9 +1028,9 @@ new_cfg(void)
 	cfg_set_validate_func(cfg, "account|" LINES, on_block);
 	cfg_set_validate_func(cfg, "defaults|" LINES, on_block);
 	for (k = 1; k < K_NKEYS; k++) {
-		snprintf(name, sizeof(name), "account|%s", akeys[k]);
+		snprintf(name, sizeof(name), "account|%s", confparse_akeys[k]);
 		cfg_set_validate_func(cfg, name, on_value);
-		snprintf(name, sizeof(name), "defaults|%s", akeys[k]);
+		snprintf(name, sizeof(name), "defaults|%s", confparse_akeys[k]);
 		cfg_set_validate_func(cfg, name, on_value);
 	}
 	return cfg;
@@ -1329,7 +1042,7 @@ parse_buf(cfg_t *cfg, struct parse *p, char *buf, size_t len)
 	FILE *fp;
 	int rc = CFG_SUCCESS, open_blocks;
 
-	if ((open_blocks = scan_text(p, buf, len)) == -1)
+	if ((open_blocks = confscan_text(p, buf, len)) == -1)
 		return -1;
 	if (len > 0) {
 		if ((fp = fmemopen(buf, len, "r")) == NULL)
@@ -1459,7 +1172,8 @@ show_opt(cfg_opt_t *opt, int *oom)
 
 	if (opt->nvalues == 0)
 		return NULL;
-	if (find(secret_keys, sizeof(secret_keys) / sizeof(secret_keys[0]) - 1,
+	if (confparse_find(secret_keys,
+		sizeof(secret_keys) / sizeof(secret_keys[0]) - 1,
 		opt->name) >= 0)
 		snprintf(all, sizeof(all), "(set, hidden)");
 	else if (!(opt->flags & CFGF_LIST))
@@ -1487,8 +1201,8 @@ confparse_settings(cfg_t *sec, struct conf_setting **v, size_t *n)
 	for (k = 1; k < K_NKEYS; k++) {
 		struct conf_setting *c = &(*v)[k - 1];
 
-		c->key = akeys[k];
-		c->value = show_opt(cfg_getopt(sec, akeys[k]), &oom);
+		c->key = confparse_akeys[k];
+		c->value = show_opt(cfg_getopt(sec, confparse_akeys[k]), &oom);
 		c->line = key_line(sec, k);
 		if (c->value == NULL && empty_list(sec, k) &&
 		    (c->value = strdup("{}")) == NULL)
