@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * The configuration language: the libconfuse schema, validate callbacks
- * that check each value and note the line of each key, libconfuse's
- * errors turned into "FILE:LINE: KEY: problem (fix)" without showing a
- * value that may be a secret, and the parse of one file's text after the
- * pre-scan in confscan.c.  conf.c finds and reads the files and picks the
- * account.
+ * that check each value and note the line of each key, and the parse of
+ * one file's text: the pre-scan (confscan.c), then libconfuse, whose
+ * errors conferr.c words as "FILE:LINE: KEY: problem (fix)" without
+ * showing a value that may be a secret.  conf.c finds and reads the files
+ * and picks the account.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -14,7 +14,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libintl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,12 +61,10 @@ static const char *const auth_values[] = { "on", "off", "plain", "login",
 	"scram-sha-1", "scram-sha-256", "xoauth2", "oauthbearer", "external" };
 
 /* libconfuse keeps its lexer in globals, so one parse at a time anyway. */
-static struct parse *parsing;
+struct parse *confparse_parsing;
 
 static int vfail(struct err *, const char *, int, const char *, va_list)
     __attribute__((format(printf, 4, 0)));
-static int pfail(cfg_t *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
 
 static int
 vfail(struct err *rec, const char *path, int line, const char *fmt, va_list ap)
@@ -96,16 +93,17 @@ confparse_fail(
 }
 
 /* The same during a parse, at the current line; the first error wins. */
-static int
-pfail(cfg_t *cfg, const char *fmt, ...)
+int
+confparse_pfail(cfg_t *cfg, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (parsing == NULL || parsing->failed)
+	if (confparse_parsing == NULL || confparse_parsing->failed)
 		return -1;
-	parsing->failed = 1;
+	confparse_parsing->failed = 1;
 	va_start(ap, fmt);
-	vfail(parsing->rec, parsing->path, cfg->line, fmt, ap);
+	vfail(confparse_parsing->rec, confparse_parsing->path, cfg->line, fmt,
+	    ap);
 	va_end(ap);
 	return -1;
 }
@@ -129,8 +127,8 @@ confparse_find(const char *const *tab, size_t n, const char *s)
 }
 
 /* An account block or the defaults block: both take the account keys. */
-static int
-in_account(cfg_t *cfg)
+int
+confparse_in_account(cfg_t *cfg)
 {
 	return strcmp(cfg_name(cfg), "account") == 0 ||
 	    strcmp(cfg_name(cfg), "defaults") == 0;
@@ -140,8 +138,8 @@ static int
 key_index(cfg_t *cfg, const char *name)
 {
 	const char *const *keys =
-	    in_account(cfg) ? confparse_akeys : confparse_rkeys;
-	int n = in_account(cfg) ? K_NKEYS : R_NKEYS;
+	    confparse_in_account(cfg) ? confparse_akeys : confparse_rkeys;
+	int n = confparse_in_account(cfg) ? K_NKEYS : R_NKEYS;
 	int k;
 
 	for (k = 1; k < n; k++)
@@ -182,8 +180,8 @@ note_line(cfg_t *cfg, int k, const char *key)
 		return 0;
 	prev = lines->values[k]->number;
 	if (prev != 0)
-		return pfail(cfg, "%s: set twice, also on line %ld (keep one)",
-		    key, prev);
+		return confparse_pfail(cfg,
+		    "%s: set twice, also on line %ld (keep one)", key, prev);
 	lines->values[k]->number = cfg->line;
 	return 0;
 }
@@ -233,8 +231,9 @@ check_name(cfg_t *cfg, const char *key, const char *v)
 
 	if (is_hostname(v))
 		return 0;
-	return pfail(cfg, "%s: \"%s\" is not a host name (write %s = \"%s\")",
-	    key, confparse_show(buf, sizeof(buf), v), key,
+	return confparse_pfail(cfg,
+	    "%s: \"%s\" is not a host name (write %s = \"%s\")", key,
+	    confparse_show(buf, sizeof(buf), v), key,
 	    strcmp(key, "helo") == 0 ? "myhost.example.com"
 				     : "smtp.example.com");
 }
@@ -248,7 +247,7 @@ check_from(cfg_t *cfg, const char *key, const char *v)
 	if (is_word(v) && at != NULL && at != v && at[1] != '\0' &&
 	    strchr(at + 1, '@') == NULL)
 		return 0;
-	return pfail(cfg,
+	return confparse_pfail(cfg,
 	    "%s: \"%s\" is not an address (write %s = \"you@example.com\")",
 	    key, confparse_show(buf, sizeof(buf), v), key);
 }
@@ -262,12 +261,12 @@ check_key_owner(cfg_t *cfg, const char *key, const char *v, struct stat *st)
 	char buf[PATH_SHOW];
 
 	if (st->st_uid != geteuid() && st->st_uid != 0)
-		return pfail(cfg,
+		return confparse_pfail(cfg,
 		    "%s: %s belongs to uid %u, not to you (run: chown $(id -u) %s)",
 		    key, confparse_show(buf, sizeof(buf), v),
 		    (unsigned)st->st_uid, buf);
 	if (st->st_mode & (S_IRWXG | S_IRWXO))
-		return pfail(cfg,
+		return confparse_pfail(cfg,
 		    "%s: %s is open to others (run: chmod 600 %s)", key,
 		    confparse_show(buf, sizeof(buf), v), buf);
 	return 0;
@@ -287,13 +286,13 @@ check_file(cfg_t *cfg, const char *key, const char *v)
 	int fd, e;
 
 	if (v[0] != '/')
-		return pfail(cfg,
+		return confparse_pfail(cfg,
 		    "%s: \"%s\" is not an absolute path (write the full path of %s)",
 		    key, confparse_show(buf, sizeof(buf), v), what);
 	fd = open(v, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd == -1) {
 		e = errno;
-		return pfail(cfg,
+		return confparse_pfail(cfg,
 		    "%s: cannot read %s: %s (write the path of a readable %s)",
 		    key, confparse_show(buf, sizeof(buf), v), strerror(e),
 		    noun);
@@ -304,8 +303,9 @@ check_file(cfg_t *cfg, const char *key, const char *v)
 		return check_key_owner(cfg, key, v, &st);
 	if (e)
 		return 0;
-	return pfail(cfg, "%s: %s is not a regular file (write the path of %s)",
-	    key, confparse_show(buf, sizeof(buf), v), what);
+	return confparse_pfail(cfg,
+	    "%s: %s is not a regular file (write the path of %s)", key,
+	    confparse_show(buf, sizeof(buf), v), what);
 }
 
 /* A domain name: no '@', no empty label; bytes over 0x7f are left to
@@ -318,7 +318,7 @@ check_domain(cfg_t *cfg, const char *key, const char *v)
 	if (is_word(v) && strchr(v, '@') == NULL && v[0] != '.' &&
 	    v[strlen(v) - 1] != '.' && strstr(v, "..") == NULL)
 		return 0;
-	return pfail(cfg,
+	return confparse_pfail(cfg,
 	    "%s: \"%s\" is not a domain name (write %s = \"example.com\")", key,
 	    confparse_show(buf, sizeof(buf), v), key);
 }
@@ -330,7 +330,7 @@ check_auth(cfg_t *cfg, const char *key, const char *v)
 	if (confparse_find(auth_values,
 		sizeof(auth_values) / sizeof(auth_values[0]), v) >= 0)
 		return 0;
-	return pfail(cfg,
+	return confparse_pfail(cfg,
 	    "%s: not an authentication method (write on, off, plain, login, scram-sha-1, scram-sha-256, xoauth2, oauthbearer or external)",
 	    key);
 }
@@ -340,16 +340,16 @@ check_password(cfg_t *cfg, const char *key, const char *v)
 {
 	const char *p;
 
-	parsing->has_password = 1;
-	parsing->pw_line = cfg->line;
+	confparse_parsing->has_password = 1;
+	confparse_parsing->pw_line = cfg->line;
 	if (v[0] == '\0')
-		return pfail(cfg,
+		return confparse_pfail(cfg,
 		    "%s: empty (write the password, or remove the line and set auth = off)",
 		    key);
 	/* SASLprep (RFC 4013) prohibits control characters. */
 	for (p = v; *p != '\0'; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return pfail(cfg,
+			return confparse_pfail(cfg,
 			    "%s: contains a control character (a tab or line break cannot be sent)",
 			    key);
 	return 0;
@@ -360,7 +360,7 @@ check_nonempty(cfg_t *cfg, const char *key, const char *v)
 {
 	if (v[0] != '\0')
 		return 0;
-	return pfail(
+	return confparse_pfail(
 	    cfg, "%s: empty (remove the line or write %s = \"...\")", key, key);
 }
 
@@ -375,7 +375,7 @@ check_tls_value(cfg_t *cfg, const char *key, const char *v)
 		r = pin_check(v, why, sizeof(why));
 	else
 		r = tlsprio_check(v, why, sizeof(why));
-	return r == 0 ? 0 : pfail(cfg, "%s: %s", key, why);
+	return r == 0 ? 0 : confparse_pfail(cfg, "%s: %s", key, why);
 }
 
 static const struct {
@@ -429,14 +429,14 @@ check_allow_from(cfg_t *cfg, cfg_opt_t *opt)
 	const char *v;
 
 	if (opt->nvalues == 0)
-		return pfail(cfg,
+		return confparse_pfail(cfg,
 		    "%s: empty list (write allow_from = {\"you@example.com\"}, or \"*\" to leave it to the server)",
 		    opt->name);
 	/* libconfuse calls this after each value of the list. */
 	v = cfg_opt_getnstr(opt, opt->nvalues - 1);
 	if (v != NULL && is_pattern(v))
 		return 0;
-	return pfail(cfg,
+	return confparse_pfail(cfg,
 	    "%s: \"%s\" is not an address pattern (write you@example.com, *@example.com, you+*@example.com or *)",
 	    opt->name, confparse_show(buf, sizeof(buf), v ? v : ""));
 }
@@ -449,16 +449,16 @@ on_value(cfg_t *cfg, cfg_opt_t *opt)
 	size_t i;
 	int k;
 
-	if (parsing == NULL || (k = key_index(cfg, opt->name)) < 0)
+	if (confparse_parsing == NULL || (k = key_index(cfg, opt->name)) < 0)
 		return 0;
 	/* libconfuse calls this after each value of a list and once more
 	 * at its end: a one-value list {"a"} comes twice on its line. */
-	if (k == K_ALLOW_FROM && in_account(cfg) &&
+	if (k == K_ALLOW_FROM && confparse_in_account(cfg) &&
 	    (opt->nvalues > 1 || list_at(cfg, LINES, k) == cfg->line))
 		return check_allow_from(cfg, opt);
 	if (note_line(cfg, k, opt->name) == -1)
 		return -1;
-	if (k == K_ALLOW_FROM && in_account(cfg))
+	if (k == K_ALLOW_FROM && confparse_in_account(cfg))
 		return check_allow_from(cfg, opt);
 	if (opt->type != CFGT_STR || (v = cfg_opt_getnstr(opt, 0)) == NULL)
 		return 0;
@@ -480,12 +480,13 @@ parse_range(
 	if ((v[0] < '0' || v[0] > '9') && v[0] != '-')
 		end = (char *)v;
 	if (end == v || *end != '\0')
-		return pfail(cfg,
+		return confparse_pfail(cfg,
 		    "%s: \"%s\" is not a number (write %ld to %ld)", key,
 		    confparse_show(buf, sizeof(buf), v), lo, hi);
 	if (errno == ERANGE || n < lo || n > hi)
-		return pfail(cfg, "%s: %s is out of range (write %ld to %ld)",
-		    key, confparse_show(buf, sizeof(buf), v), lo, hi);
+		return confparse_pfail(cfg,
+		    "%s: %s is out of range (write %ld to %ld)", key,
+		    confparse_show(buf, sizeof(buf), v), lo, hi);
 	*(long *)result = n;
 	return 0;
 }
@@ -510,7 +511,7 @@ parse_tls(cfg_t *cfg, cfg_opt_t *opt, const char *v, void *result)
 	    tls_modes, sizeof(tls_modes) / sizeof(tls_modes[0]), v);
 
 	if (i < 0)
-		return pfail(cfg,
+		return confparse_pfail(cfg,
 		    "%s: \"%s\" is not a TLS mode (write starttls, implicit or off)",
 		    opt->name, confparse_show(buf, sizeof(buf), v));
 	*(long *)result = i;
@@ -524,7 +525,7 @@ parse_bool(cfg_t *cfg, cfg_opt_t *opt, const char *v, void *result)
 	int i = confparse_find(bools, sizeof(bools) / sizeof(bools[0]), v);
 
 	if (i < 0)
-		return pfail(cfg,
+		return confparse_pfail(cfg,
 		    "%s: \"%s\" is not on or off (write on or off)", opt->name,
 		    confparse_show(buf, sizeof(buf), v));
 	*(long *)result = i % 2;
@@ -567,316 +568,6 @@ static cfg_opt_t root_opts[] = {
 	CFG_INT_LIST(LINES, LINES_DEFAULT, CFGF_NONE),
 	CFG_END(),
 };
-
-static char
-lower(char c)
-{
-	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
-/* Edits (insert, delete, change, swap two neighbours) from a to b,
- * ignoring case. */
-static int
-edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), i, j;
-	int d[CONFPARSE_KEY_MAX + 1][CONFPARSE_KEY_MAX + 1], best;
-
-	if (la > CONFPARSE_KEY_MAX || lb > CONFPARSE_KEY_MAX)
-		return CONFPARSE_KEY_MAX;
-	for (i = 0; i <= la; i++)
-		d[i][0] = (int)i;
-	for (j = 0; j <= lb; j++)
-		d[0][j] = (int)j;
-	for (i = 1; i <= la; i++)
-		for (j = 1; j <= lb; j++) {
-			best = d[i - 1][j - 1] +
-			    (lower(a[i - 1]) != lower(b[j - 1]));
-			if (d[i - 1][j] + 1 < best)
-				best = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < best)
-				best = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 &&
-			    lower(a[i - 1]) == lower(b[j - 2]) &&
-			    lower(a[i - 2]) == lower(b[j - 1]) &&
-			    d[i - 2][j - 2] + 1 < best)
-				best = d[i - 2][j - 2] + 1;
-			d[i][j] = best;
-		}
-	return d[la][lb];
-}
-
-/* The key of this block closest to name, if it is close enough to be a
- * typo of it. */
-static const char *
-closest_key(cfg_t *cfg, const char *name)
-{
-	const char *best = NULL;
-	int d, bestd = strlen(name) > 4 ? 3 : 2;
-	unsigned int i;
-
-	for (i = 0; i < cfg_num(cfg); i++) {
-		const char *key = cfg_getnopt(cfg, i)->name;
-
-		if (key[0] == '\001')
-			continue;
-		d = edit_distance(name, key);
-		if (d < bestd) {
-			bestd = d;
-			best = key;
-		}
-	}
-	return best;
-}
-
-/* msmtp's keys that mailhop spells otherwise or does without: a fixed
- * table, so the name shown is never the user's text. */
-static const struct {
-	const char *key;
-	const char *hint;
-} msmtp_keys[] = {
-	{ "passwordeval", "mailhop's is password_command" },
-	{ "tls_trust_file", "mailhop's is tls_ca_file" },
-	{ "tls_fingerprint",
-	    "mailhop's is tls_pin, a SHA-256 of the server's public key: run mailhop --serverinfo to get it" },
-	{ "tls_starttls", "mailhop's is tls = starttls or tls = implicit" },
-	{ "tls_certcheck",
-	    "mailhop has none: verification cannot be turned off; use tls_ca_file or tls_pin" },
-	{ "tls_crl_file", "mailhop has none (remove it)" },
-	{ "tls_min_dh_prime_bits", "mailhop has none (remove it)" },
-	{ "tls_host_override",
-	    "mailhop has none: set host to the name the certificate shows" },
-	{ "logfile",
-	    "mailhop has none: it always logs one line a message to syslog" },
-	{ "logfile_time_format", "mailhop has none: it logs to syslog" },
-	{ "syslog",
-	    "mailhop has none: it always logs one line a message to syslog" },
-	{ "domain", "mailhop's is helo" },
-	{ "maildomain", "mailhop's is local_domain" },
-	{ "auto_from",
-	    "mailhop has none: set from; a local From is rewritten to it" },
-	{ "set_from_header",
-	    "mailhop has none: a From is added only when missing" },
-	{ "allow_from_override",
-	    "mailhop has none: -f is checked against allow_from" },
-	{ "add_missing_from_header",
-	    "mailhop has none: it adds a missing From" },
-	{ "add_missing_date_header",
-	    "mailhop has none: it adds a missing Date" },
-	{ "remove_bcc_headers", "mailhop has none: it always removes Bcc" },
-	{ "undisclosed_recipients", "mailhop has none (remove it)" },
-	{ "dsn_notify", "mailhop has none: give -N on the command line" },
-	{ "dsn_return", "mailhop has none: give -R on the command line" },
-	{ "protocol", "mailhop has none: it speaks SMTP only" },
-	{ "source_ip", "mailhop has none (remove it)" },
-	{ "proxy_host", "mailhop has none (remove it)" },
-	{ "proxy_port", "mailhop has none (remove it)" },
-	{ "socket", "mailhop has none (remove it)" },
-	{ "ntlmdomain", "mailhop has none: NTLM is not supported" },
-	{ "eval", "mailhop has none (remove it)" },
-};
-
-/* The msmtp key name is, ignoring case, or -1. */
-static int
-msmtp_key(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(msmtp_keys) / sizeof(msmtp_keys[0]); i++)
-		if (strcasecmp(msmtp_keys[i].key, name) == 0)
-			return (int)i;
-	return -1;
-}
-
-/* The account key closest to name, for a typo at the top level. */
-static const char *
-closest_account_key(const char *name)
-{
-	const char *best = NULL;
-	int k, d, bestd = strlen(name) > 4 ? 3 : 2;
-
-	for (k = 1; k < K_NKEYS; k++)
-		if ((d = edit_distance(name, confparse_akeys[k])) < bestd) {
-			bestd = d;
-			best = confparse_akeys[k];
-		}
-	return best;
-}
-
-/*
- * libconfuse found a word where a key belongs.  The word is shown only
- * when it is nearly a key, or one of msmtp's: it may be a piece of a
- * password (S38).
- */
-static void
-unknown_key(cfg_t *cfg, const char *name)
-{
-	char buf[CONFPARSE_SHOW_MAX];
-	const char *hint;
-	int m;
-
-	if (parsing->pw_line == cfg->line)
-		pfail(cfg,
-		    "password: unexpected text after the value (put the password in quotes: password = \"...\")");
-	else if (!in_account(cfg) &&
-	    confparse_find(confparse_akeys, K_NKEYS, name) > 0)
-		pfail(cfg,
-		    "%s: only allowed inside an account block or defaults (write account NAME { %s = ... })",
-		    confparse_akeys[confparse_find(
-			confparse_akeys, K_NKEYS, name)],
-		    confparse_akeys[confparse_find(
-			confparse_akeys, K_NKEYS, name)]);
-	else if (in_account(cfg) &&
-	    confparse_find(confparse_rkeys, R_NKEYS, name) > 0)
-		pfail(cfg,
-		    "default_account: not allowed inside an account block or defaults (move it before the block)");
-	else if (in_account(cfg) &&
-	    (strcmp(name, "account") == 0 || strcmp(name, "defaults") == 0))
-		pfail(cfg,
-		    "%s: inside another account block or defaults (close the block above with })",
-		    strcmp(name, "account") == 0 ? "account" : "defaults");
-	else if ((m = msmtp_key(name)) >= 0)
-		pfail(cfg,
-		    "%s: a key of msmtp, not of mailhop; %s (see mailhop.conf(5))",
-		    msmtp_keys[m].key, msmtp_keys[m].hint);
-	else if ((hint = closest_key(cfg, name)) != NULL)
-		pfail(cfg, "%s: unknown key (did you mean %s?)",
-		    confparse_show(buf, sizeof(buf), name), hint);
-	else if (!in_account(cfg) && (hint = closest_account_key(name)) != NULL)
-		pfail(cfg,
-		    "%s: unknown key (did you mean %s? it goes inside account NAME { ... } or defaults { ... })",
-		    confparse_show(buf, sizeof(buf), name), hint);
-	else
-		pfail(cfg, "unknown key (see mailhop.conf(5) for the keys)");
-}
-
-/* Only punctuation is shown: any other token may be a secret. */
-static void
-unexpected_token(cfg_t *cfg, const char *tok)
-{
-	static const char *const safe[] = { "=", "+=", "{", "}", "(", ")",
-		"," };
-
-	if (confparse_find(safe, sizeof(safe) / sizeof(safe[0]), tok) >= 0)
-		pfail(cfg,
-		    "unexpected \"%s\" (write key = value, one per line, e.g. host = \"smtp.example.com\")",
-		    tok);
-	else
-		pfail(cfg,
-		    "unexpected word (write key = value, one per line, e.g. host = \"smtp.example.com\")");
-}
-
-enum cmsg {
-	CM_NOKEY,
-	CM_TOKEN,
-	CM_NOEQUAL,
-	CM_APPEND,
-	CM_EOF,
-	CM_QUOTE,
-	CM_ESCAPE,
-	CM_OCTAL,
-	CM_DUPTITLE,
-	CM_NOBRACE,
-	CM_NOTITLE,
-	CM_CLOSE,
-	CM_OTHER
-};
-
-/* libconfuse 3.3's messages, as passed to its error function. */
-static const char *const cmsg_ids[CM_OTHER] = {
-	[CM_NOKEY] = "no such option '%s'",
-	[CM_TOKEN] = "unexpected token '%s'",
-	[CM_NOEQUAL] = "missing equal sign after option '%s'",
-	[CM_APPEND] = "attempt to append to non-list option '%s'",
-	[CM_EOF] = "premature end of file",
-	[CM_QUOTE] = "unterminated string constant",
-	[CM_ESCAPE] = "bad escape sequence '%s'",
-	[CM_OCTAL] = "invalid octal number '%s'",
-	[CM_DUPTITLE] = "found duplicate title '%s'",
-	[CM_NOBRACE] = "missing opening brace for section '%s'",
-	[CM_NOTITLE] = "missing title for section '%s'",
-	[CM_CLOSE] = "unexpected closing brace",
-};
-
-/* Which message fmt is, also when libconfuse's are translated. */
-static enum cmsg
-classify(const char *fmt)
-{
-	int i;
-
-	for (i = 0; i < CM_OTHER; i++)
-		if (strcmp(fmt, cmsg_ids[i]) == 0 ||
-		    strcmp(fmt, dgettext("confuse", cmsg_ids[i])) == 0)
-			return (enum cmsg)i;
-	return CM_OTHER;
-}
-
-/*
- * Our error function for libconfuse: its text is never printed, since
- * its arguments can be values.  Only the arguments known to be key or
- * block names are used.
- */
-static void
-on_error(cfg_t *cfg, const char *fmt, va_list ap)
-{
-	enum cmsg m = classify(fmt);
-	char buf[CONFPARSE_SHOW_MAX];
-	const char *arg = "";
-
-	if (parsing == NULL || parsing->failed)
-		return;
-	if (m == CM_NOKEY || m == CM_TOKEN || m == CM_NOEQUAL ||
-	    m == CM_APPEND || m == CM_DUPTITLE || m == CM_NOBRACE ||
-	    m == CM_NOTITLE)
-		arg = va_arg(ap, const char *);
-	switch (m) {
-	case CM_NOKEY:
-		unknown_key(cfg, arg);
-		break;
-	case CM_TOKEN:
-		unexpected_token(cfg, arg);
-		break;
-	case CM_NOEQUAL:
-		pfail(cfg, "%s: missing \"=\" (write %s = value)", arg, arg);
-		break;
-	case CM_APPEND:
-		pfail(cfg, "%s: \"+=\" is not allowed (write %s = value)", arg,
-		    arg);
-		break;
-	case CM_EOF:
-		pfail(cfg,
-		    "unexpected end of file (close the last quote, or the account block with })");
-		break;
-	case CM_QUOTE:
-		pfail(cfg, "unterminated quote (add the closing ')");
-		break;
-	case CM_ESCAPE:
-	case CM_OCTAL:
-		pfail(cfg,
-		    "bad escape sequence in a quoted string (write \\\\ for a backslash)");
-		break;
-	case CM_DUPTITLE:
-		pfail(cfg, "account %s: defined twice (keep one block)",
-		    confparse_show(buf, sizeof(buf), arg));
-		break;
-	case CM_NOBRACE:
-	case CM_NOTITLE:
-		if (strcmp(arg, "defaults") == 0)
-			pfail(cfg,
-			    "defaults: expected \"{\" (write defaults { ... } around the keys every account shares)");
-		else
-			pfail(cfg,
-			    "account: expected a name and \"{\" (write account NAME { ... })");
-		break;
-	case CM_CLOSE:
-		pfail(cfg,
-		    "unexpected \"}\" (remove it, or open a block with account NAME {)");
-		break;
-	default:
-		pfail(cfg, "syntax error (see mailhop.conf(5))");
-		break;
-	}
-}
 
 /* The line a parser is on at the end of s. */
 static int
@@ -1023,7 +714,7 @@ new_cfg(void)
 
 	if ((cfg = cfg_init(root_opts, CFGF_NONE)) == NULL)
 		return NULL;
-	cfg_set_error_function(cfg, on_error);
+	cfg_set_error_function(cfg, conferr_on_error);
 	cfg_set_validate_func(cfg, "default_account", on_value);
 	cfg_set_validate_func(cfg, "account|" LINES, on_block);
 	cfg_set_validate_func(cfg, "defaults|" LINES, on_block);
@@ -1049,9 +740,9 @@ parse_buf(cfg_t *cfg, struct parse *p, char *buf, size_t len)
 			return err_set(
 			    p->rec, ERR_LOCAL, EX_OSERR, "out of memory");
 		setvbuf(fp, NULL, _IONBF, 0);
-		parsing = p;
+		confparse_parsing = p;
 		rc = cfg_parse_fp(cfg, fp);
-		parsing = NULL;
+		confparse_parsing = NULL;
 		fclose(fp);
 	}
 	if (rc != CFG_SUCCESS && !p->failed)

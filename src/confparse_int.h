@@ -2,10 +2,13 @@
 #ifndef MAILHOP_CONFPARSE_INT_H
 #define MAILHOP_CONFPARSE_INT_H
 
-/* What confparse.c and confscan.c share: the key tables and the file
- * being parsed.  Not for other modules: conf.c uses confparse.h. */
+/* What confparse.c, confscan.c and conferr.c share: the key tables and
+ * the file being parsed.  Not for other modules: conf.c uses
+ * confparse.h. */
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <confuse.h>
 
 #include "err.h"
 
@@ -54,6 +57,20 @@ struct parse {
 	int has_password;
 };
 
+/* The parse under way, set by confparse_buf around cfg_parse_fp; NULL
+ * between parses. */
+extern struct parse *confparse_parsing;
+
+/* During a parse: fill its record with "PATH:LINE: text" at cfg's
+ * current line and mark it failed.  The first error wins; outside a parse
+ * nothing is done.  Returns -1. */
+int confparse_pfail(cfg_t *cfg, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Whether cfg is an account block or the defaults block: both take the
+ * account keys. */
+int confparse_in_account(cfg_t *cfg);
+
 /* The index of s in tab (n entries), ignoring case; -1 when not there. */
 int confparse_find(const char *const *tab, size_t n, const char *s);
 
@@ -67,5 +84,11 @@ int confparse_find(const char *const *tab, size_t n, const char *s);
  * which libconfuse lets pass.
  */
 int confscan_text(struct parse *p, char *s, size_t n);
+
+/* libconfuse's error function (conferr.c), for cfg_set_error_function:
+ * fills the record of the parse under way (confparse_pfail) from the
+ * message fmt is, using only the arguments known to be key or block
+ * names.  Does nothing outside a parse or after its first error. */
+void conferr_on_error(cfg_t *cfg, const char *fmt, va_list ap);
 
 #endif
