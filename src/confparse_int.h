@@ -2,9 +2,9 @@
 #ifndef MAILHOP_CONFPARSE_INT_H
 #define MAILHOP_CONFPARSE_INT_H
 
-/* What confparse.c, confscan.c and conferr.c share: the key tables and
- * the file being parsed.  Not for other modules: conf.c uses
- * confparse.h. */
+/* What confparse.c, confscan.c, confcheck.c and conferr.c share: the
+ * key tables and the file being parsed.  Not for other modules: conf.c
+ * uses confparse.h. */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -84,6 +84,16 @@ int confparse_find(const char *const *tab, size_t n, const char *s);
  * which libconfuse lets pass.
  */
 int confscan_text(struct parse *p, char *s, size_t n);
+
+/* Value checks (confcheck.c), at cfg's current line.  confcheck_value
+ * checks v, the string value of key, when key has a check (a key without
+ * one passes); the check of password notes it in confparse_parsing.  A
+ * file that a value names is opened (O_NONBLOCK) and closed again.
+ * confcheck_allow_from checks the last value of the list opt, the one
+ * libconfuse has just added, or that the list is not empty.  Both return
+ * 0, or -1 after confparse_pfail. */
+int confcheck_value(cfg_t *cfg, const char *key, const char *v);
+int confcheck_allow_from(cfg_t *cfg, cfg_opt_t *opt);
 
 /* libconfuse's error function (conferr.c), for cfg_set_error_function:
  * fills the record of the parse under way (confparse_pfail) from the
