@@ -34,7 +34,8 @@ PKG_LIBS = $$($(PKG_CONFIG) --libs $(filter-out libgsasl,$(PKGS)))
 # library with dlopen: it is never linked (see keyring.c).
 SECRET_CFLAGS = $$($(PKG_CONFIG) --cflags libsecret-1)
 
-SRCS = src/addr.c src/alias.c src/conf.c src/confparse.c src/confscan.c src/confcheck.c src/conferr.c src/err.c src/io.c src/log.c \
+SRCS = src/addr.c src/alias.c src/conf.c src/conffile.c src/confparse.c \
+	src/confscan.c src/confcheck.c src/conferr.c src/err.c src/io.c src/log.c \
 	src/msg.c src/net.c src/options.c src/reply.c src/sasl.c src/secret.c \
 	src/hdr.c src/qp.c src/smtp.c src/tls.c
 SRCS += src/esmtp.c src/smtp_open.c src/smtp_txn.c

@@ -10,12 +10,13 @@
 #include <ftw.h>
 #include <time.h>
 
-/* conf.c is compiled in, with SYSCONFDIR pointing at the working
+/* conffile.c is compiled in, with SYSCONFDIR pointing at the working
  * directory, so the system file can be tested without a hook in conf.h.
- * confparse.c, which does not use SYSCONFDIR, comes from the library. */
+ * conf.c and the confparse files, which do not use SYSCONFDIR, come from
+ * the library. */
 #undef SYSCONFDIR
 #define SYSCONFDIR "."
-#include "conf.c"
+#include "conffile.c"
 
 #include <setjmp.h>
 #include <stddef.h>
