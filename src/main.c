@@ -48,6 +48,8 @@ struct run {
 	struct peek peek;      /* its start, read to choose the account */
 	char *sender;	       /* qualified, or "": for the log and policy */
 	char *wire_sender;     /* the same in ASCII form, for MAIL FROM */
+	char *wire_from;       /* the account's from, in ASCII form */
+	char *wire_local;      /* its local_domain, in ASCII form */
 	struct addr_list rcpt; /* as given, for the log line */
 	char **wire;	       /* the same, in ASCII form for RCPT */
 	struct smtp_result res;
@@ -173,9 +175,9 @@ read_message(struct run *r, int infd)
 	struct msg_opts mo = { 0 };
 
 	mo.extract = r->opt.extract;
-	mo.from = r->sender[0] != '\0' ? r->sender : r->acct.from;
+	mo.from = r->sender[0] != '\0' ? r->wire_sender : r->wire_from;
 	mo.fullname = r->opt.fullname;
-	mo.domain = addr_domain(r->acct.from);
+	mo.domain = addr_domain(r->wire_from);
 	mo.rewrite = alias_header_rewrite;
 	mo.from_rewrite = alias_from_rewrite;
 	mo.rewrite_arg = &r->actx;
@@ -241,6 +243,24 @@ peek_from(void *arg, struct addr_list *from, struct err *rec)
 }
 
 /* Choose the account (-a, -f, the From header, default_account). */
+/* domain in A-labels (malloc'ed), or NULL with rec filled. */
+static char *
+ascii_domain(const char *domain, struct err *rec)
+{
+	char *box, *ascii, *d = NULL;
+
+	if (asprintf(&box, "x@%s", domain) == -1) {
+		err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
+		return NULL;
+	}
+	ascii = addr_to_ascii(box, rec);
+	free(box);
+	if (ascii != NULL && (d = strdup(ascii + 2)) == NULL)
+		err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
+	free(ascii);
+	return d;
+}
+
 static int
 choose_account(struct run *r)
 {
@@ -259,8 +279,18 @@ choose_account(struct run *r)
 		r->hostname[sizeof(r->hostname) - 1] = '\0';
 		r->actx.hostname = r->hostname;
 	}
-	r->actx.from = r->acct.from;
-	r->actx.local_domain = r->acct.local_domain;
+	/* What mailhop writes into the header itself (an added or a
+	 * rewritten From, qualified names, the Message-ID) is ASCII: a
+	 * domain in A-labels needs no SMTPUTF8 (RFC 5890). */
+	if ((r->wire_from = addr_to_ascii(r->acct.from, &r->err)) == NULL ||
+	    (r->wire_local = ascii_domain(r->acct.local_domain, &r->err)) ==
+		NULL) {
+		if (r->err.class == ERR_USAGE)
+			r->err.code = EX_CONFIG;
+		return -1;
+	}
+	r->actx.from = r->wire_from;
+	r->actx.local_domain = r->wire_local;
 	return 0;
 }
 
@@ -658,6 +688,8 @@ cleanup(struct run *r)
 	peek_free(&r->peek);
 	free(r->sender);
 	free(r->wire_sender);
+	free(r->wire_from);
+	free(r->wire_local);
 	if (r->have_msg)
 		msg_free(&r->msg);
 	if (r->have_acct)

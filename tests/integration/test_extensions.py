@@ -263,7 +263,8 @@ IDN_WIRE = "ops@xn--bcher-kva.example"
 def test_B3_idn_sender_of_the_account_as_a_label(servers, mailhop, fake):
     """The account's from with an IDN domain goes as its A-label in MAIL
     FROM, without SMTPUTF8, as the recipients' domains do; a local From
-    field rewritten to it keeps the UTF-8 form in the header."""
+    field rewritten to it gets the A-label too (what mailhop writes into
+    the header is ASCII, so it needs no SMTPUTF8)."""
     srv = fake("PIPELINING", "8BITMIME", "SMTPUTF8")
     conf = servers.write_config(user=None, tls="off", auth="off",
                                 host="127.0.0.1", port=srv.port,
@@ -272,8 +273,32 @@ def test_B3_idn_sender_of_the_account_as_a_label(servers, mailhop, fake):
                        b"From: Cron Daemon <root>\nSubject: idn\n\nhi\n")
     assert res.rc == 0, res
     srv.close()
-    assert mail_line(srv.lines) == "MAIL FROM:<%s> BODY=8BITMIME" % IDN_WIRE
-    assert ("From: Cron Daemon <%s>\r\n" % IDN_FROM).encode() in srv.data
+    assert mail_line(srv.lines) == "MAIL FROM:<%s>" % IDN_WIRE
+    assert ("From: Cron Daemon <%s>\r\n" % IDN_WIRE).encode() in srv.data
+
+
+@pytest.mark.parametrize("args", [[], ["-f", "ops@B\u00dcCHER.example"]])
+def test_B3_idn_sender_added_from_and_msgid_in_ascii(servers, mailhop, fake,
+                                                     args):
+    """A message without From or Message-ID, from an IDN address (the
+    account's, or -f in any case): the From field mailhop adds and the
+    Message-ID's domain are the A-label, and MAIL FROM asks for neither
+    SMTPUTF8 nor 8BITMIME: the header holds no 8-bit byte."""
+    srv = fake("PIPELINING", "8BITMIME", "SMTPUTF8")
+    conf = servers.write_config(user=None, tls="off", auth="off",
+                                host="127.0.0.1", port=srv.port,
+                                ca_file=None, from_addr=IDN_FROM)
+    res = mailhop.send(conf, ["bob@example.org"],
+                       b"Subject: no from\n\nhi\n", args)
+    assert res.rc == 0, res
+    srv.close()
+    assert mail_line(srv.lines) == "MAIL FROM:<%s>" % IDN_WIRE
+    head = srv.data.split(b"\r\n\r\n", 1)[0]
+    fields = head.split(b"\r\n")
+    assert ("From: %s" % IDN_WIRE).encode() in fields, head
+    assert any(re.fullmatch(rb"Message-ID: <[^@>]+@xn--bcher-kva\.example>",
+                            f) for f in fields), head
+    assert max(head) < 0x80, head
 
 
 def test_B3_idn_sender_of_f_as_a_label(servers, mailhop, fake):
