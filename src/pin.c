@@ -17,10 +17,12 @@
 #include "pin.h"
 
 /* Pins: "sha256//" and the base64 of the SHA-256 of the DER
- * SubjectPublicKeyInfo, as curl's --pinnedpubkey writes them; several are
+ * SubjectPublicKeyInfo, as curl's --pinnedpubkey writes them, or the
+ * same digest as gnutls-cli prints it ("pin-sha256:"); several are
  * separated by ";" (a key rollover). */
 
 #define PIN_B64_LEN 44
+#define PIN_GNUTLS "pin-sha256:"
 
 /* Decode the pin of n bytes at p into out; -1 when malformed. */
 static int
@@ -30,7 +32,10 @@ pin_decode(const char *p, size_t n, unsigned char out[32])
 	gnutls_datum_t in, raw = { NULL, 0 };
 	int ok;
 
-	if (n != plen + PIN_B64_LEN || strncmp(p, PIN_PREFIX, plen) != 0)
+	if (n == strlen(PIN_GNUTLS) + PIN_B64_LEN &&
+	    strncmp(p, PIN_GNUTLS, strlen(PIN_GNUTLS)) == 0)
+		plen = strlen(PIN_GNUTLS);
+	else if (n != plen + PIN_B64_LEN || strncmp(p, PIN_PREFIX, plen) != 0)
 		return -1;
 	in.data = (unsigned char *)(uintptr_t)(p + plen);
 	in.size = PIN_B64_LEN;

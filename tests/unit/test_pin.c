@@ -33,6 +33,12 @@ static const struct {
 	{ "SHA256//FxEIwi1b7WlamWfJ/ven96I2J4fhXyO0T1qzoUNomo8=", "not a pin" },
 	{ "sha1//FxEIwi1b7WlamWfJ/ven96I2J4fhXyO0T1qzoUNomo8=", "not a pin" },
 	{ "sha256//FxEIwi1b7WlamWfJ/ven96I2J4fhXyO0T1qzoUN*mo8=", "not a pin" },
+	/* gnutls-cli's form of the same digest. */
+	{ "pin-sha256:FxEIwi1b7WlamWfJ/ven96I2J4fhXyO0T1qzoUNomo8=", NULL },
+	{ "pin-sha256:FxEIwi1b7WlamWfJ/ven96I2J4fhXyO0T1qzoUNomo8",
+	    "not a pin" },
+	{ "pin-sha256=FxEIwi1b7WlamWfJ/ven96I2J4fhXyO0T1qzoUNomo8=",
+	    "not a pin" },
 	{ P1 ",", "not a pin" },
 	{ P1 ":" P2, "not a pin" },
 };
@@ -120,6 +126,11 @@ test_pin_listed(void **state)
 	assert_int_equal(pin_listed(P2 "; " P1, P1), 1);
 	assert_int_equal(pin_listed(P2, P1), 0);
 	assert_int_equal(pin_listed(P1, "sha256//"), 0);
+	assert_int_equal(
+	    pin_listed(P2 ";pin-sha256:"
+			  "FxEIwi1b7WlamWfJ/ven96I2J4fhXyO0T1qzoUNomo8=",
+		P1),
+	    1);
 	assert_int_equal(pin_listed("", P1), 0);
 }
 
