@@ -21,11 +21,12 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 PKGS = gnutls libgsasl libidn2 libconfuse
 PYTHON = /usr/bin/python3
+VERSION = 0.9.0
 
 CFLAGS ?= -O2 -g
 WARN = -Wall -Wextra -Werror -Wmissing-prototypes
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -DSYSCONFDIR='"$(SYSCONFDIR)"' \
-	-DSPOOLDIR='"$(SPOOLDIR)"' $(WARN)
+	-DSPOOLDIR='"$(SPOOLDIR)"' -DMAILHOP_VERSION='"$(VERSION)"' $(WARN)
 PKG_CFLAGS = $$($(PKG_CONFIG) --cflags $(PKGS))
 # sasl.c takes libgsasl's prototypes from its header and loads it with
 # dlopen for SCRAM only (see sasl.c): mailhop is not linked with it.
@@ -47,7 +48,7 @@ SRCS += src/oauth.c src/keyring.c src/mech.c src/base64.c
 SRCS += src/pin.c src/tlsprio.c
 SRCS += src/serverinfo.c
 SRCS += src/peek.c
-SRCS += src/priv.c
+SRCS += src/priv.c src/usage.c
 MAIN = src/main.c
 HDRS = $(wildcard src/*.h)
 TEST_HDRS = $(wildcard tests/unit/*.h)

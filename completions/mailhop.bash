@@ -129,7 +129,7 @@ _mailhop()
 	-*)
 		COMPREPLY=($(compgen -W '-a -B -C -F -f -i -N -R -r -t -V -v
 		    -bm -bp -bi -bs -I -q -qI -qIfailed -qD -qDfailed --pretend
-		    --serverinfo --store-password --' -- "$cur"))
+		    --serverinfo --store-password --help --version --' -- "$cur"))
 		;;
 	esac
 	return 0

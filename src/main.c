@@ -32,6 +32,7 @@
 #include "serverinfo.h"
 #include "server.h"
 #include "smtp.h"
+#include "usage.h"
 
 /* Everything one run knows about its message, for the log line. */
 struct run {
@@ -969,6 +970,8 @@ run_mode(const struct options *o)
 	case OPT_MODE_SERVERINFO:
 		return serverinfo(o);
 	case OPT_MODE_SEND:
+	case OPT_MODE_HELP:
+	case OPT_MODE_VERSION:
 		break;
 	}
 	return EX_SOFTWARE;
@@ -1006,6 +1009,12 @@ main(int argc, char *argv[])
 	if (opt_parse(argc, argv, &r.opt, &r.err) == -1) {
 		fprintf(stderr, "mailhop: %s\n", r.err.text);
 		return EX_USAGE;
+	}
+	if (r.opt.mode == OPT_MODE_HELP || r.opt.mode == OPT_MODE_VERSION) {
+		(r.opt.mode == OPT_MODE_HELP ? usage_help : usage_version)(
+		    stdout);
+		opt_free(&r.opt);
+		return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
 	}
 	if (priv_init(r.opt.config, &r.err) == -1) {
 		fprintf(stderr, "mailhop: %s\n", r.err.text);

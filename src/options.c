@@ -409,6 +409,8 @@ check_rcpts(const struct options *o, struct err *rec)
 		[OPT_MODE_STORE_PASSWORD] =
 		    "storing a password (--store-password)",
 		[OPT_MODE_SERVERINFO] = "showing the server (--serverinfo)",
+		[OPT_MODE_HELP] = "--help",
+		[OPT_MODE_VERSION] = "--version",
 	};
 	size_t i;
 
@@ -450,6 +452,10 @@ opt_parse(int argc, char *const argv[], struct options *o, struct err *rec)
 			o->pretend = 1;
 		} else if (strcmp(argv[i], "--serverinfo") == 0) {
 			o->mode = OPT_MODE_SERVERINFO;
+		} else if (strcmp(argv[i], "--help") == 0) {
+			o->mode = OPT_MODE_HELP;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			o->mode = OPT_MODE_VERSION;
 		} else if (parse_word(argc, argv, &i, o, rec) == -1) {
 			opt_free(o);
 			return -1;

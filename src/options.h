@@ -16,7 +16,9 @@ enum opt_mode {
 	/* --store-password ACCOUNT: put a password in the keyring */
 	OPT_MODE_STORE_PASSWORD,
 	/* --serverinfo: show the account's server, send nothing */
-	OPT_MODE_SERVERINFO
+	OPT_MODE_SERVERINFO,
+	OPT_MODE_HELP,	 /* --help: a summary of the usage */
+	OPT_MODE_VERSION /* --version: mailhop's and its libraries' */
 };
 
 /* -N: when the server should send a delivery status notification

@@ -6,6 +6,7 @@ address it receives, so an exact Return-Path and X-Original-To show that
 mailhop qualified the envelope itself."""
 
 import os
+import re
 
 import pytest
 
@@ -200,3 +201,25 @@ def test_B17_loop_found_by_newaliases(servers, mailhop):
                           "(mailhop sends mail; it cannot run programs, "
                           "write files or read :include: lists)\n"
                           % aliases), res.stderr
+
+
+def test_help_and_version_read_no_config(mailhop, tmp_path):
+    """--help and --version print on standard output and exit 0 without
+    a configuration: -C names a file that does not exist, and no home
+    config is there; nothing reaches standard error."""
+    missing = str(tmp_path / "no-such-config")
+    res = mailhop.run(["-C", missing, "--version"])
+    assert (res.rc, res.stderr) == (0, ""), res
+    assert re.fullmatch(rb"mailhop \d+\.\d+\.\d+ \(GnuTLS 3\.[\d.]+, "
+                        rb"libidn2 [\d.]+\)\n", res.stdout), res.stdout
+    res = mailhop.run(["-C", missing, "--help"])
+    assert (res.rc, res.stderr) == (0, ""), res
+    lines = res.stdout.decode().splitlines()
+    assert lines[0].startswith("usage: mailhop [-imtv]"), lines
+    for usage in ("mailhop --serverinfo", "mailhop -bp | mailq",
+                  "mailhop --store-password account"):
+        assert any(usage in ln for ln in lines), (usage, lines)
+    res = mailhop.run(["--help", "someone@example.org"])
+    assert res.rc == 64 and res.stdout == b"", res
+    assert res.stderr == ("mailhop: --help takes no recipient arguments; "
+                          "leave them out\n"), res

@@ -57,7 +57,7 @@ show(const char *s)
 }
 
 static const char *const modes[] = { "send", "list", "newaliases", "flush",
-	"smtp", "store-password", "serverinfo" };
+	"smtp", "store-password", "serverinfo", "help", "version" };
 
 /* Append " key=value" to buf when value is not NULL. */
 static size_t

@@ -1,0 +1,41 @@
+/* --help and --version: what a person who types them expects to see,
+ * on standard output, exit 0.  The whole story is in mailhop(1). */
+#include <gnutls/gnutls.h>
+#include <idn2.h>
+
+#include "usage.h"
+
+#ifndef MAILHOP_VERSION
+#define MAILHOP_VERSION "unknown"
+#endif
+
+static const char help[] =
+    "usage: mailhop [-imtv] [-a account] [-C file] [-f sender] [-F name]\n"
+    "               [-B type] [-N dsn] [-R return] [-V envid] [--]"
+    " [recipient ...]\n"
+    "       mailhop --pretend [-t] [-a account] [-f sender]"
+    " [recipient ...]\n"
+    "       mailhop --serverinfo [-v] [-a account]\n"
+    "       mailhop -bp | mailq\n"
+    "       mailhop -q | -qI[id] | -qIfailed | -qD<id> | -qDfailed\n"
+    "       mailhop -bi | newaliases\n"
+    "       mailhop -bs\n"
+    "       mailhop --store-password account\n"
+    "\n"
+    "The message is read from standard input; -t takes the recipients\n"
+    "from its To, Cc and Bcc fields.  The accounts are in\n"
+    "~/.config/mailhop/config (see mailhop.conf(5)); the whole manual\n"
+    "is mailhop(1).\n";
+
+void
+usage_help(FILE *f)
+{
+	fputs(help, f);
+}
+
+void
+usage_version(FILE *f)
+{
+	fprintf(f, "mailhop %s (GnuTLS %s, libidn2 %s)\n", MAILHOP_VERSION,
+	    gnutls_check_version(NULL), idn2_check_version(NULL));
+}
