@@ -844,10 +844,12 @@ run_smtp(const struct options *o)
 	return EX_OK;
 }
 
-/* newaliases, -bi, -I: check the chosen account's aliases file.  A
- * missing or broken configuration is only a warning, since package scripts
- * run newaliases on machines that do not send yet (R12); a broken aliases
- * file is an error, since sending would fail on it. */
+/* newaliases, -bi, -I: check the chosen account's aliases file.  No
+ * configuration at all is only a warning, since package scripts run
+ * newaliases on machines that do not send yet (R12); a broken aliases
+ * file or configuration is an error, since sending would fail on it. */
+#define NO_CONFIG "no configuration file:"
+
 static int
 newaliases(const struct options *o)
 {
@@ -858,9 +860,18 @@ newaliases(const struct options *o)
 
 	err_clear(&e);
 	if (conf_load(o->config, o->account, &a, &e) == -1) {
-		fprintf(stderr,
-		    "mailhop: warning: %s; no aliases file checked\n", e.text);
-		return EX_OK;
+		/* Package scripts run newaliases on hosts where mailhop has
+		 * no configuration yet: that alone is not a failure.  A
+		 * file that is there and wrong, or -C, is. */
+		if (o->config == NULL &&
+		    strncmp(e.text, NO_CONFIG, sizeof(NO_CONFIG) - 1) == 0) {
+			fprintf(stderr,
+			    "mailhop: warning: %s; no aliases file checked\n",
+			    e.text);
+			return EX_OK;
+		}
+		fprintf(stderr, "mailhop: %s\n", e.text);
+		return e.code;
 	}
 	if (a.aliases == NULL) {
 		if (o->verbose)

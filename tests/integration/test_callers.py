@@ -663,6 +663,23 @@ def test_newaliases_without_config(servers, tmp_path):
         err.endswith("; no aliases file checked\n"), err
 
 
+def test_newaliases_broken_config(servers, tmp_path):
+    """A configuration that is there but wrong (its aliases file is
+    missing) is an error with its FILE:LINE: KEY, as is a -C file that
+    does not exist: only having no configuration at all is a warning."""
+    c = Caller(servers, tmp_path, aliases={"root": "alice"})
+    os.unlink(os.path.join(str(tmp_path), "aliases"))
+    rc, out, err = c.run(["newaliases"])
+    assert (rc, out) == (78, b"")
+    assert re.fullmatch(r"mailhop: \S+/mailhop/config:\d+: aliases: "
+                        r"cannot read \S+/aliases: No such file or "
+                        r"directory \(.*\)\n", err), err
+    rc, out, err = c.run(["newaliases", "-C", str(tmp_path / "none")])
+    assert (rc, out) == (78, b"")
+    assert err.startswith("mailhop: cannot read ") and \
+        err.count("\n") == 1, err
+
+
 def test_newaliases_broken_file(servers, tmp_path):
     """A broken aliases file is an error: sending would fail on it."""
     c = Caller(servers, tmp_path, aliases={"root": "alice"})
