@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * The on-disk queue: messages the account's server could not take yet
- * (retried on a growing schedule) and messages it refused (kept in
- * failed/ for inspection).  Writing, locking, listing and the schedule;
- * main.c decides what to queue and does the sending.
+ * (retried on a growing schedule), messages it refused (kept in failed/
+ * for inspection), and the message of a send in progress (queue_hold).
+ * Writing, locking, listing and the schedule; main.c decides what to
+ * queue and does the sending.
  *
  * Format.  The queue directory holds tmp/, msg/ and failed/.  Each message
  * is a directory named by its id (creation time, pid, a per-process
@@ -68,6 +69,30 @@
  *   Moving back (queue_retry_now, queue_mailq.c) rewrites the envelope
  *   in failed/ first (created now, attempts 0), then renames: a crash
  *   leaves it failed or queued, whole either way.
+ * - A send's own message (queue_hold, issue 6: "kill -9 at each step of
+ *   sending: afterwards every message is either delivered or queued
+ *   intact").  It is built in tmp/ID as above, locked, and renamed into
+ *   msg/ID before the first connection, due now with attempts 0, and
+ *   held (locked) until the send settles it: a flusher, the send's own
+ *   included, skips it as locked; a kill ends the lock, and the next
+ *   flush sends it.  Where the fsyncs go: surviving kill -9 needs only
+ *   the rename, since the page cache outlives the process; the fsyncs
+ *   are what survives a power loss, and they cost a send several
+ *   journal commits.  A power loss during a send ends its caller too,
+ *   which was told nothing and promised nothing; so nothing is fsynced
+ *   before connecting.  The fsyncs come where a promise is made: a
+ *   temporary failure (queue_retry_later) or a permanent one
+ *   (queue_fail) first fsyncs data, the message directory and msg/
+ *   (sync_held), then rewrites the envelope as always, and only then
+ *   is main.c told 0 and its caller exit 0: the durability point stays
+ *   where it was.  After a 250, queue_done takes the unsynced message
+ *   out without an fsync either: should a power loss bring it back
+ *   (written out by the kernel meanwhile), the next flush sends it
+ *   again, at least once, never zero times; should it come back
+ *   half-written (data shorter than env says, or env cut), it is
+ *   reported as corrupt and never sent.  A kill between the rename and
+ *   the settling leaves it whole in msg/: sent again if the server had
+ *   already said 250 (the reply to QUIT goes after it), else sent once.
  * - A lock is an flock on an open file description: it dies with its
  *   process, so a crashed flusher never blocks the message.
  * - data's size is also in env, and env must end with "end": a file cut
@@ -110,11 +135,11 @@
 
 /* Writing a message. */
 
-/* Copy msgfd from offset 0 to EOF into a new file "data" in dfd, fsynced;
- * its size in *size. */
+/* Copy msgfd from offset 0 to EOF into a new file "data" in dfd, fsynced
+ * with sync; its size in *size. */
 static int
-write_data(
-    struct queue *q, int dfd, int msgfd, long long *size, struct err *rec)
+write_data(struct queue *q, int dfd, int msgfd, long long *size, int sync,
+    struct err *rec)
 {
 	char buf[COPY_CHUNK];
 	off_t off = 0;
@@ -133,7 +158,7 @@ write_data(
 			break;
 		off += n;
 	}
-	if (n == 0 && fchmod(fd, q->fmode) == 0 && fsync(fd) == 0)
+	if (n == 0 && fchmod(fd, q->fmode) == 0 && (!sync || fsync(fd) == 0))
 		ret = 0;
 	if (close(fd) == -1)
 		ret = -1;
@@ -145,16 +170,16 @@ write_data(
 }
 
 /* Fill the new message directory dfd: data, env, then the directory
- * itself, each fsynced. */
+ * itself, each fsynced with sync. */
 static int
-fill_dir(
-    struct queue *q, int dfd, struct queue_entry *e, int msgfd, struct err *rec)
+fill_dir(struct queue *q, int dfd, struct queue_entry *e, int msgfd, int sync,
+    struct err *rec)
 {
 	char *text;
 	size_t len;
 	int ret;
 
-	if (write_data(q, dfd, msgfd, &e->size, rec) == -1)
+	if (write_data(q, dfd, msgfd, &e->size, sync, rec) == -1)
 		return -1;
 	if (queue_text_format(e, &text, &len) == -1)
 		return err_set(
@@ -164,9 +189,9 @@ fill_dir(
 		return err_set(rec, ERR_USAGE, EX_SOFTWARE,
 		    "queue: the envelope is over %d bytes", QUEUE_ENV_MAX);
 	}
-	ret = queue_dir_write_file(dfd, "env", text, len, q->fmode);
+	ret = queue_dir_write_file(dfd, "env", text, len, q->fmode, sync);
 	free(text);
-	if (ret == -1 || fsync(dfd) == -1)
+	if (ret == -1 || (sync && fsync(dfd) == -1))
 		return queue_dir_err(
 		    rec, EX_IOERR, "write an envelope in", q->path);
 	return 0;
@@ -220,12 +245,12 @@ withdraw(struct queue *q, int target, int dfd, const char *id)
 	return -1;
 }
 
-/* Rename tmp/ID to target/ID (a new id if one is there already) and
- * fsync target.  On failure, the message is not queued (tmp/ID may be
- * left for the caller to remove), or rec says that it still is. */
+/* Rename tmp/ID to target/ID (a new id if one is there already) and,
+ * with sync, fsync target.  On failure, the message is not queued (tmp/ID
+ * may be left for the caller to remove), or rec says that it still is. */
 static int
 publish(struct queue *q, int target, int dfd, char id[QUEUE_ID_SIZE],
-    long long now, struct err *rec)
+    long long now, int sync, struct err *rec)
 {
 	char why[128];
 
@@ -249,7 +274,7 @@ publish(struct queue *q, int target, int dfd, char id[QUEUE_ID_SIZE],
 			    rec, EX_IOERR, "queue a message in", q->path);
 		}
 	}
-	if (fsync(target) == 0)
+	if (!sync || fsync(target) == 0)
 		return 0;
 	snprintf(why, sizeof(why), "%s", strerror(errno));
 	if (withdraw(q, target, dfd, id) == 0)
@@ -260,13 +285,20 @@ publish(struct queue *q, int target, int dfd, char id[QUEUE_ID_SIZE],
 	    q->path, why, id);
 }
 
+static int load(int dfd, struct queue_text *t, int *fdp);
+
+/* Write the message into tmp/ID and rename it into target.  With held
+ * NULL, everything is fsynced first (queue_put); else nothing is, and
+ * the message stays locked in held (queue_hold). */
 static int
 put_in(struct queue *q, int target, const struct queue_env *env, int msgfd,
-    const char *reason, long long now, char id[QUEUE_ID_SIZE], struct err *rec)
+    const char *reason, long long now, char id[QUEUE_ID_SIZE],
+    struct queue_msg *held, struct err *rec)
 {
 	struct queue_entry e;
+	struct err ignored;
 	char last[ERR_TEXT_MAX];
-	int dfd = -1, ret = -1;
+	int dfd = -1, ret = -1, sync = held == NULL;
 
 	if (queue_text_check(env, &e, rec) == -1)
 		return -1;
@@ -278,16 +310,37 @@ put_in(struct queue *q, int target, const struct queue_env *env, int msgfd,
 	e.last_error = last;
 	if (make_tmp(q, now, id, &dfd, rec) == -1)
 		goto out;
-	if (fill_dir(q, dfd, &e, msgfd, rec) == -1)
+	if (fill_dir(q, dfd, &e, msgfd, sync, rec) == -1)
 		goto out;
 	/* Held until dfd is closed: no flusher takes the message before it
-	 * is durable (or taken back out by publish). */
+	 * is durable (or taken back out by publish); for queue_hold, until
+	 * queue_release. */
 	if (flock(dfd, LOCK_EX | LOCK_NB) == -1) {
 		queue_dir_err(rec, EX_IOERR, "lock a new message in", q->path);
 		goto out;
 	}
-	if (publish(q, target, dfd, id, now, rec) == -1)
+	if (publish(q, target, dfd, id, now, sync, rec) == -1)
 		goto out;
+	if (held != NULL) {
+		/* Published, not durable: survives kill -9 (the page cache
+		 * outlives the process), not yet a power loss. */
+		queue_msg_init(held, q, target, id);
+		held->dfd = dfd;
+		held->locked = held->unsynced = 1;
+		dfd = -1;
+		if (load(held->dfd, &held->env, &held->fd) == 0) {
+			held->env.e.id = held->id;
+			return 0;
+		}
+		/* What was just written cannot be read back: take it out
+		 * (it is no longer in tmp/, so not removed below). */
+		err_set(rec, ERR_LOCAL, EX_IOERR,
+		    "queue: cannot read back message %s: %s", id,
+		    held->env.why);
+		(void)queue_remove_msg(held, &ignored);
+		queue_msg_release(held);
+		return -1;
+	}
 	/* DURABILITY POINT: the message is whole in msg/ID (or failed/ID)
 	 * and every step there is fsynced; only now may the caller be told
 	 * that it is queued. */
@@ -306,8 +359,49 @@ queue_put(struct queue *q, const struct queue_env *env, int msgfd,
 {
 	id[0] = '\0';
 	if (q->remote)
-		return queue_keeper_put(env, msgfd, reason, now, 0, id, rec);
-	return put_in(q, q->msg, env, msgfd, reason, now, id, rec);
+		return queue_keeper_put(env, msgfd, reason, now, 'P', id, rec);
+	return put_in(q, q->msg, env, msgfd, reason, now, id, NULL, rec);
+}
+
+int
+queue_hold(struct queue *q, const struct queue_env *env, int msgfd,
+    long long now, char id[QUEUE_ID_SIZE], struct queue_msg **mp,
+    struct err *rec)
+{
+	struct queue_msg *m;
+
+	id[0] = '\0';
+	*mp = NULL;
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return err_set(
+		    rec, ERR_LOCAL, EX_OSERR, "queue: out of memory");
+	if (q->remote) {
+		queue_msg_init(m, q, -1, "");
+		if (queue_keeper_put(env, msgfd, NULL, now, 'H', id, rec) ==
+		    -1) {
+			free(m);
+			return -1;
+		}
+		snprintf(m->id, sizeof(m->id), "%s", id);
+	} else if (put_in(q, q->msg, env, msgfd, NULL, now, id, m, rec) == -1) {
+		free(m);
+		return -1;
+	}
+	*mp = m;
+	return 0;
+}
+
+void
+queue_release(struct queue_msg *m)
+{
+	struct err ignored;
+
+	if (m == NULL)
+		return;
+	if (m->q->remote)
+		(void)queue_keeper_settle('z', NULL, 0, NULL, &ignored);
+	queue_msg_release(m);
+	free(m);
 }
 
 int
@@ -316,10 +410,10 @@ queue_put_failed(struct queue *q, const struct queue_env *env, int msgfd,
 {
 	id[0] = '\0';
 	if (q->remote)
-		return queue_keeper_put(
-		    env, msgfd, reason != NULL ? reason : "", now, 1, id, rec);
+		return queue_keeper_put(env, msgfd,
+		    reason != NULL ? reason : "", now, 'F', id, rec);
 	return put_in(q, q->failed, env, msgfd, reason != NULL ? reason : "",
-	    now, id, rec);
+	    now, id, NULL, rec);
 }
 
 /* Reading and taking a message. */
@@ -637,7 +731,8 @@ queue_msg_fd(const struct queue_msg *m)
 }
 
 /* Take m out of the queue: one rename out of its directory (durable once
- * that directory is fsynced), then the files go. */
+ * that directory is fsynced; a message that never was, queue_hold's,
+ * needs no sync to go), then the files go. */
 int
 queue_remove_msg(struct queue_msg *m, struct err *rec)
 {
@@ -649,7 +744,7 @@ queue_remove_msg(struct queue_msg *m, struct err *rec)
 	snprintf(gone, sizeof(gone), "%s.gone", m->id);
 	if (renameat(m->where, m->id, m->q->tmp, gone) == -1)
 		return queue_dir_err(rec, EX_IOERR, "remove message", m->id);
-	if (fsync(m->where) == -1) {
+	if (!m->unsynced && fsync(m->where) == -1) {
 		m->where = -1;
 		return queue_dir_err(
 		    rec, EX_IOERR, "sync the removal of", m->id);
@@ -667,6 +762,20 @@ queue_done(struct queue_msg *m, struct err *rec)
 	return queue_remove_msg(m, rec);
 }
 
+/* A message of queue_hold is to stay: make what it was published with
+ * durable (its data, its directory, and its entry in msg/) before the
+ * envelope is rewritten; the caller then fsyncs the rest. */
+static int
+sync_held(struct queue_msg *m, struct err *rec)
+{
+	if (!m->unsynced)
+		return 0;
+	if (fsync(m->fd) == -1 || fsync(m->dfd) == -1 || fsync(m->where) == -1)
+		return queue_dir_err(rec, EX_IOERR, "sync message", m->id);
+	m->unsynced = 0;
+	return 0;
+}
+
 /* Replace env with the fields of m->env.e: write env.new, fsync, rename
  * over env, fsync the message directory. */
 int
@@ -682,7 +791,8 @@ queue_rewrite_env(struct queue_msg *m, struct err *rec)
 	if (queue_text_format(&m->env.e, &text, &len) == -1)
 		return err_set(
 		    rec, ERR_LOCAL, EX_OSERR, "queue: out of memory");
-	ret = queue_dir_write_file(m->dfd, "env.new", text, len, m->q->fmode);
+	ret =
+	    queue_dir_write_file(m->dfd, "env.new", text, len, m->q->fmode, 1);
 	free(text);
 	if (ret == -1 || renameat(m->dfd, "env.new", m->dfd, "env") == -1 ||
 	    fsync(m->dfd) == -1)
@@ -749,6 +859,8 @@ queue_retry_later(struct queue_msg *m, const char *reason, long long now,
 	*expired = 0;
 	if (m->q->remote)
 		return queue_keeper_settle('r', reason, now, expired, rec);
+	if (sync_held(m, rec) == -1)
+		return -1;
 	set_error(m, reason);
 	/* next-try 0 is a try forced by mailq (queue_retry_now,
 	 * queue_retry_all): it does not count, so the delay stays where the
@@ -782,6 +894,8 @@ queue_fail(struct queue_msg *m, const char *reason, struct err *rec)
 {
 	if (m->q->remote)
 		return queue_keeper_settle('f', reason, 0, NULL, rec);
+	if (sync_held(m, rec) == -1)
+		return -1;
 	set_error(m, reason);
 	if (queue_rewrite_env(m, rec) == -1)
 		return -1;

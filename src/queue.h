@@ -143,6 +143,27 @@ void queue_close(struct queue *q);
 int queue_put(struct queue *q, const struct queue_env *env, int msgfd,
     const char *reason, long long now, char id[QUEUE_ID_SIZE], struct err *rec);
 
+/* A send's own message (main.c), before its first attempt: publish the
+ * message in msgfd with env into msg/, never tried (attempts 0, due at
+ * now), and hold it: *m is locked by this process (or, in system mode,
+ * by its queue keeper), as a message queue_due hands its callback is, so
+ * that no flusher (this run's own after the send, or a concurrent -q)
+ * takes it while the send runs.  A kill ends the lock, and the next
+ * flush sends it.  Nothing is fsynced yet (queue.c's header says why):
+ * queue_retry_later and queue_fail make it durable before they return
+ * 0; queue_done removes it (after a 250, or when it is not to be kept).
+ * Release it with queue_release whatever happened; q must stay open
+ * until then.  Returns 0 with *m and id set, or -1 with rec filled and
+ * nothing queued. */
+int queue_hold(struct queue *q, const struct queue_env *env, int msgfd,
+    long long now, char id[QUEUE_ID_SIZE], struct queue_msg **m,
+    struct err *rec);
+
+/* Give up the lock of queue_hold's m and free it; the message stays as
+ * it was settled (or, unsettled, due for the next flush).  NULL is
+ * allowed. */
+void queue_release(struct queue_msg *m);
+
 /* As queue_put, but the message goes straight to failed/, for
  * inspection: the server refused it permanently.  reason is required. */
 int queue_put_failed(struct queue *q, const struct queue_env *env, int msgfd,
@@ -186,8 +207,9 @@ int queue_entry_due(
 int queue_msg_fd(const struct queue_msg *m);
 
 /* The server said 250 to m: remove it from the queue (durably: the
- * directory is fsynced).  Returns 0, or -1 with rec filled (then it stays
- * and may be sent again). */
+ * directory is fsynced; for an unsynced message of queue_hold, no sync).
+ * Also removes queue_hold's message when it is not to be kept.  Returns
+ * 0, or -1 with rec filled (then it stays and may be sent again). */
 int queue_done(struct queue_msg *m, struct err *rec);
 
 /* The attempt failed temporarily with reason: count it and set the next

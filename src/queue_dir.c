@@ -370,10 +370,11 @@ queue_close(struct queue *q)
 	free(q);
 }
 
-/* Create name in dfd with text, mode exactly, and fsync it. */
+/* Create name in dfd with text, mode exactly, and fsync it (with
+ * sync). */
 int
-queue_dir_write_file(
-    int dfd, const char *name, const char *text, size_t len, mode_t mode)
+queue_dir_write_file(int dfd, const char *name, const char *text, size_t len,
+    mode_t mode, int sync)
 {
 	int fd, ret = -1, saved;
 
@@ -382,7 +383,7 @@ queue_dir_write_file(
 	if (fd == -1)
 		return -1;
 	if (fchmod(fd, mode) == 0 && queue_dir_write_all(fd, text, len) == 0 &&
-	    fsync(fd) == 0)
+	    (!sync || fsync(fd) == 0))
 		ret = 0;
 	saved = errno;
 	if (close(fd) == -1 && ret == 0)

@@ -30,19 +30,26 @@ struct queue_msg {
 	int fd;	   /* data */
 	char id[QUEUE_ID_SIZE];
 	int locked;
+	/* A send's own message, published by queue_hold and not fsynced
+	 * yet: queue_retry_later and queue_fail sync it first, queue_done
+	 * removes it without a sync (queue.c's header). */
+	int unsynced;
 	struct queue_text env;
 	char last_error[ERR_TEXT_MAX];
 };
 
 /* The queue keeper (queue_keeper.c): whether this process has one; and
- * the calls of a remote queue, each as its queue.h namesake.  settle's op
- * is 'd' (queue_done), 'r' (queue_retry_later), 'u' (queue_untried) or
- * 'f' (queue_fail) of the message of the current due pass; by_id's 'I'
+ * the calls of a remote queue, each as its queue.h namesake.  put's op is
+ * 'P' (queue_put), 'F' (queue_put_failed) or 'H' (queue_hold: the keeper
+ * holds the message).  settle's op is 'd' (queue_done), 'r'
+ * (queue_retry_later), 'u' (queue_untried) or 'f' (queue_fail) of the
+ * message of the current due pass, or outside a pass of the held one;
+ * 'z' releases the held one (queue_release).  by_id's op is 'I'
  * (queue_retry_now) or 'X' (queue_delete); all's 'A' (queue_retry_all),
  * 'B' (queue_retry_failed) or 'Y' (queue_delete_failed). */
 int queue_keeper_on(void);
 int queue_keeper_put(const struct queue_env *env, int msgfd, const char *reason,
-    long long now, int failed, char id[QUEUE_ID_SIZE], struct err *rec);
+    long long now, char op, char id[QUEUE_ID_SIZE], struct err *rec);
 int queue_keeper_by_id(char op, const char *id, struct err *rec);
 int queue_keeper_all(char op, size_t *count, struct err *rec);
 int queue_keeper_list(
@@ -84,10 +91,10 @@ void queue_dir_close(int *fd);
 /* write(2) all of buf, retrying on EINTR.  Returns 0, or -1 (errno). */
 int queue_dir_write_all(int fd, const char *buf, size_t len);
 
-/* Create or truncate name in dfd with exactly mode, write text, fsync,
- * close.  Returns 0, or -1 (errno). */
-int queue_dir_write_file(
-    int dfd, const char *name, const char *text, size_t len, mode_t mode);
+/* Create or truncate name in dfd with exactly mode, write text, fsync
+ * (with sync), close.  Returns 0, or -1 (errno). */
+int queue_dir_write_file(int dfd, const char *name, const char *text,
+    size_t len, mode_t mode, int sync);
 
 /* Whether id has the shape of a queue id: a hex digit, then hex digits
  * and dots (so never "..", a path, or a temporary name). */

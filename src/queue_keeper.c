@@ -252,7 +252,7 @@ queue_keeper_on(void)
 
 int
 queue_keeper_put(const struct queue_env *env, int msgfd, const char *reason,
-    long long now, int failed, char id[QUEUE_ID_SIZE], struct err *rec)
+    long long now, char op, char id[QUEUE_ID_SIZE], struct err *rec)
 {
 	struct queue_entry e;
 	char *text = NULL, *buf = NULL;
@@ -271,8 +271,7 @@ queue_keeper_put(const struct queue_env *env, int msgfd, const char *reason,
 	memcpy(buf + n + rlen, text, tlen);
 	struct answer a = { NULL, NULL, NULL, id };
 
-	rc = call(
-	    failed ? 'F' : 'P', buf, (size_t)n + rlen + tlen, msgfd, rec, &a);
+	rc = call(op, buf, (size_t)n + rlen + tlen, msgfd, rec, &a);
 	free(buf);
 	free(text);
 	return rc;
@@ -402,7 +401,8 @@ queue_keeper_due(struct queue *q, const char *account, long long now,
 }
 
 /* queue_done ('d'), queue_retry_later ('r'), queue_untried ('u'),
- * queue_fail ('f') of a message the keeper holds for a due pass. */
+ * queue_fail ('f') of a message the keeper holds for a due pass or for
+ * queue_hold; 'z' releases the latter. */
 int
 queue_keeper_settle(
     char op, const char *reason, long long now, int *expired, struct err *rec)
@@ -425,7 +425,8 @@ queue_keeper_settle(
 
 struct kctx {
 	int s;
-	int dead; /* the parent is gone */
+	int dead;		/* the parent is gone */
+	struct queue_msg *held; /* the parent's send, queue_hold's */
 };
 
 static int
@@ -466,6 +467,26 @@ serve_list_one(const struct queue_entry *e, void *arg)
 	return k->dead;
 }
 
+/* Settle m as f asks ('d', 'r', 'u' or 'f', see queue_keeper_settle):
+ * "NOW\nREASON". */
+static int
+settle_one(struct queue_msg *m, struct frame *f, int *expired, struct err *er)
+{
+	char *reason;
+	long long now;
+
+	now = strtoll(f->buf, NULL, 10);
+	reason = strchr(f->buf, '\n');
+	reason = reason != NULL ? reason + 1 : "";
+	if (f->op == 'd')
+		return queue_done(m, er);
+	if (f->op == 'r')
+		return queue_retry_later(m, reason, now, expired, er);
+	if (f->op == 'u')
+		return queue_untried(m, now, er);
+	return queue_fail(m, reason, er);
+}
+
 /* One due message: hand it over, then do what the parent asks until it
  * says next ('n'). */
 static int
@@ -474,8 +495,6 @@ serve_due_one(struct queue_msg *m, const struct queue_entry *e, void *arg)
 	struct kctx *k = arg;
 	struct frame f;
 	struct err er;
-	long long now;
-	char *reason;
 	int expired = 0, rc;
 
 	if (send_entry(k->s, e, queue_msg_fd(m)) == -1)
@@ -491,17 +510,7 @@ serve_due_one(struct queue_msg *m, const struct queue_entry *e, void *arg)
 			return rc;
 		}
 		err_clear(&er);
-		now = strtoll(f.buf, &reason, 10);
-		reason = strchr(f.buf, '\n');
-		reason = reason != NULL ? reason + 1 : "";
-		if (f.op == 'd')
-			rc = queue_done(m, &er);
-		else if (f.op == 'r')
-			rc = queue_retry_later(m, reason, now, &expired, &er);
-		else if (f.op == 'u')
-			rc = queue_untried(m, now, &er);
-		else
-			rc = queue_fail(m, reason, &er);
+		rc = settle_one(m, &f, &expired, &er);
 		frame_free(&f);
 		if (send_result(k->s, rc, &er, expired, NULL, 0, NULL) == -1)
 			return k->dead = 1;
@@ -509,10 +518,10 @@ serve_due_one(struct queue_msg *m, const struct queue_entry *e, void *arg)
 }
 
 /* A put request: "NOW HAS-REASON REASON-LEN\n", the reason, the
- * envelope text. */
+ * envelope text.  'H' (queue_hold) keeps the message in k->held. */
 static int
-serve_put(
-    struct queue *q, struct frame *f, char id[QUEUE_ID_SIZE], struct err *er)
+serve_put(struct kctx *k, struct queue *q, struct frame *f,
+    char id[QUEUE_ID_SIZE], struct err *er)
 {
 	struct queue_text t;
 	struct queue_env env;
@@ -540,9 +549,15 @@ serve_put(
 		env.nrcpt = t.e.nrcpt;
 		env.msgid = t.e.msgid;
 		env.params = t.e.params;
-		rc = f->op == 'F'
-		    ? queue_put_failed(q, &env, f->fd, reason, now, id, er)
-		    : queue_put(q, &env, f->fd, reason, now, id, er);
+		if (f->op == 'H') {
+			queue_release(k->held);
+			k->held = NULL;
+			rc = queue_hold(q, &env, f->fd, now, id, &k->held, er);
+		} else if (f->op == 'F')
+			rc = queue_put_failed(
+			    q, &env, f->fd, reason, now, id, er);
+		else
+			rc = queue_put(q, &env, f->fd, reason, now, id, er);
 	}
 	f->buf = NULL; /* queue_text_parse took it */
 	queue_text_free(&t);
@@ -558,14 +573,30 @@ serve_one(struct kctx *k, struct queue *q, struct frame *f)
 	struct err er;
 	long long now;
 	size_t count = 0;
-	int rc, has_account;
+	int rc, has_account, expired = 0;
 
 	err_clear(&er);
 	memset(&st, 0, sizeof(st));
 	switch (f->op) {
 	case 'P':
 	case 'F':
-		rc = serve_put(q, f, id, &er);
+	case 'H':
+		rc = serve_put(k, q, f, id, &er);
+		break;
+	case 'd':
+	case 'r':
+	case 'u':
+	case 'f':
+		if (k->held == NULL)
+			rc = err_set(&er, ERR_LOCAL, EX_SOFTWARE,
+			    "queue: the queue keeper holds no message");
+		else
+			rc = settle_one(k->held, f, &expired, &er);
+		break;
+	case 'z':
+		queue_release(k->held);
+		k->held = NULL;
+		rc = 0;
 		break;
 	case 'I':
 		rc = queue_retry_now(q, f->buf, &er);
@@ -597,14 +628,14 @@ serve_one(struct kctx *k, struct queue *q, struct frame *f)
 	}
 	if (k->dead)
 		return -1;
-	return send_result(k->s, rc, &er, 0, &st, count, id);
+	return send_result(k->s, rc, &er, expired, &st, count, id);
 }
 
 /* The keeper's loop, until the parent closes its end. */
 static void
 serve(int s, const char *dir, const struct queue_params *p)
 {
-	struct kctx k = { s, 0 };
+	struct kctx k = { s, 0, NULL };
 	struct queue *q = NULL;
 	struct frame f;
 	struct err er;
@@ -626,6 +657,7 @@ serve(int s, const char *dir, const struct queue_params *p)
 		if (rc == -1)
 			break;
 	}
+	queue_release(k.held);
 	queue_close(q);
 }
 

@@ -324,6 +324,61 @@ test_by_id_and_all(void **state)
 	queue_close(q);
 }
 
+/* queue_hold through the keeper: the keeper holds the lock, so a due
+ * pass skips the message; it is settled like a due pass's (retry later,
+ * done) and released; released unsettled, the next pass takes it. */
+static void
+test_hold(void **state)
+{
+	static const char *const rcpt[] = { "r0@example.net" };
+	struct queue_env env = { "sys", "a@example.com", rcpt, 1, "h@x", "" };
+	struct queue *q = open_remote();
+	char id[QUEUE_ID_SIZE];
+	struct queue_stats st;
+	struct queue_msg *m;
+	struct due d = { .op = 'd' };
+	struct err e;
+	int fd = message_fd(MESSAGE), expired = 1;
+
+	(void)state;
+	err_clear(&e);
+	assert_int_equal(
+	    queue_due(q, NULL, T0 + 100000, on_due, &d, NULL, &e), 0);
+	assert_int_equal(queue_hold(q, &env, fd, T0, id, &m, &e), 0);
+	assert_true(id[0] != '\0');
+	assert_int_equal(count_dir("msg"), 1);
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(queue_due(q, NULL, T0, on_due, &d, &st, &e), 0);
+	assert_int_equal(d.calls, 0);
+	assert_int_equal(st.locked, 1);
+	assert_int_equal(
+	    queue_retry_later(m, "451 later", T0, &expired, &e), 0);
+	assert_int_equal(expired, 0);
+	queue_release(m);
+	assert_int_equal(queue_due(q, NULL, T0, on_due, &d, &st, &e), 0);
+	assert_int_equal(d.calls, 0);
+	assert_int_equal(st.waiting, 1);
+	d.op = 'd';
+	assert_int_equal(
+	    queue_due(q, NULL, T0 + 100000, on_due, &d, NULL, &e), 0);
+	assert_int_equal(d.calls, 1);
+	/* done on the held one: gone */
+	assert_int_equal(queue_hold(q, &env, fd, T0, id, &m, &e), 0);
+	assert_int_equal(queue_done(m, &e), 0);
+	queue_release(m);
+	assert_int_equal(count_dir("msg"), 0);
+	/* released unsettled, as by a kill: taken by the next pass */
+	assert_int_equal(queue_hold(q, &env, fd, T0, id, &m, &e), 0);
+	queue_release(m);
+	memset(&d, 0, sizeof(d));
+	d.op = 'd';
+	assert_int_equal(queue_due(q, NULL, T0, on_due, &d, NULL, &e), 0);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(count_dir("msg"), 0);
+	close(fd);
+	queue_close(q);
+}
+
 /* An envelope larger than a socket buffer goes through whole. */
 static void
 test_large_envelope(void **state)
@@ -358,6 +413,7 @@ main(void)
 		cmocka_unit_test(test_due_settles),
 		cmocka_unit_test(test_by_id_and_all),
 		cmocka_unit_test(test_large_envelope),
+		cmocka_unit_test(test_hold),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1076,6 +1076,138 @@ count_dir(const char *rel)
 	return n;
 }
 
+/* The inodes fsynced while synced_ino is hooked in. */
+static ino_t synced[32];
+static int nsynced;
+
+static void
+record_fsync(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == 0 && nsynced < 32)
+		synced[nsynced++] = st.st_ino;
+}
+
+/* Whether rel (under the queue) was fsynced since nsynced was 0. */
+static int
+was_synced(const char *rel)
+{
+	char p[256];
+	struct stat st;
+	int i;
+
+	snprintf(p, sizeof(p), "%s/%s", qdir, rel);
+	assert_int_equal(stat(p, &st), 0);
+	for (i = 0; i < nsynced; i++)
+		if (synced[i] == st.st_ino)
+			return 1;
+	return 0;
+}
+
+static struct queue_msg *
+hold(struct queue *q, char id[QUEUE_ID_SIZE])
+{
+	struct queue_msg *m;
+	struct err rec;
+	int fd = spool(MESSAGE);
+
+	err_clear(&rec);
+	if (queue_hold(q, &env2, fd, T0, id, &m, &rec) != 0)
+		fail_msg("queue_hold: %s", rec.text);
+	close(fd);
+	return m;
+}
+
+/* queue_hold, a send's own message (issue 6): in msg/ at once, due,
+ * never tried, and locked, so a due pass skips it; nothing is fsynced
+ * until it is kept.  queue_done takes it out without an fsync;
+ * queue_retry_later fsyncs its data, its directory and msg/ and counts
+ * the attempt; queue_fail moves it to failed/, synced too; released
+ * unsettled (a killed sender), the next pass takes it. */
+static void
+test_hold(void **state)
+{
+	struct queue *q = open_q(NULL);
+	struct send_arg a = { 0, "", 0 };
+	struct queue_stats st;
+	struct queue_msg *m;
+	char id[QUEUE_ID_SIZE], path[128];
+	struct err rec;
+	struct seen s;
+	int expired = 0;
+
+	(void)state;
+	err_clear(&rec);
+	nsynced = 0;
+	fault.before_fsync = record_fsync;
+	m = hold(q, id);
+	assert_int_equal(nsynced, 0);
+	s = list(q);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.id[0], id);
+	assert_int_equal(s.e[0].attempts, 0);
+	assert_int_equal(s.e[0].next_try, T0);
+	assert_int_equal(queue_due(q, NULL, T0, send_cb, &a, &st, &rec), 0);
+	assert_int_equal(a.calls, 0);
+	assert_int_equal(st.locked, 1);
+	assert_int_equal(queue_done(m, &rec), 0);
+	assert_int_equal(nsynced, 0);
+	queue_release(m);
+	assert_int_equal(list(q).n, 0);
+	assert_int_equal(count_dir("tmp"), 0);
+
+	/* a temporary failure: kept, durable, attempt 1 */
+	m = hold(q, id);
+	assert_int_equal(
+	    queue_retry_later(m, "451 4.3.0 later", T0, &expired, &rec), 0);
+	assert_int_equal(expired, 0);
+	snprintf(path, sizeof(path), "msg/%s/data", id);
+	assert_true(was_synced(path));
+	snprintf(path, sizeof(path), "msg/%s/env", id);
+	assert_true(was_synced(path));
+	snprintf(path, sizeof(path), "msg/%s", id);
+	assert_true(was_synced(path));
+	assert_true(was_synced("msg"));
+	queue_release(m);
+	s = list(q);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.e[0].attempts, 1);
+	assert_true(s.e[0].next_try >= T0 + 240 && s.e[0].next_try <= T0 + 360);
+	assert_string_equal(s.last[0], "451 4.3.0 later");
+	assert_int_equal(queue_due(q, NULL, T0, send_cb, &a, &st, &rec), 0);
+	assert_int_equal(a.calls, 0);
+	assert_int_equal(st.waiting, 1);
+	assert_int_equal(
+	    queue_due(q, NULL, T0 + 400, send_cb, &a, &st, &rec), 0);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(list(q).n, 0);
+
+	/* a permanent failure: in failed/, synced */
+	nsynced = 0;
+	m = hold(q, id);
+	assert_int_equal(queue_fail(m, "550 5.1.1 no", &rec), 0);
+	snprintf(path, sizeof(path), "failed/%s/data", id);
+	assert_true(was_synced(path));
+	assert_true(was_synced("failed"));
+	queue_release(m);
+	s = list(q);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.failed, 1);
+	assert_string_equal(s.last[0], "550 5.1.1 no");
+	fault.before_fsync = NULL;
+
+	/* released unsettled, as by a kill: the next pass sends it */
+	m = hold(q, id);
+	queue_release(m);
+	a.calls = 0;
+	assert_int_equal(queue_due(q, NULL, T0, send_cb, &a, &st, &rec), 0);
+	assert_int_equal(a.calls, 1);
+	assert_string_equal(a.id, id);
+	assert_int_equal(count_dir("msg"), 0);
+	queue_close(q);
+}
+
 static void
 test_tmp_leftovers(void **state)
 {
@@ -1737,6 +1869,7 @@ main(void)
 		    test_locked_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_dead_lock_released, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_tmp_leftovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(
