@@ -177,6 +177,29 @@ flush_keep(const char *config, const struct queue_env *env, int msgfd,
 	return rc;
 }
 
+int
+flush_hold(const char *config, const struct queue_env *env, int msgfd,
+    struct flush_held *h, struct err *rec)
+{
+	memset(h, 0, sizeof(*h));
+	if (flush_open(config, &h->q, rec) == -1)
+		return -1;
+	if (queue_hold(h->q, env, msgfd, time(NULL), h->id, &h->m, rec) == 0)
+		return 0;
+	queue_close(h->q);
+	h->q = NULL;
+	return -1;
+}
+
+void
+flush_release(struct flush_held *h)
+{
+	queue_release(h->m);
+	queue_close(h->q);
+	h->m = NULL;
+	h->q = NULL;
+}
+
 /* Open the queue, run op on it, close it; an error is printed.  Returns
  * the exit code. */
 static int
@@ -769,29 +792,31 @@ flush_account_over(
 }
 
 /* queue_list's callback for flush_due: stop at the first due message of
- * the account. */
+ * the account (v[0]) but the send's own (v[1]). */
 static int
 due_of(const struct queue_entry *e, void *arg)
 {
 	struct due_accounts *a = arg;
 
 	if (!queue_entry_due(a->q, e, a->now) ||
-	    strcmp(e->account, a->v[0]) != 0)
+	    strcmp(e->account, a->v[0]) != 0 ||
+	    (a->v[1] != NULL && strcmp(e->id, a->v[1]) == 0))
 		return 0;
 	a->n = 1;
 	return 1;
 }
 
 int
-flush_due(const struct options *o, const char *account)
+flush_due(const struct options *o, const char *account, const char *except)
 {
 	struct due_accounts a = { 0 };
-	char *v[1];
+	char *v[2];
 	struct queue *q;
 	struct err e;
 	int rc;
 
 	v[0] = (char *)(uintptr_t)account;
+	v[1] = (char *)(uintptr_t)except;
 	a.v = v;
 	a.now = time(NULL);
 	err_clear(&e);

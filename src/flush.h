@@ -36,6 +36,23 @@ int flush_open(const char *config, struct queue **q, struct err *rec);
 int flush_keep(const char *config, const struct queue_env *env, int msgfd,
     const char *reason, int failed, char id[QUEUE_ID_SIZE], struct err *rec);
 
+/* A send's own message, published into its account's queue before the
+ * first connection and held there during the send (queue_hold). */
+struct flush_held {
+	struct queue *q;
+	struct queue_msg *m; /* NULL: nothing held */
+	char id[QUEUE_ID_SIZE];
+};
+
+/* Publish and hold the message in msgfd with env (queue_hold) in the
+ * queue of config.  Returns 0 with h filled, or -1 with rec filled and
+ * h->m NULL. */
+int flush_hold(const char *config, const struct queue_env *env, int msgfd,
+    struct flush_held *h, struct err *rec);
+
+/* Release what h holds (queue_release) and close its queue. */
+void flush_release(struct flush_held *h);
+
 /* mailq, -bp: the queue listing on stdout; returns the exit code. */
 int flush_list(const struct options *o);
 
@@ -46,8 +63,9 @@ int flush_list(const struct options *o);
 int flush_run(const struct options *o);
 
 /* Before a send: 1 when the queue holds a message of account that is due
- * now, 0 when it holds none, -1 when the queue cannot be read. */
-int flush_due(const struct options *o, const char *account);
+ * now other than the send's own (id except, or NULL), 0 when it holds
+ * none, -1 when the queue cannot be read. */
+int flush_due(const struct options *o, const char *account, const char *except);
 
 /* A send carries at most this many of its account's due messages, and
  * starts none after this many seconds: its caller is waiting; -q sends

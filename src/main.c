@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sysexits.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -64,6 +65,12 @@ struct run {
 	int split_queued;
 	char split_why[ERR_TEXT_MAX];  /* why they could not be queued */
 	char params[FLUSH_PARAMS_MAX]; /* for the queue: BODY, DSN, ... */
+	/* With the queue on, the message itself, published into the queue
+	 * before the first connection and held (locked) during the send,
+	 * so that a kill leaves it queued (issue 6); held_kept once keep
+	 * made it the queued or failed copy. */
+	struct flush_held held;
+	int held_kept;
 	struct err err;
 	/* The account's due queued messages, looked for before the send:
 	 * 0 not looked, 1 none, 2 some (conn then carried the send without
@@ -374,6 +381,51 @@ fill_dsn(
 	env->envid = o->envid;
 }
 
+static size_t queue_rcpts(const struct run *r, int want, const char **v);
+
+/* The queue's envelope of the message for the recipients of kind want
+ * (rcpt_is), which go into v (room for every recipient). */
+static void
+queue_envelope(
+    const struct run *r, int want, const char **v, struct queue_env *qe)
+{
+	memset(qe, 0, sizeof(*qe));
+	qe->account = r->acct.name;
+	qe->sender = r->wire_sender;
+	qe->rcpt = v;
+	qe->nrcpt = queue_rcpts(r, want, v);
+	qe->msgid = r->msg.msgid;
+	qe->params = r->params;
+}
+
+/* With the queue on: publish the message into the queue, due now, and
+ * hold it for the send (flush_hold), so that from here on a kill leaves
+ * it queued, and the next flush sends it.  A queue that cannot take it
+ * does not stop the send: it goes as without (a failure is then queued
+ * as before, if the queue takes it then, or its error is the run's),
+ * with a warning under -v. */
+static void
+hold_message(struct run *r)
+{
+	struct queue_env qe;
+	const char **v = calloc(r->rcpt.n, sizeof(*v));
+	struct err qerr;
+
+	err_clear(&qerr);
+	if (v == NULL)
+		err_set(&qerr, ERR_LOCAL, EX_OSERR, "out of memory");
+	else {
+		queue_envelope(r, 0, v, &qe);
+		(void)flush_hold(
+		    r->opt.config, &qe, r->msg.fd, &r->held, &qerr);
+	}
+	free(v);
+	if (r->held.m == NULL && r->opt.verbose)
+		fprintf(stderr,
+		    "mailhop: warning: cannot queue the message before sending it: %s\n",
+		    qerr.text);
+}
+
 static int
 deliver(struct run *r)
 {
@@ -396,11 +448,17 @@ deliver(struct run *r)
 		return err_set(&r->err, ERR_LOCAL, EX_OSERR, "out of memory");
 	env.rcpt_codes = r->codes;
 	flush_params_format(&env, r->params, sizeof(r->params));
+	if (r->acct.queue)
+		hold_message(r);
 	r->tried = 1;
 	/* Due queued messages of the account follow on this connection
-	 * (send_one); without any, QUIT goes with the message. */
+	 * (send_one); without any, QUIT goes with the message.  Its own,
+	 * held, is not one of them. */
 	if (r->acct.queue)
-		r->due = flush_due(&r->opt, r->acct.name) == 0 ? 1 : 2;
+		r->due = flush_due(&r->opt, r->acct.name,
+			     r->held.m != NULL ? r->held.id : NULL) == 0
+		    ? 1
+		    : 2;
 	if (r->due == 2)
 		rc = smtp_send_keep(
 		    p, &env, r->msg.fd, &r->res, &r->err, &r->conn);
@@ -608,26 +666,33 @@ is_split(const struct run *r)
 }
 
 /* Keep a copy of the message for the recipients of kind want (see
- * rcpt_is), queued for retry or in the failed area. */
+ * rcpt_is), queued for retry or in the failed area.  For all of them
+ * (want 0), the held message is the copy: counted as a failed attempt
+ * (queue_retry_later) or moved to failed/ (queue_fail), each made
+ * durable before it returns 0; for some, a new copy is written
+ * (flush_keep), and the held one goes (settle_held). */
 static int
 keep_copy(struct run *r, int want, int failed, struct err *qerr)
 {
-	struct queue_env qe = { 0 };
+	struct queue_env qe;
 	char id[QUEUE_ID_SIZE];
-	const char **v = calloc(r->rcpt.n, sizeof(*v));
+	const char **v;
 	char why[ERR_TEXT_MAX + 32];
-	int rc;
+	const char *reason = part_error(r, want, why, sizeof(why));
+	int rc, expired = 0;
 
-	if (v == NULL)
+	if (want == 0 && r->held.m != NULL) {
+		rc = failed ? queue_fail(r->held.m, reason, qerr)
+			    : queue_retry_later(r->held.m, reason,
+				  (long long)time(NULL), &expired, qerr);
+		r->held_kept = rc == 0;
+		return rc;
+	}
+	if ((v = calloc(r->rcpt.n, sizeof(*v))) == NULL)
 		return err_set(qerr, ERR_LOCAL, EX_OSERR, "out of memory");
-	qe.account = r->acct.name;
-	qe.sender = r->wire_sender;
-	qe.rcpt = v;
-	qe.nrcpt = queue_rcpts(r, want, v);
-	qe.msgid = r->msg.msgid;
-	qe.params = r->params;
-	rc = flush_keep(r->opt.config, &qe, r->msg.fd,
-	    part_error(r, want, why, sizeof(why)), failed, id, qerr);
+	queue_envelope(r, want, v, &qe);
+	rc =
+	    flush_keep(r->opt.config, &qe, r->msg.fd, reason, failed, id, qerr);
 	free(v);
 	return rc;
 }
@@ -659,6 +724,9 @@ keep(struct run *r, int code)
 		}
 	} else if (r->err.class == ERR_TEMP) {
 		if (keep_copy(r, some ? 4 : 0, 0, &qerr) == 0) {
+			/* DURABILITY POINT of a queued send: the copy is
+			 * fsynced (queue_retry_later or queue_put), and only
+			 * now is the caller told 0. */
 			r->queued = 1;
 			return EX_OK;
 		}
@@ -673,6 +741,25 @@ keep(struct run *r, int code)
 		syslog(LOG_ERR, "cannot keep a copy of the refused message: %s",
 		    qerr.text);
 	return code;
+}
+
+/* The held message after the attempt: kept by keep (queued or failed),
+ * or else taken out of the queue: the server took it, or copies for the
+ * refused recipients alone were kept, or the failure is not one the
+ * queue keeps (the caller hears that nothing was sent).  The lock goes
+ * with it.  Before the send's own flush, which must not see it. */
+static void
+settle_held(struct run *r, int code)
+{
+	struct err qerr;
+
+	if (r->held.m == NULL)
+		return;
+	err_clear(&qerr);
+	if (!r->held_kept && queue_done(r->held.m, &qerr) == -1)
+		syslog(LOG_ERR, "queue %s: %s%s", r->held.id, qerr.text,
+		    code == EX_OK ? " (it may be sent again)" : "");
+	flush_release(&r->held);
 }
 
 static void
@@ -691,6 +778,7 @@ cleanup(struct run *r)
 	free(r->wire_sender);
 	free(r->wire_from);
 	free(r->wire_local);
+	flush_release(&r->held);
 	if (r->have_msg)
 		msg_free(&r->msg);
 	if (r->have_acct)
@@ -715,6 +803,7 @@ send_one(struct run *r, int infd, int stdin_closed)
 	if (r->tried && code != EX_OK && r->acct.queue &&
 	    (r->err.class == ERR_TEMP || r->err.class == ERR_PERM))
 		code = keep(r, code);
+	settle_held(r, code);
 	report(r, code);
 	if (code == EX_OK && !r->queued && r->acct.queue && r->due != 1)
 		flush_account_over(&r->opt, &r->acct, r->conn);

@@ -10,24 +10,28 @@ queued message has the data and envelope it had; and a later flush against
 the real Postfix delivers each queued message exactly once (at least once
 when the kill came after the final dot: the fault server may have it).
 
-What a killed *sender* guarantees: a message is "told queued" (or sent)
-only when mailhop exits 0.  A sender killed before that told its caller
-nothing, queued nothing (the queue is written only after the attempt
-fails, and a half-written one stays in tmp/ where no reader looks), and its
-caller still has the message to send again; after the final dot the
-server may have it already.  So the sender tests check that nothing
-half-made appears in the queue and nothing arrives later from it; the
+What a killed *sender* guarantees: with the queue on, the message is
+published into the queue (msg/, due now, never tried) before the first
+connection and held locked by the sender; killed at any step of the
+session, it stays there whole, its lock gone with the process, and the
+next flush delivers it: exactly once when the kill came before the final
+dot, at least once after it (the server that saw the dot may have it
+too).  Killed while the message is being written into the queue (before
+the rename into msg/), nothing is queued and the caller, told nothing,
+still has it.  A flusher never takes a message a live sender holds.  The
 flush tests check that a queued message survives every kill intact."""
 
 import os
 import re
+import shutil
+import subprocess
 import time
 import uuid
 
 import pytest
 
 from conftest_fault import *  # noqa: F401,F403
-from faultserver import DEFAULT_EHLO_TLS, Scenario, Seq, Stall
+from faultserver import DEFAULT_EHLO_TLS, Scenario, Seq, Sleep, Stall
 
 PASSWORD = "Sup3r-s3cret-pw!"
 
@@ -146,11 +150,14 @@ def check_sane(mailhop, conf, env, qdir):
 
 
 @pytest.mark.parametrize("step", list(STEPS))
-def test_kill9_sender_at_each_step_leaves_no_trace_in_queue(
+def test_kill9_sender_at_each_step_leaves_message_queued(
         servers, mailhop, fault, fault_conf, rcpt, state, step):
-    """A sender killed mid-session exits by the signal, never 0: nothing
-    is queued, nothing half-made is left, and a later flush against
-    Postfix sends nothing (the caller, told nothing, still has it)."""
+    """A sender killed mid-session exits by the signal, never 0, and its
+    message is in the queue whole (published before the connection): due
+    now, never tried, with its envelope.  The next `mailhop -q` against
+    Postfix delivers it once, and a second one nothing more; so killed
+    before the final dot it arrives exactly once, after it at least once
+    (the fault server has a copy too)."""
     env, qdir = state
     key, has_it = STEPS[step]
     to = rcpt()
@@ -162,11 +169,138 @@ def test_kill9_sender_at_each_step_leaves_no_trace_in_queue(
     p.stdin.close()
     kill_at(p, srv, key)
     check_verb(srv, step)
-    assert entries(qdir, "msg") == [] and entries(qdir, "failed") == []
     check_sane(mailhop, conf, env, qdir)
+    assert entries(qdir, "failed") == []
+    (qid,) = entries(qdir, "msg")
+    data, envelope = snapshot(qdir, qid)
+    assert ("Message-ID: <%s>" % msgid).encode() in data
+    assert data.endswith(b"\r\nbody of %s\r\n" % msgid.encode())
+    assert "rcpt %s" % to in envelope and "account test" in envelope
+    text = (qdir / "msg" / qid / "env").read_text()
+    assert re.search(r"(?m)^attempts 0$", text), text
     got = [m for s in srv.sessions for m in s.messages]
     assert len(got) == (1 if has_it else 0), srv.sessions
     up = servers.write_config(queue=True)
+    res = mailhop.run(["-C", up, "-q"], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    servers.wait_queue_empty()
+    assert arrived(servers, to, msgid) == 1
+    assert entries(qdir, "msg") == [] and entries(qdir, "failed") == []
+    assert mailhop.run(["-C", up, "-qI"], env=env).rc == 0
+    servers.wait_queue_empty()
+    assert arrived(servers, to, msgid) == 1
+
+
+def tracee(p, timeout=10):
+    """The pid of the process strace (p, maybe behind the harness's sh)
+    runs: the deepest child below p."""
+    end = time.monotonic() + timeout
+    while True:
+        pid, kids = p.pid, True
+        while kids:
+            try:
+                with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                    kids = f.read().split()
+            except OSError:
+                kids = []
+            if kids:
+                pid = int(kids[0])
+        comm = open("/proc/%d/comm" % pid).read().strip() if (
+            os.path.exists("/proc/%d/comm" % pid)) else ""
+        if comm == "mailhop":
+            return pid
+        assert time.monotonic() < end, "no mailhop under strace"
+        time.sleep(0.01)
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+@pytest.mark.parametrize("when", ["before_rename", "after_rename"])
+def test_kill9_sender_during_queue_write(
+        servers, mailhop, fault, fault_conf, rcpt, state, when):
+    """Killed while the message goes into the queue, stopped there by
+    strace (a delay injected into the rename of tmp/ID into msg/, before
+    or after it is done): before, nothing is queued (a directory left in
+    tmp/, which no reader looks at and queue_open removes after an hour)
+    and nothing is ever delivered, the caller told nothing; after, the
+    message is queued whole and the next flush delivers it once.  No
+    connection was made either way."""
+    env, qdir = state
+    to = rcpt()
+    msgid = "kill-write-%s-%s@example.org" % (when, uuid.uuid4().hex[:8])
+    srv = fault(Scenario(user="alice", password=PASSWORD))
+    conf = fault_conf(srv, password=PASSWORD, queue=True)
+    delay = "delay_enter" if when == "before_rename" else "delay_exit"
+    p = servers.popen(
+        ["strace", "-o", "/dev/null", "-e", "trace=renameat2",
+         "-e", "inject=renameat2:%s=30000000:when=1" % delay,
+         mailhop.path, "-C", conf, "--", to],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ, HOME=servers.path("home"), **env))
+    p.stdin.write(message(msgid))
+    p.stdin.close()
+    pid = tracee(p)
+    end = time.monotonic() + 15
+    moved = (lambda: entries(qdir, "msg")) if when == "after_rename" else (
+        lambda: entries(qdir, "tmp"))
+    while not moved():
+        assert p.poll() is None and time.monotonic() < end, output(p)
+        time.sleep(0.01)
+    time.sleep(0.2)  # well inside the delay
+    assert srv.sessions == []
+    os.kill(pid, 9)
+    output(p)
+    assert srv.sessions == []
+    if when == "before_rename":
+        assert entries(qdir, "msg") == [] and len(entries(qdir, "tmp")) == 1
+        (tmp,) = entries(qdir, "tmp")
+        shutil.rmtree(qdir / "tmp" / tmp)  # as queue_open will, later
+    else:
+        assert len(entries(qdir, "msg")) == 1
+    check_sane(mailhop, conf, env, qdir)
+    up = servers.write_config(queue=True)
+    res = mailhop.run(["-C", up, "-q"], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    servers.wait_queue_empty()
+    assert arrived(servers, to, msgid) == (1 if when == "after_rename"
+                                           else 0)
+    assert entries(qdir, "msg") == []
+
+
+def test_flush_never_takes_a_message_a_live_sender_holds(
+        servers, mailhop, fault, fault_conf, rcpt, state):
+    """While a sender waits for the reply to RCPT, its message is in the
+    queue, due, and locked: a concurrent `mailhop -q` (against Postfix)
+    leaves it ("being sent by another mailhop").  The sender then
+    delivers it and takes it out of the queue, its own flush after the
+    send does not send it again, and a later -q finds nothing: one
+    delivery in all."""
+    env, qdir = state
+    to = rcpt()
+    msgid = "kill-held-%s@example.org" % uuid.uuid4().hex[:8]
+    srv = fault(Scenario(user="alice", password=PASSWORD,
+                         replies={"RCPT": [Sleep(4), "250 2.1.5 Ok"]}))
+    conf = fault_conf(srv, password=PASSWORD, queue=True, timeout=15)
+    p = mailhop.spawn(["-C", conf, "--", to], env=env)
+    p.stdin.write(message(msgid))
+    p.stdin.close()
+    end = time.monotonic() + 15
+    while not reached(srv, "RCPT"):
+        assert p.poll() is None and time.monotonic() < end, output(p)
+        time.sleep(0.01)
+    (qid,) = entries(qdir, "msg")
+    up = servers.write_config(queue=True)
+    res = mailhop.run(["-C", up, "-qI", "-v"], env=env)
+    assert res.rc == 0, res
+    assert "1 being sent by another mailhop" in res.stderr, res
+    assert p.poll() is None, "the sender was still waiting"
+    assert entries(qdir, "msg") == [qid]
+    out, err = output(p)
+    assert p.returncode == 0, err
+    assert entries(qdir, "msg") == [] and entries(qdir, "failed") == []
+    assert len(srv.sessions) == 1
+    assert srv.sessions[0].verbs().count("MAIL") == 1
+    assert len(srv.sessions[0].messages) == 1
     res = mailhop.run(["-C", up, "-qI"], env=env)
     assert res.rc == 0 and res.stderr == "", res
     servers.wait_queue_empty()
