@@ -618,9 +618,12 @@ def traced_send(servers, mailhop, tmp_path, state):
 @pytest.mark.skipif(not os.access(STRACE, os.X_OK), reason="no strace")
 def test_queue_put_syncs_in_order(servers, mailhop, tmp_path, state):
     """queue.c's crash-safety argument, as the system calls show it: each
-    queue directory made is fsynced into its parent; a message's data,
-    env and directory are fsynced before the rename into msg/, and msg/
-    after it."""
+    queue directory made is fsynced into its parent; a send's message
+    goes into msg/ before the connection by a rename of tmp/ID, nothing of
+    it fsynced (it needs only survive a kill then); once the attempt has
+    failed, its data, its directory and msg/ are fsynced, then the new
+    env, which is renamed over env, and the directory again: all of it
+    before mailhop exits 0."""
     calls, qdir = traced_send(servers, mailhop, tmp_path, state)
     for d in (qdir.parent, qdir, qdir / "tmp", qdir / "msg",
               qdir / "failed"):
@@ -631,15 +634,26 @@ def test_queue_put_syncs_in_order(servers, mailhop, tmp_path, state):
         assert ("fsync", [str(d.parent)]) in calls[made[0] + 1:], \
             (d, calls[made[0]:])
     (qid,) = entries(qdir, "msg")
-    tmpd = str(qdir / "tmp" / qid)
-    order = [("fsync", [tmpd + "/data"]), ("fsync", [tmpd + "/env"]),
-             ("fsync", [tmpd]),
-             ("renameat2", [str(qdir / "tmp"), qid, str(qdir / "msg"), qid]),
-             ("fsync", [str(qdir / "msg")])]
-    # (msg/ was fsynced once already, when it was made)
-    first = calls.index(order[0]) if order[0] in calls else len(calls)
-    seen = [c for c in calls[first:] if c in order]
-    assert seen == order, calls
+    tmpd, msgd = str(qdir / "tmp" / qid), str(qdir / "msg" / qid)
+    publish = ("renameat2", [str(qdir / "tmp"), qid, str(qdir / "msg"), qid])
+    order = [publish,
+             ("fsync", [msgd + "/data"]), ("fsync", [msgd]),
+             ("fsync", [str(qdir / "msg")]),
+             ("fsync", [msgd + "/env.new"]),
+             ("renameat", [msgd, "env.new", msgd, "env"]),
+             ("fsync", [msgd])]
+    assert publish in calls, calls
+    first = calls.index(publish)
+    # nothing of the message is fsynced before it is in msg/
+    assert not [c for c in calls[:first] if c[0] == "fsync" and
+                c[1][0].startswith(tmpd)], calls
+    # (msg/ and the message's directory were fsynced before: made, or in
+    # an earlier step of the list)
+    seen = []
+    for c in calls[first:]:
+        if len(seen) < len(order) and c == order[len(seen)]:
+            seen.append(c)
+    assert seen == order, calls[first:]
 
 
 TLS_ALERT = b"\x15\x03\x03\x00\x02\x02\x28"  # fatal handshake_failure

@@ -249,7 +249,14 @@ def test_kill9_sender_during_queue_write(
     time.sleep(0.2)  # well inside the delay
     assert srv.sessions == []
     os.kill(pid, 9)
+    # strace itself may not notice (it waits for the delay it set), so it
+    # goes too; mailhop is gone once its /proc entry is.
+    p.kill()
     output(p)
+    while os.path.exists("/proc/%d/comm" % pid) and open(
+            "/proc/%d/stat" % pid).read().split(")")[1].split()[0] != "Z":
+        assert time.monotonic() < end + 10, "mailhop still alive"
+        time.sleep(0.01)
     assert srv.sessions == []
     if when == "before_rename":
         assert entries(qdir, "msg") == [] and len(entries(qdir, "tmp")) == 1

@@ -16,6 +16,7 @@ import pwd
 import re
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -495,6 +496,49 @@ def test_system_queue(inst, servers, rcpt):
     assert rc == 0, err
     assert "mailhop: queue: 1 sent, 0 still queued" in err, err
     assert len(servers.wait_for_delivery(to2)) == 1
+    assert queue_ids(inst) == before
+    servers.wait_queue_empty()
+    assert len(servers.maildir_messages(to)) == 1
+
+
+def test_system_queue_killed_sender(inst, servers, rcpt):
+    """A system-mode sender's message is in the system queue while it
+    sends, held by its queue keeper: root's -qI meanwhile leaves it
+    ("being sent by another mailhop"); after kill -9 of the sender (the
+    keeper ends with it, and the lock) root's -q delivers it once."""
+    to = rcpt()
+    inst.write_system(host="127.0.0.1", port=servers.ports["silent"],
+                      timeout=30, queue=True)
+    before = queue_ids(inst)
+    argv = ["setpriv", "--reuid=%d" % inst.uid, "--regid=%d" % inst.gid,
+            "--clear-groups", "--", inst.binary, "--", to]
+    p = servers.popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                      stderr=subprocess.PIPE, cwd="/",
+                      env={"PATH": "/usr/bin:/bin", "HOME": "/",
+                           "LANG": "C.UTF-8"})
+    p.stdin.write(MESSAGE)
+    p.stdin.close()
+    end = time.monotonic() + 15
+    while not [i for i in queue_ids(inst) if i not in before]:
+        assert p.poll() is None and time.monotonic() < end, p.stderr.read()
+        time.sleep(0.01)
+    (new,) = [i for i in queue_ids(inst) if i not in before]
+    inst.write_system(queue=True)
+    rc, out, err = inst.run(["-v", "-qI"], as_root=True)
+    assert rc == 0 and "1 being sent by another mailhop" in err, err
+    assert p.poll() is None
+    servers.assert_nothing_delivered(to)
+    p.kill()
+    p.stdin = None
+    p.communicate(timeout=10)
+    assert p.returncode == -9
+    end = time.monotonic() + 10
+    while new in queue_ids(inst):
+        assert time.monotonic() < end, "still queued"
+        rc, out, err = inst.run(["-q"], as_root=True)
+        assert rc == 0, err
+        time.sleep(0.1)
+    assert len(servers.wait_for_delivery(to)) == 1
     assert queue_ids(inst) == before
     servers.wait_queue_empty()
     assert len(servers.maildir_messages(to)) == 1
