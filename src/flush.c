@@ -807,23 +807,30 @@ due_of(const struct queue_entry *e, void *arg)
 }
 
 int
-flush_due(const struct options *o, const char *account, const char *except)
+flush_due(
+    const struct options *o, const struct flush_held *held, const char *account)
 {
 	struct due_accounts a = { 0 };
-	char *v[2];
+	char *v[2] = { NULL, NULL };
 	struct queue *q;
 	struct err e;
-	int rc;
+	int rc, opened = 0;
 
 	v[0] = (char *)(uintptr_t)account;
-	v[1] = (char *)(uintptr_t)except;
 	a.v = v;
 	a.now = time(NULL);
 	err_clear(&e);
-	if (flush_open(o->config, &q, &e) == -1)
+	if (held != NULL && held->m != NULL) {
+		/* the send's queue, open already */
+		q = held->q;
+		v[1] = (char *)(uintptr_t)held->id;
+	} else if (flush_open(o->config, &q, &e) == -1)
 		return -1;
+	else
+		opened = 1;
 	a.q = q;
 	rc = queue_list(q, due_of, &a, &e);
-	queue_close(q);
+	if (opened)
+		queue_close(q);
 	return rc == -1 ? -1 : a.n > 0;
 }

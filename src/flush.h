@@ -63,9 +63,11 @@ int flush_list(const struct options *o);
 int flush_run(const struct options *o);
 
 /* Before a send: 1 when the queue holds a message of account that is due
- * now other than the send's own (id except, or NULL), 0 when it holds
- * none, -1 when the queue cannot be read. */
-int flush_due(const struct options *o, const char *account, const char *except);
+ * now other than the send's own (held, or NULL: its queue is used, not
+ * opened again), 0 when it holds none, -1 when the queue cannot be
+ * read. */
+int flush_due(const struct options *o, const struct flush_held *held,
+    const char *account);
 
 /* A send carries at most this many of its account's due messages, and
  * starts none after this many seconds: its caller is waiting; -q sends

@@ -455,10 +455,8 @@ deliver(struct run *r)
 	 * (send_one); without any, QUIT goes with the message.  Its own,
 	 * held, is not one of them. */
 	if (r->acct.queue)
-		r->due = flush_due(&r->opt, r->acct.name,
-			     r->held.m != NULL ? r->held.id : NULL) == 0
-		    ? 1
-		    : 2;
+		r->due =
+		    flush_due(&r->opt, &r->held, r->acct.name) == 0 ? 1 : 2;
 	if (r->due == 2)
 		rc = smtp_send_keep(
 		    p, &env, r->msg.fd, &r->res, &r->err, &r->conn);
