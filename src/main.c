@@ -71,6 +71,7 @@ struct run {
 	 * made it the queued or failed copy. */
 	struct flush_held held;
 	int held_kept;
+	int held_gone; /* taken out on the server's 250 (held_accepted) */
 	struct err err;
 	/* The account's due queued messages, looked for before the send:
 	 * 0 not looked, 1 none, 2 some (conn then carried the send without
@@ -398,6 +399,21 @@ queue_envelope(
 	qe->params = r->params;
 }
 
+/* The server said 250 to the held message: it leaves the queue at once,
+ * not after QUIT's reply, so that a kill while QUIT is answered does not
+ * send it again.  A failure to remove it is left to settle_held. */
+static void
+held_accepted(void *arg)
+{
+	struct run *r = arg;
+	struct err qerr;
+
+	err_clear(&qerr);
+	if (r->held.m != NULL && !r->held_gone &&
+	    queue_done(r->held.m, &qerr) == 0)
+		r->held_gone = 1;
+}
+
 /* With the queue on: publish the message into the queue, due now, and
  * hold it for the send (flush_hold), so that from here on a kill leaves
  * it queued, and the next flush sends it.  A queue that cannot take it
@@ -457,11 +473,14 @@ deliver(struct run *r)
 	if (r->acct.queue)
 		r->due =
 		    flush_due(&r->opt, &r->held, r->acct.name) == 0 ? 1 : 2;
+	p->accepted = r->held.m != NULL ? held_accepted : NULL;
+	p->accepted_arg = r;
 	if (r->due == 2)
 		rc = smtp_send_keep(
 		    p, &env, r->msg.fd, &r->res, &r->err, &r->conn);
 	else
 		rc = smtp_send(p, &env, r->msg.fd, &r->res, &r->err);
+	p->accepted = NULL; /* the flush that may follow has its own */
 	/* The password is not needed past the session's AUTH. */
 	secret_free(r->acct.password);
 	r->acct.password = NULL;
@@ -754,7 +773,8 @@ settle_held(struct run *r, int code)
 	if (r->held.m == NULL)
 		return;
 	err_clear(&qerr);
-	if (!r->held_kept && queue_done(r->held.m, &qerr) == -1)
+	if (!r->held_kept && !r->held_gone &&
+	    queue_done(r->held.m, &qerr) == -1)
 		syslog(LOG_ERR, "queue %s: %s%s", r->held.id, qerr.text,
 		    code == EX_OK ? " (it may be sent again)" : "");
 	flush_release(&r->held);

@@ -39,6 +39,10 @@ struct smtp_params {
 	 * accepted; smtp_send still returns -1 naming the refused ones
 	 * (config key partial_delivery; main.c maps it). */
 	int partial;
+	/* Called once the server has said 250 to a message that went to
+	 * every recipient, before QUIT's reply is awaited; NULL: none. */
+	void (*accepted)(void *arg);
+	void *accepted_arg;
 };
 
 struct smtp_envelope {

@@ -467,6 +467,8 @@ on_message(struct smtp_conn *s, struct err *rec)
 		*rec = s->t.err;
 		return -1;
 	}
+	if (s->p->accepted != NULL)
+		s->p->accepted(s->p->accepted_arg);
 	return smtp_enter(s, ST_READY);
 }
 

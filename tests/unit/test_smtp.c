@@ -704,6 +704,17 @@ check_result(const struct scase *c, int rc, const struct err *rec,
 	}
 }
 
+/* smtp_params.accepted: called once for a message every recipient got,
+ * on its 250, and never for one that failed or went in part. */
+static int accepted_calls;
+
+static void
+count_accepted(void *arg)
+{
+	(void)arg;
+	accepted_calls++;
+}
+
 static void
 run_session(const struct scase *c)
 {
@@ -726,8 +737,13 @@ run_session(const struct scase *c)
 	close(lfd);
 	log_trace_enable(fileno(tr));
 	longest_wait = 0;
+	cl.p.accepted = count_accepted;
+	accepted_calls = 0;
 	rc = smtp_send(&cl.p, &cl.env, msgfd, &res, &rec);
 	log_trace_enable(-1);
+	if (accepted_calls != (rc == 0))
+		bad(c->lineno, "accepted called %d times, smtp_send gave %d",
+		    accepted_calls, rc);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		bad(c->lineno, "the server's script failed (status %d)", st);
