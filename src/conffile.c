@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * The configuration files: where they are, reading one whole from the
- * descriptor that is checked, the ownership and mode check for a file
- * that holds a password (S32), and system mode's copy of the system file,
- * read while the process holds the group that may read it.  conf.c picks
- * the account; the language is in confparse.c.
+ * descriptor that is checked, their ownership and mode checks (only the
+ * caller or root may change one; one that holds a password is its
+ * owner's alone, S32), and system mode's copy of the system file, read
+ * while the process holds the group that may read it.  conf.c picks the
+ * account; the language is in confparse.c.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -142,6 +143,42 @@ check_mode(const struct cfile *cf, const struct stat *st, struct err *rec)
 	return 0;
 }
 
+/* Any configuration file, with a password or not, says which commands
+ * mailhop runs (password_command) and where mail goes (host, aliases):
+ * whoever may change it may do both as the caller.  So its owner is the
+ * caller or root, and neither its group nor others may write it.  st is
+ * the fstat of the descriptor read, so for a symbolic link it is the file
+ * the link leads to. */
+static int
+check_writers(const struct cfile *cf, const struct stat *st, struct err *rec)
+{
+	struct passwd *pw;
+	char user[64], grp[64];
+
+	if (st->st_uid != geteuid() && st->st_uid != 0) {
+		pw = getpwuid(geteuid());
+		if (pw != NULL)
+			snprintf(user, sizeof(user), "%s", pw->pw_name);
+		else
+			snprintf(user, sizeof(user), "%u", (unsigned)geteuid());
+		pw = getpwuid(st->st_uid);
+		return confparse_fail(rec, cf->path, 0,
+		    "owned by uid %u%s%.32s%s, who may change the commands it runs and where mail goes (run: chown %s %s)",
+		    (unsigned)st->st_uid, pw != NULL ? " (" : "",
+		    pw != NULL ? pw->pw_name : "", pw != NULL ? ")" : "", user,
+		    cf->path);
+	}
+	if (st->st_mode & S_IWOTH)
+		return confparse_fail(rec, cf->path, 0,
+		    "anyone may change it, and so the commands it runs and where mail goes (run: chmod go-w %s)",
+		    cf->path);
+	if (st->st_mode & S_IWGRP)
+		return confparse_fail(rec, cf->path, 0,
+		    "its group %s may change it, and so the commands it runs and where mail goes (run: chmod g-w %s)",
+		    group_name(st->st_gid, grp, sizeof(grp)), cf->path);
+	return 0;
+}
+
 /* A file that is not there is fine unless it is the -C file; one that
  * cannot be opened is an error (B39), later for the system file. */
 static int
@@ -176,8 +213,8 @@ load_copy(struct cfile *cf, struct err *rec)
 	memcpy(buf, sys_copy.buf, sys_copy.len);
 	cf->cfg =
 	    confparse_buf(cf->path, buf, sys_copy.len, &cf->has_password, rec);
-	if (cf->cfg != NULL)
-		rc = check_mode(cf, &sys_copy.st, rec);
+	if (cf->cfg != NULL && check_mode(cf, &sys_copy.st, rec) == 0)
+		rc = check_writers(cf, &sys_copy.st, rec);
 	secret_wipe(buf, sys_copy.len);
 	free(buf);
 	return rc;
@@ -207,8 +244,9 @@ load_file(struct cfile *cf, int required, struct err *rec)
 		    "not a regular file (name a configuration file)");
 	else if (read_all(fd, cf->path, &buf, &len, rec) == 0 &&
 	    (cf->cfg = confparse_buf(
-		 cf->path, buf, len, &cf->has_password, rec)) != NULL)
-		rc = check_mode(cf, &st, rec);
+		 cf->path, buf, len, &cf->has_password, rec)) != NULL &&
+	    check_mode(cf, &st, rec) == 0)
+		rc = check_writers(cf, &st, rec);
 	if (buf != NULL) {
 		secret_wipe(buf, len);
 		free(buf);

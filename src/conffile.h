@@ -26,8 +26,11 @@ struct files {
  * Load into fs (zeroed by the caller) the -C file when file is not NULL,
  * which must be there; else the user file and SYSCONFDIR/mailhop.conf,
  * or in system mode that file alone, as conf_system_preload read it.
- * Each is parsed (confparse_buf) and, when it holds a password, its owner
- * and mode checked (S32).  A file that is not there is left out; a
+ * Each is parsed (confparse_buf) and its owner and mode checked on the
+ * descriptor read (through a symbolic link, the file it leads to): owned
+ * by the caller (euid) or root and not writable by its group or others;
+ * when it holds a password, also the caller's (the system file: root's)
+ * and unreadable by others (S32).  A file that is not there is left out; a
  * system file that cannot be opened keeps why in open_errno
  * (conffile_system_unreadable).  Returns 0, or -1 with rec filled:
  * ERR_CONFIG, EX_CONFIG, also when no file is there at all; ERR_LOCAL,

@@ -21,6 +21,7 @@ sender is allowed, as mailhop.conf(5) says.
 
 import base64
 import os
+import pwd
 import re
 import shutil
 import smtplib
@@ -946,6 +947,46 @@ def test_B39_password_command_any_mode(servers, mailhop, rcpt, tmp_path):
             "printf '%s'" % servers.users["alice"])})
     res = mailhop.run([alice], msg(alice), env=env)
     assert res.rc == 0 and res.stderr == "", res
+    arrived(servers, alice)
+
+
+@pytest.mark.parametrize("how", ["mode 0666", "mode 0620", "owner nobody"])
+def test_password_command_in_a_file_others_may_change(
+        servers, mailhop, rcpt, tmp_path, how):
+    """Whoever may change the file chooses the command mailhop runs: a
+    file writable by others or its group, or owned by another user, is
+    refused (78, one line with the fix) before the command runs or the
+    server is reached.  With the file made 0600 and the caller's it is
+    sent (the command ran)."""
+    alice = rcpt("alice")
+    ran = tmp_path / "ran"
+    env, path = user_config(
+        servers, tmp_path, 0o600, user=None, auth="on",
+        extra={"user": '"alice"', "password_command": harness.conf_quote(
+            "touch %s; printf '%%s' '%s'" % (ran, servers.users["alice"]))})
+    if how == "owner nobody":
+        os.chown(path, pwd.getpwnam("nobody").pw_uid, -1)
+    else:
+        os.chmod(path, int(how.split()[1], 8))
+    mark = Mark(servers)
+    res = mailhop.run([alice], msg(alice), env=env)
+    fix = {"mode 0666": "anyone may change it, and so the commands it runs "
+                        "and where mail goes (run: chmod go-w %s)" % path,
+           "mode 0620": "its group root may change it, and so the commands "
+                        "it runs and where mail goes (run: chmod g-w %s)"
+                        % path,
+           "owner nobody": "owned by uid %d (nobody), who may change the "
+                           "commands it runs and where mail goes (run: "
+                           "chown root %s)"
+                           % (pwd.getpwnam("nobody").pw_uid, path)}[how]
+    assert (res.rc, res.stderr) == (78, "mailhop: %s: %s\n" % (path, fix))
+    assert not ran.exists()
+    assert_refused_before_connecting(servers, mark, alice)
+    os.chown(path, 0, 0)
+    os.chmod(path, 0o600)
+    res = mailhop.run([alice], msg(alice), env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    assert ran.exists()
     arrived(servers, alice)
 
 

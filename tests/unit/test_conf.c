@@ -43,6 +43,7 @@ struct tcase {
 	long owner; /* -1: the test's own uid */
 	int unreadable;
 	int sysloop;
+	int symlink;  /* each file is a link to FILE.real, which has mode */
 	int use_conf; /* pass -C */
 	long big;
 	char xdg[16];
@@ -122,6 +123,8 @@ setting(struct tcase *tc, const char *s)
 		tc->unreadable = 1;
 	else if (strcmp(s, "sysloop") == 0)
 		tc->sysloop = 1;
+	else if (strcmp(s, "symlink") == 0)
+		tc->symlink = 1;
 	else if (strcmp(s, "conf") == 0)
 		tc->use_conf = 1;
 	else if (s[0] != '\0' && s[0] != '#')
@@ -186,11 +189,18 @@ load_cases(void)
 	return n;
 }
 
+/* The file of the case at path, or with symlink at path.real, path
+ * being a symbolic link (0777) to it. */
 static void
 write_file(const char *path, const char *text, const struct tcase *tc)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	char real[200];
+	int fd;
 
+	snprintf(real, sizeof(real), "%s.real", path);
+	if (tc->symlink)
+		assert_int_equal(symlink(strrchr(real, '/') + 1, path), 0);
+	fd = open(tc->symlink ? real : path, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	assert_int_equal(fchmod(fd, (mode_t)tc->mode), 0);
