@@ -124,16 +124,26 @@ int conf_password(struct conf_account *acct, struct err *rec);
 
 void conf_account_free(struct conf_account *acct);
 
+/* How a system-mode run uses the system file (conf_system_preload). */
+enum conf_system_use {
+	CONF_SYSTEM_UNUSED, /* never: it is not read (-bp) */
+	CONF_SYSTEM_ONCE,   /* one account choice: wiped when it is made */
+	CONF_SYSTEM_KEEP    /* an account for each message (-q, -bs) */
+};
+
 /* System mode (priv.h): read the system file (SYSCONFDIR/mailhop.conf)
  * now, while the process holds the group that may read it, and keep its
  * bytes and fstat.  From then on conf_load never reads the user file or
  * the disk: it parses this copy, which may be 0640 root:group (group: the
  * set-group-id group), and file must be NULL.  Nothing is parsed here, so
- * libconfuse runs after the group is gone.  Returns 0 (also when the file
- * cannot be opened: conf_load says so), or -1 with rec filled (ERR_CONFIG,
- * EX_CONFIG: not a regular file, too large, unreadable).  The copy is
- * wiped at exit (atexit: conf_system_forget). */
-int conf_system_preload(gid_t group, struct err *rec);
+ * libconfuse runs after the group is gone.  With CONF_SYSTEM_ONCE the
+ * bytes are wiped by the first conf_load, before it parses them, and a
+ * second conf_load fails (ERR_LOCAL, EX_SOFTWARE); with CONF_SYSTEM_UNUSED
+ * nothing is read and every conf_load fails so.  Returns 0 (also when the
+ * file cannot be opened: conf_load says so), or -1 with rec filled
+ * (ERR_CONFIG, EX_CONFIG: not a regular file, too large, unreadable).
+ * What is left is wiped at exit (atexit: conf_system_forget). */
+int conf_system_preload(gid_t group, enum conf_system_use use, struct err *rec);
 
 /* Wipe and free the copy conf_system_preload kept, if any. */
 void conf_system_forget(void);

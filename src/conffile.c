@@ -35,6 +35,8 @@
  * while the process held the group that may read it. */
 static struct {
 	int on;
+	enum conf_system_use use;
+	int spent;	/* CONF_SYSTEM_ONCE: buf was wiped, or never read */
 	int open_errno; /* why it could not be opened, or 0 */
 	gid_t group;	/* that group: the file may be 0640 root:group */
 	struct stat st; /* fstat of the opened file */
@@ -196,26 +198,51 @@ open_failed(struct cfile *cf, int required, struct err *rec)
 	    rec, NULL, 0, "cannot read %s: %s", cf->path, strerror(e));
 }
 
+/* Wipe and free the bytes of the system file, keeping the rest. */
+static void
+wipe_copy(void)
+{
+	if (sys_copy.buf != NULL) {
+		secret_wipe(sys_copy.buf, sys_copy.len);
+		free(sys_copy.buf);
+	}
+	sys_copy.buf = NULL;
+	sys_copy.len = 0;
+}
+
 /* System mode: parse a copy of the bytes conf_system_preload read
- * (confparse_buf writes over comments), with the fstat taken then. */
+ * (confparse_buf writes over comments), with the fstat taken then.  A
+ * run that chooses its account once wipes them here, before parsing: from
+ * then on the only password in memory is that of the account chosen (in
+ * the parsed tree, which conf_choose frees and wipes, and in its struct
+ * conf_account, which the flush after the send borrows, since it sends
+ * that account's messages alone). */
 static int
 load_copy(struct cfile *cf, struct err *rec)
 {
+	size_t len = sys_copy.len;
 	char *buf;
 	int rc = -1;
 
+	if (sys_copy.spent)
+		return err_set(rec, ERR_LOCAL, EX_SOFTWARE,
+		    "internal error: %s was wiped after its one use in this run",
+		    cf->path);
+	if (sys_copy.use == CONF_SYSTEM_ONCE)
+		sys_copy.spent = 1;
 	if (sys_copy.buf == NULL) {
 		errno = sys_copy.open_errno;
 		return open_failed(cf, 0, rec);
 	}
-	if ((buf = malloc(sys_copy.len + 1)) == NULL)
+	if ((buf = malloc(len + 1)) == NULL)
 		return err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
-	memcpy(buf, sys_copy.buf, sys_copy.len);
-	cf->cfg =
-	    confparse_buf(cf->path, buf, sys_copy.len, &cf->has_password, rec);
+	memcpy(buf, sys_copy.buf, len);
+	if (sys_copy.use == CONF_SYSTEM_ONCE)
+		wipe_copy();
+	cf->cfg = confparse_buf(cf->path, buf, len, &cf->has_password, rec);
 	if (cf->cfg != NULL && check_mode(cf, &sys_copy.st, rec) == 0)
 		rc = check_writers(cf, &sys_copy.st, rec);
-	secret_wipe(buf, sys_copy.len);
+	secret_wipe(buf, len);
 	free(buf);
 	return rc;
 }
@@ -352,24 +379,34 @@ conffile_free_files(struct files *fs)
 void
 conf_system_forget(void)
 {
-	if (sys_copy.buf != NULL) {
-		secret_wipe(sys_copy.buf, sys_copy.len);
-		free(sys_copy.buf);
-	}
+	wipe_copy();
 	memset(&sys_copy, 0, sizeof(sys_copy));
 }
 
-/* Kept for the whole run, since -q and the flush after a send load other
- * accounts after the group is gone; wiped at exit. */
+/*
+ * How long the bytes (every account's password) stay depends on use:
+ * CONF_SYSTEM_UNUSED (-bp) reads nothing; CONF_SYSTEM_ONCE (a send, and
+ * every mode but -q and -bs) wipes them when the account is chosen
+ * (load_copy), before its password command runs or the message is read.
+ * CONF_SYSTEM_KEEP (-q, -bs) keeps them until exit: -q loads the account
+ * of each queued message, and -bs the account of each message of the
+ * dialogue, after the group is gone, and which accounts those are is
+ * known only as the queue or the dialogue is read.
+ */
 int
-conf_system_preload(gid_t group, struct err *rec)
+conf_system_preload(gid_t group, enum conf_system_use use, struct err *rec)
 {
 	const char *path = SYSCONFDIR "/mailhop.conf";
 	int fd, e, rc = -1;
 
 	conf_system_forget();
 	sys_copy.on = 1;
+	sys_copy.use = use;
 	sys_copy.group = group;
+	if (use == CONF_SYSTEM_UNUSED) {
+		sys_copy.spent = 1;
+		return 0;
+	}
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd == -1) {
 		sys_copy.open_errno = errno;

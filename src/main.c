@@ -1112,6 +1112,23 @@ finish(int code)
 	return code;
 }
 
+/* How a system-mode run uses the system file, which holds every
+ * account's password: -bp not at all, -q and -bs an account for each
+ * message, the others one account, chosen once. */
+static enum conf_system_use
+system_file_use(const struct options *o)
+{
+	switch (o->mode) {
+	case OPT_MODE_LIST:
+		return CONF_SYSTEM_UNUSED;
+	case OPT_MODE_FLUSH:
+	case OPT_MODE_SMTP:
+		return CONF_SYSTEM_KEEP;
+	default:
+		return CONF_SYSTEM_ONCE;
+	}
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -1134,7 +1151,7 @@ main(int argc, char *argv[])
 		opt_free(&r.opt);
 		return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
 	}
-	if (priv_init(r.opt.config, &r.err) == -1) {
+	if (priv_init(r.opt.config, system_file_use(&r.opt), &r.err) == -1) {
 		fprintf(stderr, "mailhop: %s\n", r.err.text);
 		opt_free(&r.opt);
 		return r.err.code;

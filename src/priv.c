@@ -142,7 +142,7 @@ start_keeper(struct err *rec)
 }
 
 int
-priv_init(const char *config, struct err *rec)
+priv_init(const char *config, enum conf_system_use use, struct err *rec)
 {
 	gid_t group = getegid();
 	struct err e;
@@ -159,7 +159,7 @@ priv_init(const char *config, struct err *rec)
 	sysgroup = group;
 	umask(077);
 	if (clear_env(rec) == -1 || start_keeper(rec) == -1 ||
-	    conf_system_preload(group, rec) == -1) {
+	    conf_system_preload(group, use, rec) == -1) {
 		err_clear(&e);
 		if (drop(&e) == -1)
 			*rec = e;

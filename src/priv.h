@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include "conf.h"
 #include "err.h"
 
 /* System mode (mailhop(1) SYSTEM MODE, S36): the privilege of a
@@ -17,12 +18,12 @@
  * from the password database, never from the environment) gives up the
  * privilege for good and returns, the run then being an ordinary one;
  * otherwise (system mode) replaces the environment with PATH and HOME
- * (from the password database), reads the system file
+ * (from the password database), reads the system file as use says
  * (conf_system_preload), starts the queue keeper unless euid is 0, and
  * gives up the privilege for good, checking that it cannot come back.
  * Returns 0, or -1 with rec filled (EX_NOPERM, EX_CONFIG, EX_OSERR).
  * After it returns the process holds no privilege. */
-int priv_init(const char *config, struct err *rec);
+int priv_init(const char *config, enum conf_system_use use, struct err *rec);
 
 /* Whether this run is in system mode: it reads the system file alone and
  * uses the system queue. */

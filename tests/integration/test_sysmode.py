@@ -14,6 +14,7 @@ import os
 import pathlib
 import pwd
 import re
+import resource
 import shutil
 import subprocess
 import time
@@ -142,11 +143,11 @@ def test_install_modes(inst):
     assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, gid, 0o2755)
     st = os.stat(inst.spool)
     assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, gid, 0o2770)
-    # make install puts sample.conf there when there is no file yet.
-    if os.path.exists(inst.conf):
-        st = os.stat(inst.conf)
-        assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, gid,
-                                                                0o640)
+    # make install puts sample.conf there when there is no file yet, as
+    # there is none in a fresh SYSCONFDIR.
+    assert os.path.exists(inst.conf)
+    st = os.stat(inst.conf)
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, gid, 0o640)
 
 
 def test_user_sends_through_system_file(inst, servers, rcpt):
@@ -542,3 +543,140 @@ def test_system_queue_killed_sender(inst, servers, rcpt):
     assert queue_ids(inst) == before
     servers.wait_queue_empty()
     assert len(servers.maildir_messages(to)) == 1
+
+
+def blocked_on_stdin(inst, argv, binary=None):
+    """argv run as USER with a pipe on stdin that is held open and no
+    byte written, started with core dumps allowed (RLIMIT_CORE
+    unlimited); returns the Popen once the process is inside read(2) of
+    fd 0, or poll(2) of one descriptor as -bs waits for a command
+    (/proc/PID/syscall), with the binary mapped (not setpriv)."""
+    e = {"PATH": "/usr/bin:/bin", "HOME": "/", "LANG": "C.UTF-8"}
+
+    def allow_core():
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,
+                                                  resource.RLIM_INFINITY))
+    p = inst.servers.popen(
+        ["setpriv", "--reuid=%d" % inst.uid, "--regid=%d" % inst.gid,
+         "--clear-groups", "--", binary or inst.binary] + list(argv),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env=e, cwd="/", preexec_fn=allow_core)
+    exe = os.path.realpath(binary or inst.binary)
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        try:
+            if os.readlink("/proc/%d/exe" % p.pid) == exe and re.match(
+                    r"(0 0x0 |7 0x[0-9a-f]+ 0x1 )", proc(p.pid, "syscall")):
+                return p
+        except OSError:
+            pass
+        if p.poll() is not None:
+            break
+        time.sleep(0.05)
+    p.kill()
+    out, err = p.communicate()
+    pytest.fail("not blocked on stdin: rc %s, %r" % (p.returncode, err))
+
+
+def kill_and_wait(p):
+    p.kill()
+    p.communicate()
+
+
+def proc(pid, name):
+    with open("/proc/%d/%s" % (pid, name)) as f:
+        return f.read()
+
+
+def core_limit(pid):
+    """The soft and hard Max core file size of /proc/PID/limits."""
+    m = re.search(r"^Max core file size\s+(\S+)\s+(\S+)",
+                  proc(pid, "limits"), re.M)
+    return m.group(1), m.group(2)
+
+
+def memory_count(pid, needle):
+    """How many times needle is in the writable mappings of pid (root may
+    read /proc/PID/mem of a process that is not dumpable)."""
+    n = 0
+    with open("/proc/%d/maps" % pid) as maps, \
+            open("/proc/%d/mem" % pid, "rb", 0) as mem:
+        for line in maps:
+            f = line.split()
+            if "w" not in f[1]:
+                continue
+            lo, hi = (int(x, 16) for x in f[0].split("-"))
+            try:
+                mem.seek(lo)
+                n += mem.read(hi - lo).count(needle)
+            except OSError:
+                pass
+    return n
+
+
+def test_no_core_dump_while_a_password_is_held(inst, servers):
+    """An ordinary user's run (the binary without the set-group-id bit, a
+    config of the user's own with the password in it), started with core
+    dumps allowed, waits for the message with the password in memory:
+    its core limit is 0, and it is not dumpable, so the kernel gives its
+    /proc/PID files to root.  The control, cat started the same way,
+    keeps the unlimited core size and its own /proc files."""
+    plain = os.path.join(inst.base, "plain-mailhop")
+    shutil.copyfile(inst.binary, plain)
+    os.chmod(plain, 0o755)
+    conf = os.path.join(inst.out, "core.conf")
+    shutil.copyfile(servers.write_config(), conf)
+    os.chown(conf, inst.uid, inst.gid)
+    os.chmod(conf, 0o600)
+    password = servers.users["alice"].encode()
+    p = blocked_on_stdin(inst, ["-C", conf, "--", "x@example.org"],
+                         binary=plain)
+    try:
+        assert memory_count(p.pid, password) >= 1
+        assert core_limit(p.pid) == ("0", "0")
+        uids = re.search(r"^Uid:\s+(.*)$", proc(p.pid, "status"),
+                         re.M).group(1).split()
+        assert uids == [str(inst.uid)] * 4
+        assert os.stat("/proc/%d/status" % p.pid).st_uid == 0
+    finally:
+        kill_and_wait(p)
+    c = blocked_on_stdin(inst, [], binary="/usr/bin/cat")
+    try:
+        assert core_limit(c.pid) == ("unlimited", "unlimited")
+        assert os.stat("/proc/%d/status" % c.pid).st_uid == inst.uid
+    finally:
+        kill_and_wait(c)
+
+
+def test_group_dropped_and_file_wiped_before_stdin(inst, servers):
+    """System mode blocked on the message: the group is gone (Gid and
+    Groups of /proc/PID/status), core dumps are off, and the bytes of
+    the system file, every account's password with them, are wiped once
+    the account is chosen: a comment of the file (confparse blanks the
+    comments of what it parses, so it is nowhere else) is not in memory,
+    while the chosen account's password is.  -bs, which chooses an
+    account for each message, keeps the file: the comment is found."""
+    marker = b"# only in the system file, 7f3a9c"
+    inst.write_system()
+    with open(inst.conf, "rb") as f:
+        text = f.read()
+    with open(inst.conf, "wb") as f:
+        f.write(marker + b"\n" + text)
+    mailhop_gid = grp.getgrnam(GROUP).gr_gid
+    p = blocked_on_stdin(inst, ["--", "x@example.org"])
+    try:
+        st = proc(p.pid, "status")
+        gids = re.search(r"^Gid:\s+(.*)$", st, re.M).group(1).split()
+        groups = re.search(r"^Groups:\s*(.*)$", st, re.M).group(1).split()
+        assert gids == [str(inst.gid)] * 4, st
+        assert str(mailhop_gid) not in groups, st
+        assert core_limit(p.pid) == ("0", "0")
+        assert memory_count(p.pid, servers.users["alice"].encode()) >= 1
+        assert memory_count(p.pid, marker) == 0
+    finally:
+        kill_and_wait(p)
+    p = blocked_on_stdin(inst, ["-bs"])
+    try:
+        assert memory_count(p.pid, marker) == 1
+    finally:
+        kill_and_wait(p)
