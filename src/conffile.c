@@ -159,7 +159,9 @@ check_writers(const struct cfile *cf, const struct stat *st, struct err *rec)
 
 	if (st->st_uid != geteuid() && st->st_uid != 0) {
 		pw = getpwuid(geteuid());
-		if (pw != NULL)
+		if (cf->system) /* /etc/mailhop.conf is root's to keep */
+			snprintf(user, sizeof(user), "root");
+		else if (pw != NULL)
 			snprintf(user, sizeof(user), "%s", pw->pw_name);
 		else
 			snprintf(user, sizeof(user), "%u", (unsigned)geteuid());
