@@ -175,9 +175,9 @@ int queue_put_failed(struct queue *q, const struct queue_env *env, int msgfd,
 int queue_list(struct queue *q, queue_list_fn *fn, void *arg, struct err *rec);
 
 /* Write the queue to f in mailq style: a header, for each message its
- * id, size, arrival time and sender, then attempts, next try and last
- * error, then the recipients; then a total.  An empty queue is "mail
- * queue is empty".  Returns 0, or -1 with rec filled (EX_IOERR when f
+ * id, size, age (queue_text_age), arrival time and sender, then attempts, next
+ * try and last error, then the recipients; then a total.  An empty queue is
+ * "mail queue is empty".  Returns 0, or -1 with rec filled (EX_IOERR when f
  * cannot be written). */
 int queue_print(struct queue *q, FILE *f, long long now, struct err *rec);
 
@@ -293,6 +293,12 @@ int queue_text_format(const struct queue_entry *e, char **text, size_t *len);
  * t->why saying what is wrong (one line, safe to print).  Release t with
  * queue_text_free either way. */
 int queue_text_parse(struct queue_text *t, char *buf, size_t len);
+
+/* The age of a message, secs seconds, as mailq shows it in buf (size
+ * sz, 16 is enough): "45s" under a minute, "13m" under an hour,
+ * "2h05m" under a day, then "3d04h"; whole units, rounded down.  A
+ * negative age (a creation time ahead of the clock) is "0s". */
+void queue_text_age(char *buf, size_t sz, long long secs);
 
 /* Free what t holds and clear it; a cleared t is allowed. */
 void queue_text_free(struct queue_text *t);

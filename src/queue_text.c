@@ -318,6 +318,23 @@ when(char *buf, size_t sz, long long t)
 		snprintf(buf, sz, "%lld", t);
 }
 
+void
+queue_text_age(char *buf, size_t sz, long long secs)
+{
+	if (secs < 0)
+		secs = 0;
+	if (secs < 60)
+		snprintf(buf, sz, "%llds", secs);
+	else if (secs < 3600)
+		snprintf(buf, sz, "%lldm", secs / 60);
+	else if (secs < 86400)
+		snprintf(
+		    buf, sz, "%lldh%02lldm", secs / 3600, secs % 3600 / 60);
+	else
+		snprintf(
+		    buf, sz, "%lldd%02lldh", secs / 86400, secs % 86400 / 3600);
+}
+
 static void
 print_state(FILE *f, const struct queue_entry *e, long long now)
 {
@@ -347,12 +364,13 @@ static int
 print_entry(const struct queue_entry *e, void *arg)
 {
 	struct printer *pr = arg;
-	char date[64];
+	char date[64], age[32];
 	size_t i;
 
 	if (pr->count++ == 0)
-		fprintf(pr->f, "%-24s %8s %-20s %s\n", "-Queue ID-", "--Size--",
-		    "----Arrival Time----", "-Sender/Recipient-------");
+		fprintf(pr->f, "%-24s %8s %6s %-20s %s\n", "-Queue ID-",
+		    "--Size--", "-Age--", "----Arrival Time----",
+		    "-Sender/Recipient-------");
 	if (e->bad != NULL) {
 		fprintf(pr->f, "%-24s  (unreadable: %s)\n\n", e->id, e->bad);
 		return 0;
@@ -360,11 +378,13 @@ print_entry(const struct queue_entry *e, void *arg)
 	pr->bytes += e->size;
 	pr->failed += e->failed != 0;
 	when(date, sizeof(date), e->created);
-	fprintf(pr->f, "%-23s%c %8lld %-20s %s\n", e->id, e->failed ? '!' : ' ',
-	    e->size, date, e->sender[0] ? e->sender : "<>");
+	queue_text_age(age, sizeof(age), pr->now - e->created);
+	fprintf(pr->f, "%-23s%c %8lld %6s %-20s %s\n", e->id,
+	    e->failed ? '!' : ' ', e->size, age, date,
+	    e->sender[0] ? e->sender : "<>");
 	print_state(pr->f, e, pr->now);
 	for (i = 0; i < e->nrcpt; i++)
-		fprintf(pr->f, "%55s%s\n", "", e->rcpt[i]);
+		fprintf(pr->f, "%62s%s\n", "", e->rcpt[i]);
 	fputc('\n', pr->f);
 	return 0;
 }

@@ -368,6 +368,44 @@ def make_due(qdir, qid):
     p.write_text("\n".join(lines) + "\n")
 
 
+def env_field(qdir, area, qid, key):
+    """One field of a queued envelope (queue.c's format)."""
+    for ln in (qdir / area / qid / "env").read_text().splitlines():
+        if ln.split(" ", 1)[0] == key:
+            return ln.split(" ", 1)[1] if " " in ln else ""
+    raise KeyError(key)
+
+
+def test_mailq_row_id_age_size_sender_rcpts_error(servers, mailhop, state):
+    """mailq's whole entry for a message queued 2 h 13 min ago: id, size,
+    age 2h13m, arrival time and sender; account, attempts, next try and
+    last error; each recipient on its own line; then the total."""
+    env, qdir = state
+    to = ["x@example.org", "y@example.net"]
+    down = queue_down(servers, mailhop, env, [])
+    res = mailhop.send(down, to, MESSAGE, env=env)
+    assert res.rc == 0, res
+    (qid,) = entries(qdir, "msg")
+    now = int(time.time())
+    created = now - (2 * 3600 + 13 * 60 + 30)
+    set_env(qdir, qid, created=created, **{"next-try": now + 600})
+    size = int(env_field(qdir, "msg", qid, "size"))
+    last = env_field(qdir, "msg", qid, "last-error")
+    assert size == os.path.getsize(qdir / "msg" / qid / "data"), size
+    assert "refused" in last or "connect" in last, last
+    listing = mailq(mailhop, down, env)
+    arrival = time.strftime("%a %b %e %H:%M:%S", time.gmtime(created))
+    want = ("%-24s %8s %6s %-20s %s\n" % (
+                "-Queue ID-", "--Size--", "-Age--", "----Arrival Time----",
+                "-Sender/Recipient-------")
+            + "%-23s  %8d  2h13m %-20s alice@example.org\n" % (
+                qid, size, arrival)
+            + "  (account test, 1 attempt, next try in 10 min: %s)\n" % last
+            + "%62s%s\n%62s%s\n\n" % ("", to[0], "", to[1])
+            + "-- 1 Kbytes in 1 Request.\n")
+    assert listing == want, (listing, want)
+
+
 def test_successful_send_flushes_the_account(servers, mailhop, rcpt,
                                              state):
     env, qdir = state

@@ -373,6 +373,40 @@ test_backoff_table(void **state)
 	}
 }
 
+/* The age mailq shows: one row per case, seconds ==> text. */
+static const struct {
+	long long secs;
+	const char *want;
+} ages[] = {
+	{ -5, "0s" }, /* created ahead of the clock */
+	{ 0, "0s" },
+	{ 59, "59s" },
+	{ 60, "1m" },
+	{ 3599, "59m" },
+	{ 3600, "1h00m" },
+	{ 2 * 3600 + 13 * 60 + 59, "2h13m" },
+	{ 86399, "23h59m" },
+	{ 86400, "1d00h" },
+	{ 3 * 86400 + 4 * 3600 + 3599, "3d04h" },
+	{ 5 * 86400, "5d00h" },
+	{ 1000 * 86400LL, "1000d00h" },
+};
+
+static void
+test_age_table(void **state)
+{
+	char buf[32];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(ages) / sizeof(ages[0]); i++) {
+		queue_text_age(buf, sizeof(buf), ages[i].secs);
+		if (strcmp(buf, ages[i].want) != 0)
+			fail_msg("age %lld: \"%s\", want \"%s\"", ages[i].secs,
+			    buf, ages[i].want);
+	}
+}
+
 /* Through the queue: every retry_later lands within the table. */
 struct retry_arg {
 	long long now;
@@ -564,13 +598,28 @@ send_cb(struct queue_msg *m, const struct queue_entry *e, void *arg)
 	return 0;
 }
 
+/* The first line of env2's entry id, created at created, as the
+ * listing writes it 2h13m later: id, size, age, arrival, sender. */
+static void
+print_row(char *buf, size_t sz, const char *id, long long created)
+{
+	time_t t = (time_t)created;
+	char date[64];
+	struct tm tm;
+
+	assert_non_null(localtime_r(&t, &tm));
+	assert_true(strftime(date, sizeof(date), "%a %b %e %H:%M:%S", &tm));
+	snprintf(buf, sz, "%-23s  %8zu  2h13m %-20s a@example.com\n", id,
+	    strlen(MESSAGE), date);
+}
+
 static void
 test_put_list_due_done(void **state)
 {
 	struct queue *q = open_q(NULL);
 	struct send_arg a = { 0, "", 1 };
 	struct queue_stats st;
-	char id[QUEUE_ID_SIZE], *out = NULL;
+	char id[QUEUE_ID_SIZE], *out = NULL, row[256];
 	struct err rec;
 	struct seen s;
 	size_t len;
@@ -586,10 +635,18 @@ test_put_list_due_done(void **state)
 	assert_int_equal(s.e[0].next_try, T0); /* never tried: due now */
 	assert_int_equal(s.e[0].attempts, 0);
 	assert_non_null(f = open_memstream(&out, &len));
-	assert_int_equal(queue_print(q, f, T0, &rec), 0);
+	assert_int_equal(queue_print(q, f, T0 + 2 * 3600 + 13 * 60, &rec), 0);
 	fclose(f);
-	assert_non_null(strstr(out, id));
-	assert_non_null(strstr(out, "a@example.com"));
+	print_row(row, sizeof(row), id, T0);
+	assert_non_null(strstr(out, row));
+	assert_non_null(strstr(out,
+	    "-Queue ID-               --Size-- -Age-- "
+	    "----Arrival Time---- -Sender/"));
+	assert_non_null(
+	    strstr(out, "\n  (account default, 0 attempts, next try now)\n"));
+	snprintf(row, sizeof(row), "\n%62s%s\n%62s%s\n\n", "", rcpt2[0], "",
+	    rcpt2[1]);
+	assert_non_null(strstr(out, row));
 	assert_non_null(strstr(out, "-- 1 Kbytes in 1 Request."));
 	free(out);
 
@@ -1843,6 +1900,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_env_table),
 		cmocka_unit_test(test_backoff_table),
+		cmocka_unit_test(test_age_table),
 		cmocka_unit_test(test_default_dir),
 		cmocka_unit_test_setup_teardown(
 		    test_put_list_due_done, setup, teardown),
