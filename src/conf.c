@@ -611,6 +611,7 @@ fill_account(
 	a->local_domain = dup_str(cfg_getstr(sec, "local_domain"), &oom);
 	a->partial_delivery = (int)cfg_getint(sec, "partial_delivery");
 	a->queue = (int)cfg_getint(sec, "queue");
+	a->queue_lifetime = (long long)cfg_getint(sec, "queue_lifetime");
 	set_auth(sec, a, &oom);
 	set_allow_from(sec, a, &oom);
 	if (oom)

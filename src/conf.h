@@ -10,6 +10,14 @@
 enum conf_tls { CONF_TLS_STARTTLS, CONF_TLS_IMPLICIT, CONF_TLS_OFF };
 enum conf_auth { CONF_AUTH_OFF, CONF_AUTH_ON, CONF_AUTH_MECH };
 
+/* queue_lifetime: the default (the queue's QUEUE_LIFETIME) and the range
+ * accepted, in seconds.  Under an hour a message would expire after a
+ * retry or two of the schedule (queue.h); over 60 days a sender learns
+ * of a failure too late to matter. */
+#define CONF_LIFETIME_DEFAULT (5 * 86400L)
+#define CONF_LIFETIME_MIN 3600L
+#define CONF_LIFETIME_MAX (60 * 86400L)
+
 /* Where an account's setting comes from (mailhop --pretend). */
 enum conf_origin { CONF_FROM_BUILTIN, CONF_FROM_ACCOUNT, CONF_FROM_DEFAULTS };
 
@@ -63,6 +71,9 @@ struct conf_account {
 	size_t nsettings;
 	/* 1: the password is in the keyring (keyring.h); default 0 */
 	int keyring;
+	/* Seconds a queued message may wait before it moves to the failed
+	 * area; CONF_LIFETIME_MIN .. CONF_LIFETIME_MAX, default 5 days. */
+	long long queue_lifetime;
 };
 
 /* What chooses the account (conf_choose). */

@@ -29,7 +29,7 @@
  * default has one zero per key of the larger table.
  */
 #define LINES "\001lines"
-#define LINES_DEFAULT "{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}"
+#define LINES_DEFAULT "{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}"
 /* In an account block: [k] the line in the defaults block of a key the
  * account took from there (0: its own value, or the built-in one). */
 #define INHERITED "\001inherited"
@@ -38,7 +38,7 @@ const char *const confparse_akeys[K_NKEYS] = { "", "host", "port", "tls",
 	"tls_ca_file", "auth", "user", "password", "from", "helo", "timeout",
 	"aliases", "local_domain", "partial_delivery", "queue",
 	"password_command", "allow_from", "tls_pin", "tls_priorities",
-	"tls_cert_file", "tls_key_file", "keyring" };
+	"tls_cert_file", "tls_key_file", "keyring", "queue_lifetime" };
 const char *const confparse_rkeys[R_NKEYS] = { "", "default_account" };
 
 /* Keys whose value --pretend never shows. */
@@ -242,6 +242,35 @@ parse_timeout(cfg_t *cfg, cfg_opt_t *opt, const char *v, void *result)
 	return parse_range(cfg, opt->name, v, 1, 3600, result);
 }
 
+/* queue_lifetime: a whole number of seconds, or of minutes, hours or
+ * days with the suffix m, h or d (s for seconds is allowed too). */
+static int
+parse_duration(cfg_t *cfg, cfg_opt_t *opt, const char *v, void *result)
+{
+	static const char units[] = "smhd";
+	static const long mult[] = { 1, 60, 3600, 86400 };
+	char buf[CONFPARSE_SHOW_MAX], *end;
+	const char *u;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	u = end[0] != '\0' ? strchr(units, end[0]) : NULL;
+	if (v[0] < '0' || v[0] > '9' ||
+	    (end[0] != '\0' && (u == NULL || end[1] != '\0')))
+		return confparse_pfail(cfg,
+		    "%s: \"%s\" is not a duration (write a number with m, h or d, such as 12h or 5d)",
+		    opt->name, confparse_show(buf, sizeof(buf), v));
+	if (u != NULL && errno == 0 && n <= CONF_LIFETIME_MAX)
+		n *= mult[u - units];
+	if (errno == ERANGE || n < CONF_LIFETIME_MIN || n > CONF_LIFETIME_MAX)
+		return confparse_pfail(cfg,
+		    "%s: %s is out of range (write 1h to 60d)", opt->name,
+		    confparse_show(buf, sizeof(buf), v));
+	*(long *)result = n;
+	return 0;
+}
+
 static int
 parse_tls(cfg_t *cfg, cfg_opt_t *opt, const char *v, void *result)
 {
@@ -293,6 +322,8 @@ static cfg_opt_t account_opts[] = {
 	CFG_STR("tls_cert_file", NULL, CFGF_NODEFAULT),
 	CFG_STR("tls_key_file", NULL, CFGF_NODEFAULT),
 	CFG_INT_CB("keyring", 0, CFGF_NONE, parse_bool),
+	CFG_INT_CB(
+	    "queue_lifetime", CONF_LIFETIME_DEFAULT, CFGF_NONE, parse_duration),
 	CFG_INT_LIST(LINES, LINES_DEFAULT, CFGF_NONE),
 	CFG_INT_LIST(INHERITED, LINES_DEFAULT, CFGF_NONE),
 	CFG_END(),

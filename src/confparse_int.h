@@ -38,6 +38,7 @@ enum akey {
 	K_CERT,
 	K_KEY,
 	K_KEYRING,
+	K_QUEUE_LIFETIME,
 	K_NKEYS
 };
 

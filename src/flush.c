@@ -4,6 +4,7 @@
  * string of a queued envelope, mailq (-bp) and flushing (-q).  Each
  * flushed message gets one syslog line, as a sent one does.
  */
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -572,41 +573,84 @@ summary(const struct flush_ctx *c, const struct queue_stats *st)
 	fputc('\n', stderr);
 }
 
-/* The accounts that have a due message, each once; and how many
- * messages are not due yet. */
+/* The queue_lifetime of account in config (a -C argument or NULL), or
+ * 0 (the queue's default) when the account cannot be loaded: its pass
+ * then tells why (load_account). */
+static long long
+account_lifetime(const char *config, const char *account)
+{
+	struct conf_account a;
+	struct err er;
+	long long t;
+
+	err_clear(&er);
+	if (conf_load_queued(config, account, "", &a, &er) == -1)
+		return 0;
+	t = a.queue_lifetime;
+	conf_account_free(&a);
+	return t;
+}
+
+/* The accounts of the queued messages, each once, with its lifetime
+ * and whether it has a message due; and how many messages are not due
+ * yet. */
 struct due_accounts {
-	const struct queue *q;
+	struct queue *q;
+	const char *config;
 	long long now;
 	char **v;
+	long long *life;
+	int *due;
 	size_t n;
 	size_t waiting;
 	int oom;
+	long long lifetime; /* flush_due's one account: life points here */
 };
+
+/* The index of account in a, added with its lifetime if new; -1 when
+ * out of memory. */
+static long
+account_slot(struct due_accounts *a, const char *account)
+{
+	char **v;
+	long long *life;
+	int *due;
+	size_t i;
+
+	for (i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], account) == 0)
+			return (long)i;
+	if ((v = realloc(a->v, (a->n + 1) * sizeof(*v))) != NULL)
+		a->v = v;
+	if ((life = realloc(a->life, (a->n + 1) * sizeof(*life))) != NULL)
+		a->life = life;
+	if ((due = realloc(a->due, (a->n + 1) * sizeof(*due))) != NULL)
+		a->due = due;
+	if (v == NULL || life == NULL || due == NULL ||
+	    (v[a->n] = strdup(account)) == NULL)
+		return -1;
+	life[a->n] = account_lifetime(a->config, account);
+	due[a->n] = 0;
+	return (long)a->n++;
+}
 
 static int
 collect_account(const struct queue_entry *e, void *arg)
 {
 	struct due_accounts *a = arg;
-	char **v;
-	size_t i;
+	long i;
 
 	if (e->bad != NULL || e->failed)
 		return 0;
-	if (!queue_entry_due(a->q, e, a->now)) {
-		a->waiting++;
-		return 0;
-	}
-	for (i = 0; i < a->n; i++)
-		if (strcmp(a->v[i], e->account) == 0)
-			return 0;
-	v = realloc(a->v, (a->n + 1) * sizeof(*v));
-	if (v == NULL || (v[a->n] = strdup(e->account)) == NULL) {
-		a->v = v != NULL ? v : a->v;
+	if ((i = account_slot(a, e->account)) == -1) {
 		a->oom = 1;
 		return 1;
 	}
-	a->v = v;
-	a->n++;
+	queue_set_lifetime(a->q, a->life[i]);
+	if (queue_entry_due(a->q, e, a->now))
+		a->due[i] = 1;
+	else
+		a->waiting++;
 	return 0;
 }
 
@@ -616,16 +660,20 @@ free_accounts(struct due_accounts *a)
 	while (a->n > 0)
 		free(a->v[--a->n]);
 	free(a->v);
+	free(a->life);
+	free(a->due);
 }
 
 /* Send the due messages of one account (NULL: any) over one connection
- * (one per account, in turn, for NULL). */
+ * (one per account, in turn, for NULL), with lifetime as the account's
+ * queue_lifetime (0: the default). */
 static int
 flush_account_due(struct flush_ctx *c, struct queue *q, const char *account,
-    long long now, struct queue_stats *st, struct err *e)
+    long long lifetime, long long now, struct queue_stats *st, struct err *e)
 {
 	int rc;
 
+	queue_set_lifetime(q, lifetime);
 	rc = queue_due(q, account, now, flush_one, c, st, e);
 	end_account(c, account);
 	return rc;
@@ -655,22 +703,34 @@ flush_queue(struct flush_ctx *c, struct queue *q, const char *account,
 	struct due_accounts a = { 0 };
 	struct queue_stats one;
 	long long now = time(NULL);
-	size_t i;
+	size_t i, ndue = 0;
 	int rc = 0;
 
 	a.q = q;
+	a.config = c->o->config;
 	a.now = now;
-	if (account == NULL && queue_list(q, collect_account, &a, e) == -1)
+	if (account == NULL && queue_list(q, collect_account, &a, e) == -1) {
+		free_accounts(&a);
 		return -1;
+	}
+	for (i = 0; i < a.n; i++)
+		ndue += a.due[i] != 0;
+	/* With nothing due, a pass for the counts of the summary only: no
+	 * lifetime makes a message due in it, since no account's did. */
 	if (a.oom)
 		rc = err_set(e, ERR_LOCAL, EX_OSERR, "out of memory");
-	else if (account != NULL || a.n == 0)
-		rc = flush_account_due(c, q, account, now, st, e);
+	else if (account != NULL)
+		rc = flush_account_due(c, q, account,
+		    c->have_acct ? c->acct.queue_lifetime : 0, now, st, e);
+	else if (ndue == 0)
+		rc = flush_account_due(c, q, NULL, LLONG_MAX, now, st, e);
 	for (i = 0; rc == 0 && i < a.n; i++) {
-		rc = flush_account_due(c, q, a.v[i], now, &one, e);
+		if (!a.due[i])
+			continue;
+		rc = flush_account_due(c, q, a.v[i], a.life[i], now, &one, e);
 		add_stats(st, &one);
 	}
-	if (a.n > 0)
+	if (ndue > 0)
 		st->waiting = a.waiting;
 	free_accounts(&a);
 	return rc;
@@ -798,9 +858,16 @@ due_of(const struct queue_entry *e, void *arg)
 {
 	struct due_accounts *a = arg;
 
-	if (!queue_entry_due(a->q, e, a->now) ||
-	    strcmp(e->account, a->v[0]) != 0 ||
+	if (e->bad != NULL || e->failed || strcmp(e->account, a->v[0]) != 0 ||
 	    (a->v[1] != NULL && strcmp(e->id, a->v[1]) == 0))
+		return 0;
+	if (a->life == NULL) {
+		/* looked up once, and only when the account has mail here */
+		a->life = &a->lifetime;
+		a->lifetime = account_lifetime(a->config, a->v[0]);
+		queue_set_lifetime(a->q, a->lifetime);
+	}
+	if (!queue_entry_due(a->q, e, a->now))
 		return 0;
 	a->n = 1;
 	return 1;
@@ -818,6 +885,7 @@ flush_due(
 
 	v[0] = (char *)(uintptr_t)account;
 	a.v = v;
+	a.config = o->config;
 	a.now = time(NULL);
 	err_clear(&e);
 	if (held != NULL && held->m != NULL) {

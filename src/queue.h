@@ -129,6 +129,12 @@ int queue_open(const char *dir, const struct queue_params *p, struct queue **q,
 int queue_keeper_start(
     const char *dir, const struct queue_params *p, struct err *rec);
 
+/* Set the lifetime (as queue_params.lifetime; 0: QUEUE_LIFETIME) that
+ * the calls on q after it use: an account's own, for a pass over its
+ * messages (queue_due, queue_entry_due, queue_retry_later).  A remote
+ * queue passes it on with each queue_due. */
+void queue_set_lifetime(struct queue *q, long long lifetime);
+
 /* Release q; NULL is allowed. */
 void queue_close(struct queue *q);
 

@@ -358,6 +358,12 @@ queue_open(const char *dir, const struct queue_params *p, struct queue **qp,
 }
 
 void
+queue_set_lifetime(struct queue *q, long long lifetime)
+{
+	q->lifetime = lifetime > 0 ? lifetime : QUEUE_LIFETIME;
+}
+
+void
 queue_close(struct queue *q)
 {
 	if (q == NULL)

@@ -387,7 +387,8 @@ queue_keeper_due(struct queue *q, const char *account, long long now,
 
 	if (stats != NULL)
 		memset(stats, 0, sizeof(*stats));
-	n = snprintf(head, sizeof(head), "%lld %d\n", now, account != NULL);
+	n = snprintf(head, sizeof(head), "%lld %d %lld\n", now, account != NULL,
+	    q->lifetime);
 	if ((buf = malloc((size_t)n + alen + 1)) == NULL)
 		return err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
 	memcpy(buf, head, (size_t)n);
@@ -571,7 +572,7 @@ serve_one(struct kctx *k, struct queue *q, struct frame *f)
 	struct queue_stats st;
 	char id[QUEUE_ID_SIZE] = "";
 	struct err er;
-	long long now;
+	long long now, lifetime;
 	size_t count = 0;
 	int rc, has_account, expired = 0;
 
@@ -617,9 +618,11 @@ serve_one(struct kctx *k, struct queue *q, struct frame *f)
 		rc = queue_list(q, serve_list_one, k, &er);
 		break;
 	case 'Q':
-		if (sscanf(f->buf, "%lld %d", &now, &has_account) != 2 ||
+		if (sscanf(f->buf, "%lld %d %lld", &now, &has_account,
+			&lifetime) != 3 ||
 		    strchr(f->buf, '\n') == NULL)
 			return -1;
+		queue_set_lifetime(q, lifetime);
 		rc = queue_due(q, has_account ? strchr(f->buf, '\n') + 1 : NULL,
 		    now, serve_due_one, k, &st, &er);
 		break;

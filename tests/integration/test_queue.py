@@ -834,3 +834,77 @@ def test_default_lifetime_five_days_then_expired(servers, mailhop, rcpt,
         listing
     assert "(failed," not in listing, listing
     assert "1 failed." in listing, listing
+
+
+def queue_down_lifetime(servers, mailhop, env, rcpts, lifetime):
+    """queue_down with queue_lifetime = lifetime on the account."""
+    down = servers.write_config(host="127.0.0.1", timeout=5, queue=True,
+                                port=servers.ports["closed"],
+                                extra={"queue_lifetime": lifetime})
+    for to in rcpts:
+        assert mailhop.send(down, [to], MESSAGE, env=env).rc == 0
+    return down
+
+
+def ids_by_rcpt(qdir, rcpts):
+    ids = {}
+    for qid in entries(qdir, "msg"):
+        text = (qdir / "msg" / qid / "env").read_text()
+        (to,) = [r for r in rcpts if "\nrcpt %s\n" % r in text]
+        ids[to] = qid
+    return ids
+
+
+def test_queue_lifetime_short_then_expired(servers, mailhop, rcpt, state):
+    """queue_lifetime = 2h: a message queued 2 h and a second ago expires
+    at the -q that follows (due for that, its next try hours away):
+    status=expired, moved to failed/, "expired after 2 hours" in mailq;
+    one queued 2 h less a minute ago is deferred again."""
+    env, qdir = state
+    old, young = rcpt("old"), rcpt("young")
+    down = queue_down_lifetime(servers, mailhop, env, [old, young], "2h")
+    ids = ids_by_rcpt(qdir, [old, young])
+    now = int(time.time())
+    set_env(qdir, ids[old], created=now - 2 * 3600 - 1,
+            **{"next-try": now + 3 * 3600})
+    set_env(qdir, ids[young], created=now - 2 * 3600 + 60,
+            **{"next-try": now - 1})
+    res = mailhop.run(["-C", down, "-q"], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    assert entries(qdir, "msg") == [ids[young]]
+    assert entries(qdir, "failed") == [ids[old]]
+    by = {}
+    for ln in servers.mailhop_syslog_lines(res.pid, 2, "msgid="):
+        f = parse_log(ln)
+        by[f["rcpt"]] = f
+    assert by[old]["status"] == "expired", by
+    assert by[young]["status"] == "deferred", by
+    last = env_field(qdir, "failed", ids[old], "last-error")
+    assert last.startswith("expired after 2 hours; last error: "), last
+    listing = mailq(mailhop, down, env)
+    assert "(account test: expired after 2 hours; last error: " in \
+        listing, listing
+
+
+def test_queue_lifetime_longer_than_five_days(servers, mailhop, rcpt,
+                                              state):
+    """queue_lifetime = 7d: a message queued six days ago, its next try
+    an hour away, is not due and is not expired by -q (the default five
+    days are not used); past seven days it expires."""
+    env, qdir = state
+    to = rcpt()
+    down = queue_down_lifetime(servers, mailhop, env, [to], "7d")
+    (qid,) = entries(qdir, "msg")
+    now = int(time.time())
+    set_env(qdir, qid, created=now - 6 * 86400, **{"next-try": now + 3600})
+    res = mailhop.run(["-C", down, "-q"], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    assert entries(qdir, "msg") == [qid] and entries(qdir, "failed") == []
+    assert env_field(qdir, "msg", qid, "attempts") == "1"  # not tried
+    set_env(qdir, qid, created=now - 7 * 86400 - 1)
+    res = mailhop.run(["-C", down, "-q"], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    assert entries(qdir, "msg") == [] and entries(qdir, "failed") == [qid]
+    check_log(servers, res, status="expired")
+    last = env_field(qdir, "failed", qid, "last-error")
+    assert last.startswith("expired after 7 days; last error: "), last

@@ -403,6 +403,8 @@ field(const struct tcase *tc, const struct conf_account *a, const char *key,
 		snprintf(buf, n, "%d", a->queue);
 	else if (strcmp(key, "keyring") == 0)
 		snprintf(buf, n, "%d", a->keyring);
+	else if (strcmp(key, "queue_lifetime") == 0)
+		snprintf(buf, n, "%lld", a->queue_lifetime);
 	else if (strcmp(key, "allow_from") == 0) {
 		buf[0] = '\0';
 		for (i = 0; i < a->nallow_from; i++)
