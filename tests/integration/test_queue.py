@@ -13,6 +13,7 @@ import uuid
 import pytest
 
 from conftest_fault import *  # noqa: F401,F403
+from conftest_fault import _mount_wrapper
 from faultserver import Close, Scenario
 from mailmodel import check_error_line, check_log, parse_log
 
@@ -84,6 +85,61 @@ def test_verbose_says_queued(servers, mailhop, rcpt, state):
     assert res.rc == 0, res
     assert "mailhop: queued: " in res.stderr, res
     assert len(entries(qdir, "msg")) == 1
+
+
+def test_timeout_queues(servers, mailhop, rcpt, state):
+    """A server that takes the connection and never greets: the account's
+    timeout ends the wait, and with the queue on the message is queued,
+    exit 0, the log line status=queued with the timeout as its reason."""
+    env, qdir = state
+    to = rcpt()
+    conf = servers.write_config(host="127.0.0.1", timeout=1, queue=True,
+                                port=servers.ports["silent"])
+    t = time.monotonic()
+    res = mailhop.send(conf, [to], MESSAGE, env=env)
+    elapsed = time.monotonic() - t
+    assert res.rc == 0 and res.stderr == "", res
+    assert 0.8 < elapsed < 10, elapsed
+    check_log(servers, res, status="queued", exit=0, rcpt=to,
+              reply=re.compile(r"^timed out waiting for the server"))
+    (qid,) = entries(qdir, "msg")
+    assert env_field(qdir, "msg", qid, "last-error").startswith(
+        "timed out waiting for the server")
+    assert env_field(qdir, "msg", qid, "attempts") == "1"
+
+
+@pytest.fixture(scope="session")
+def mailhop_dead_dns(servers):
+    """mailhop whose /etc/resolv.conf names a resolver that is not there
+    (nothing listens on 127.0.0.1:53): a name not in /etc/hosts fails
+    with EAI_AGAIN, "Temporary failure in name resolution"."""
+    d = servers.path("dead-dns")
+    os.makedirs(d, exist_ok=True)
+    resolv = os.path.join(d, "resolv.conf")
+    with open(resolv, "w") as f:
+        f.write("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+    os.chmod(resolv, 0o644)
+    return _mount_wrapper(servers, "dead-dns", resolv, "/etc/resolv.conf")
+
+
+def test_temporary_dns_failure_queues(servers, mailhop_dead_dns, rcpt,
+                                      state):
+    """A lookup the resolver cannot answer for now (EAI_AGAIN) is a
+    temporary failure: queued, exit 0, status=queued with the reason;
+    the name is not called unknown (68) as a missing one would be."""
+    env, qdir = state
+    to = rcpt()
+    conf = servers.write_config(host="mail.example.com", timeout=5,
+                                queue=True)
+    res = mailhop_dead_dns.send(conf, [to], MESSAGE, env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    check_log(servers, res, status="queued", exit=0, rcpt=to,
+              reply="cannot look up host mail.example.com: "
+                    "Temporary failure in name resolution")
+    (qid,) = entries(qdir, "msg")
+    assert env_field(qdir, "msg", qid, "last-error") == (
+        "cannot look up host mail.example.com: "
+        "Temporary failure in name resolution")
 
 
 def test_4xx_recipient_queues(servers, mailhop, state):
@@ -194,7 +250,8 @@ def test_partial_delivery_5xx_keeps_only_the_refused(servers, mailhop, rcpt,
     assert entries(qdir, "msg") == []
 
 
-def test_permanent_refusal_is_kept_in_failed(servers, mailhop, state):
+def test_permanent_refusal_is_kept_in_failed(servers, mailhop, fault,
+                                             fault_conf, state):
     env, qdir = state
     conf = servers.write_config(queue=True)
     res = mailhop.send(conf, ["reject@example.org"], MESSAGE, env=env)
@@ -202,14 +259,36 @@ def test_permanent_refusal_is_kept_in_failed(servers, mailhop, state):
     check_log(servers, res, status="refused", exit=67)
     assert entries(qdir, "msg") == []
     assert len(entries(qdir, "failed")) == 1
-    # -q does not retry it; -qI<id> puts it back and tries it at once:
-    # refused again, it is back in failed/.
-    flush(servers, mailhop, conf, env)
     (qid,) = entries(qdir, "failed")
+    envtext = (qdir / "failed" / qid / "env").read_text()
+    # A permanent failure is not retried: -q, even with the message made
+    # due long ago and past its lifetime, against a server that would
+    # take it, makes no connection and logs no line for it, and leaves
+    # it in failed/ as it was.
+    srv = fault(Scenario(tls="none"))
+    fconf = fault_conf(srv, queue=True)
+    lines = [("created 1" if ln.startswith("created ") else
+              "next-try 0" if ln.startswith("next-try ") else ln)
+             for ln in envtext.splitlines()]
+    (qdir / "failed" / qid / "env").write_text("\n".join(lines) + "\n")
+    quiet = mailhop.run(["-C", fconf, "-q", "-v"], env=env)
+    assert quiet.rc == 0, quiet
+    assert "0 sent, 0 still queued, 0 moved to the failed area" in \
+        quiet.stderr, quiet
+    assert srv.connections == 0, srv.connections
+    assert entries(qdir, "failed") == [qid] and entries(qdir, "msg") == []
+    assert (qdir / "failed" / qid / "env").read_text().splitlines() == \
+        lines
+    # -qI<id> puts it back and tries it at once: refused again, it is
+    # back in failed/.
     res = mailhop.run(["-C", conf, "-qI" + qid], env=env)
     assert res.rc == 0 and res.stderr == "", res
     check_log(servers, res, status="refused", exit=67)
     assert entries(qdir, "failed") == [qid] and entries(qdir, "msg") == []
+    # rsyslogd writes lines in the order they came: the -qI line is there,
+    # so a line of the -q run would be too.
+    tag = "mailhop[%d]: " % quiet.pid
+    assert [ln for ln in servers.syslog_lines() if tag in ln] == [], tag
 
 
 def test_failed_message_sent_again_with_qI(servers, mailhop, rcpt, state):
