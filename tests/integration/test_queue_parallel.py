@@ -3,7 +3,10 @@
 parallel while Postfix is stopped and started twice, two flushers running
 all the while; every message must arrive exactly once (a second copy only
 where the log says a connection was lost after the final dot, which a stop
-in the middle of a session can do).  Run with -s to see the counts."""
+in the middle of a session can do).  The counts (messages, sent directly,
+queued, delivered by a flush, duplicates, lost, flush runs, seconds) are
+in every assertion's message and in counts.txt in the test's tmp dir; run
+with -s to see them printed."""
 
 import os
 import random
@@ -122,12 +125,16 @@ def test_100_parallel_senders_two_stops_two_flushers_exactly_once(
             t.join(180)
         if not servers.postfix_running():
             servers.postfix_start()
-    assert not errors, errors
-    assert len(results) == N_SENDERS
+    # Before the log is read, what is known so far goes with a failure.
+    early = "parallel queue test so far: messages %d, senders done %d, " \
+        "flush runs %d, seconds %.1f" % (N_SENDERS, len(results),
+                                         len(flushes), time.monotonic() - t0)
+    assert not errors, (early, errors)
+    assert len(results) == N_SENDERS, early
     bad = [r for r in results.values() if r.rc != 0 or r.stderr != ""]
-    assert not bad, bad[:5]
+    assert not bad, (early, bad[:5])
     bad = [r for r in flushes if r.rc != 0 or r.stderr != ""]
-    assert not bad, bad[:5]
+    assert not bad, (early, bad[:5])
 
     # Postfix is up: flush until the queue is empty.
     final = set()
@@ -137,11 +144,13 @@ def test_100_parallel_senders_two_stops_two_flushers_exactly_once(
         res = mailhop.run(["-C", conf, "-qI"], env=env)
         assert res.rc == 0 and res.stderr == "", res
         final.add(res.pid)
-    assert os.listdir(qdir / "msg") == []
-    assert os.listdir(qdir / "failed") == []
-    assert os.listdir(qdir / "tmp") == []  # nothing half-written or left
+    assert os.listdir(qdir / "msg") == [], early
+    assert os.listdir(qdir / "failed") == [], early
+    # nothing half-written or left
+    assert os.listdir(qdir / "tmp") == [], early
     res = mailhop.run(["-C", conf, "-bp"], env=env)
-    assert res.rc == 0 and res.stdout == b"mail queue is empty\n", res
+    assert res.rc == 0 and res.stdout == b"mail queue is empty\n", \
+        (early, res)
     servers.wait_queue_empty(timeout=60)
 
     got = msgid_counts(servers, to)
@@ -171,29 +180,38 @@ def test_100_parallel_senders_two_stops_two_flushers_exactly_once(
     uncertain = [f for _, f in lines if "uncertain" in f.get("reply", "")]
     dups = {m: q for m, q in got.items() if len(q) > 1}
     lost = [m for m in msgids if m not in got]
-    print("\nparallel queue test: %d sent by %d senders; %d delivered "
-          "directly, %d queued at some point, %d of those delivered by a "
-          "flush (%s); %d deferred flush attempts; %d flush runs; %d "
-          "arrived, %d lost, %d duplicates (%s); %d uncertain (lost after "
-          "the dot)"
-          % (N_SENDERS, N_SENDERS, direct, queued, by_flush,
-             ", ".join("%d by %s" % (v, k) for k, v in by.items()), deferred,
-             len(flushes), len(got), len(lost), len(dups),
-             ", ".join("%s: Postfix ids %s" % kv for kv in dups.items())
-             or "none", len(uncertain)))
-    assert len(own) == N_SENDERS, sorted(set(msgids) - set(own))[:5]
-    assert set(own.values()) <= {"sent", "queued"}, own
-    assert direct + queued == N_SENDERS
-    assert by_flush == queued
-    assert not lost, lost[:5]
-    assert set(got) == set(msgids), sorted(set(got) - set(msgids))[:5]
+    counts = {
+        "messages": N_SENDERS, "sent directly": direct, "queued": queued,
+        "delivered by flush": by_flush,
+        "by flusher": by["flusher"], "by another sender":
+        by["another sender"], "by final flush": by["final flush"],
+        "deferred flush attempts": deferred, "flush runs": len(flushes),
+        "arrived": len(got), "lost": len(lost), "duplicates": len(dups),
+        "uncertain": len(uncertain),
+        "seconds": round(time.monotonic() - t0, 1)}
+    summary = "parallel queue test: " + ", ".join(
+        "%s %s" % kv for kv in counts.items())
+    if dups:
+        summary += "; duplicates: " + ", ".join(
+            "%s: Postfix ids %s" % kv for kv in dups.items())
+    (tmp_path / "counts.txt").write_text(
+        "".join("%s: %s\n" % kv for kv in counts.items()))
+    print("\n" + summary + " (also in %s)" % (tmp_path / "counts.txt"))
+    assert len(own) == N_SENDERS, (summary,
+                                   sorted(set(msgids) - set(own))[:5])
+    assert set(own.values()) <= {"sent", "queued"}, (summary, own)
+    assert direct + queued == N_SENDERS, summary
+    assert by_flush == queued, summary
+    assert not lost, (summary, lost[:5])
+    assert set(got) == set(msgids), (summary,
+                                     sorted(set(got) - set(msgids))[:5])
     # A duplicate is allowed only where a connection was lost after the
     # final dot (DESIGN.md, "Uncertain delivery"): Postfix stopped while
     # it was taking that message.
     unsure = {f["msgid"] for f in uncertain}
-    assert set(dups) <= unsure, (dups, unsure)
+    assert set(dups) <= unsure, (summary, dups, unsure)
     assert all(sent_lines[m] == 1 or m in unsure for m in msgids), \
-        sent_lines
+        (summary, sent_lines)
     # The schedule was exercised both ways: some went straight through,
     # some waited in the queue while Postfix was down.
-    assert direct > 0 and queued > 0, (direct, queued)
+    assert direct > 0 and queued > 0, summary
