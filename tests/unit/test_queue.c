@@ -1012,11 +1012,22 @@ test_lifetime_makes_due(void **state)
 	set_env(id, "next-try", T0 + QUEUE_DELAY_MAX);
 	assert_int_equal(queue_due(q, NULL, r.now, retry_cb, &r, &st, &rec), 0);
 	assert_int_equal(st.taken, 0);
+	/* an account's longer lifetime, set for a pass, keeps it waiting */
 	r.now = T0 + 3600;
+	queue_set_lifetime(q, 7200);
+	assert_int_equal(queue_due(q, NULL, r.now, retry_cb, &r, &st, &rec), 0);
+	assert_int_equal(st.taken, 0);
+	queue_set_lifetime(q, 0); /* back to the queue's default, 5 days */
+	assert_int_equal(queue_due(q, NULL, r.now, retry_cb, &r, &st, &rec), 0);
+	assert_int_equal(st.taken, 0);
+	queue_set_lifetime(q, 3600);
 	assert_int_equal(queue_due(q, NULL, r.now, retry_cb, &r, &st, &rec), 0);
 	assert_int_equal(st.taken, 1);
 	assert_int_equal(r.expired, 1);
 	assert_int_equal(list(q).failed, 1);
+	assert_string_equal(r.last,
+	    "expired after 1 hour; last error: 451 "
+	    "4.3.0 try\\x0d\\x0alater");
 	queue_close(q);
 }
 
