@@ -987,3 +987,26 @@ def test_queue_lifetime_longer_than_five_days(servers, mailhop, rcpt,
     check_log(servers, res, status="expired")
     last = env_field(qdir, "failed", qid, "last-error")
     assert last.startswith("expired after 7 days; last error: "), last
+
+
+@pytest.mark.parametrize("value,words", [
+    ("30m", "queue_lifetime: 30m is out of range (write 1h to 60d)"),
+    ("61d", "queue_lifetime: 61d is out of range (write 1h to 60d)"),
+    ("2w", 'queue_lifetime: "2w" is not a duration (write a number with '
+           'm, h or d, such as 12h or 5d)'),
+])
+def test_queue_lifetime_checked(servers, mailhop, rcpt, state, value,
+                                words):
+    """A queue_lifetime out of range or in another unit stops the send
+    with 78 and FILE:LINE: queue_lifetime: before it connects; nothing
+    is queued."""
+    env, qdir = state
+    conf = servers.write_config(host="127.0.0.1", queue=True,
+                                port=servers.ports["closed"],
+                                extra={"queue_lifetime": value})
+    with open(conf) as f:
+        line = 1 + [ln.split("=")[0].strip() for ln in f].index(
+            "queue_lifetime")
+    res = mailhop.send(conf, [rcpt()], MESSAGE, env=env)
+    check_error_line(res, 78, "%s:%d: %s" % (conf, line, words))
+    assert entries(qdir, "msg") == [] and entries(qdir, "failed") == []
