@@ -680,3 +680,35 @@ def test_group_dropped_and_file_wiped_before_stdin(inst, servers):
         assert memory_count(p.pid, marker) == 1
     finally:
         kill_and_wait(p)
+
+
+def test_system_queue_lifetime_through_the_keeper(inst, servers, rcpt):
+    """queue_lifetime reaches the queue keeper: the user's -q, whose due
+    pass the keeper runs, expires a message of a 2h account queued 2 h
+    and a second ago (its next try hours away), which the default five
+    days would leave waiting; mailq says it expired after 2 hours."""
+    to = rcpt()
+    inst.write_system(host="127.0.0.1", port=servers.ports["closed"],
+                      timeout=5, queue=True,
+                      extra={"queue_lifetime": "2h"})
+    before = queue_ids(inst)
+    rc, out, err = inst.run(["--", to])
+    assert (rc, err) == (0, ""), err
+    (qid,) = [i for i in queue_ids(inst) if i not in before]
+    envfile = os.path.join(inst.spool, "msg", qid, "env")
+    now = int(time.time())
+    with open(envfile) as f:
+        lines = f.read().splitlines()
+    lines = ["created %d" % (now - 2 * 3600 - 1) if ln.startswith("created ")
+             else "next-try %d" % (now + 3 * 3600)
+             if ln.startswith("next-try ") else ln for ln in lines]
+    with open(envfile, "w") as f:  # in place: owner and mode stay
+        f.write("\n".join(lines) + "\n")
+    rc, out, err = inst.run(["-q"])
+    assert (rc, err) == (0, ""), err
+    assert qid not in queue_ids(inst) and qid in queue_ids(inst, "failed")
+    rc, out, err = inst.run(["-bp"])
+    assert rc == 0 and "expired after 2 hours; last error: " in out, out
+    rc, out, err = inst.run(["-qD" + qid], as_root=True)
+    assert rc == 0, err
+    assert qid not in queue_ids(inst, "failed")
