@@ -3,7 +3,7 @@
 # are missing.  Run as root on Debian 12; elsewhere it only reports.
 # `deps.sh bench` also installs what make bench needs (and check does not):
 # msmtp to compare with, iptables and libnetfilter-queue for the delay
-# helper, valgrind for instruction counts.
+# helper, valgrind for instruction counts, git for the version line.
 set -eu
 pkgs="build-essential pkg-config libgnutls28-dev libgsasl-dev libidn2-dev
 libconfuse-dev libcmocka-dev python3-pytest postfix dovecot-core rsyslog
@@ -11,7 +11,7 @@ gnutls-bin mandoc clang-format libpython3.11-testsuite iproute2 time strace
 libsecret-1-dev gnome-keyring libsecret-tools dbus util-linux passwd
 python3-cryptography"
 if [ "${1:-}" = bench ]; then
-	pkgs="$pkgs msmtp iptables libnetfilter-queue-dev valgrind"
+	pkgs="$pkgs msmtp iptables libnetfilter-queue-dev valgrind git"
 fi
 missing=""
 for p in $pkgs; do

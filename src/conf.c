@@ -696,7 +696,7 @@ conf_choose(const char *file, const struct conf_pick *pick,
 		why = NULL;
 		if (note_not_read(&fs, acct) == -1)
 			rc = err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
-		if (fill_settings(sec, acct) == -1)
+		if (pick->settings && fill_settings(sec, acct) == -1)
 			rc = err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
 	}
 	free(why);

@@ -67,7 +67,8 @@ struct conf_account {
 	/* A file that was not read because it could not be opened and the
 	 * user file decided without it ("FILE: why"), or NULL. */
 	char *not_read;
-	struct conf_setting *settings; /* every key, for --pretend */
+	struct conf_setting *settings; /* every key, for --pretend (with
+					* conf_pick.settings), else NULL */
 	size_t nsettings;
 	/* 1: the password is in the keyring (keyring.h); default 0 */
 	int keyring;
@@ -87,7 +88,10 @@ struct conf_pick {
 	void *arg;
 	/* With name: the id of the queued message whose account it is, for
 	 * the error when the account is not there; or NULL (-a). */
-	const char *queued_id;
+	const char *queued_id; /* 1: fill the account's settings, which only
+				* --pretend shows (the rest of conf_account is
+				* filled either way); 0: leave them empty. */
+	int settings;
 };
 
 /* Find the configuration and the account to use.  file is the -C

@@ -279,6 +279,7 @@ choose_account(struct run *r)
 	pick.sender = r->opt.sender;
 	pick.get_from = peek_from;
 	pick.arg = r;
+	pick.settings = r->opt.pretend;
 	if (conf_choose(r->opt.config, &pick, &r->acct, &r->err) == -1)
 		return -1;
 	r->have_acct = 1;

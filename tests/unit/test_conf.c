@@ -313,7 +313,7 @@ get_from(void *arg, struct addr_list *from, struct err *rec)
  * nobody when unreadable. */
 static int
 load(struct tcase *tc, const struct env *e, struct conf_account *a,
-    struct err *rec, double *secs)
+    struct err *rec, double *secs, int settings)
 {
 	struct conf_pick pick = { 0 };
 	struct timespec t0, t1;
@@ -330,6 +330,7 @@ load(struct tcase *tc, const struct env *e, struct conf_account *a,
 	pick.sender = tc->sender[0] != '\0' ? tc->sender : NULL;
 	pick.get_from = get_from;
 	pick.arg = tc;
+	pick.settings = settings;
 	rc = conf_choose(conf, &pick, a, rec);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (as_nobody)
@@ -479,6 +480,28 @@ check(const struct tcase *tc, const struct env *e, int rc,
 	free(expect);
 }
 
+/* The same choice without conf_pick.settings (a send, not --pretend):
+ * the same account, and no settings built. */
+static void
+check_no_settings(struct tcase *tc, const struct conf_account *a)
+{
+	struct conf_account b;
+	struct err rec;
+	double secs;
+
+	err_clear(&rec);
+	if (load(tc, &tc->env, &b, &rec, &secs, 0) != 0)
+		fail_msg(
+		    "%s:%d: without settings: %s", CASES, tc->line, rec.text);
+	if (a->nsettings == 0 || b.nsettings != 0 || b.settings != NULL)
+		fail_msg("%s:%d: settings %zu with, %zu without", CASES,
+		    tc->line, a->nsettings, b.nsettings);
+	assert_string_equal(b.name, a->name);
+	assert_string_equal(b.host, a->host);
+	assert_int_equal(b.port, a->port);
+	conf_account_free(&b);
+}
+
 static void
 run_case(void **state)
 {
@@ -492,10 +515,12 @@ run_case(void **state)
 		skip();
 	assert_non_null(tc->text[T_EXPECT]);
 	err_clear(&rec);
-	rc = load(tc, &tc->env, &a, &rec, &secs);
+	rc = load(tc, &tc->env, &a, &rec, &secs, 1);
 	check(tc, &tc->env, rc, &a, &rec);
 	if (secs > 1.0)
 		fail_msg("%s:%d: took %.2f s", CASES, tc->line, secs);
+	if (rc == 0 && !tc->unreadable)
+		check_no_settings(tc, &a);
 	conf_account_free(&a);
 	memset(&zero, 0, sizeof(zero));
 	assert_memory_equal(&a, &zero, sizeof(a));
