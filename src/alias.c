@@ -666,7 +666,8 @@ alias_check_file(const char *path, struct alias_info *info, struct err *rec)
 	return rc;
 }
 
-/* The canonical name of ctx->hostname when it has no dot, once. */
+/* The canonical name of ctx->hostname (what `hostname -f` prints), once.
+ * Also for a name with dots: /etc/hosts may give another one first. */
 static const char *
 canonical(struct alias_ctx *c)
 {
@@ -675,7 +676,7 @@ canonical(struct alias_ctx *c)
 	if (c->canon_done)
 		return c->canon[0] != '\0' ? c->canon : NULL;
 	c->canon_done = 1;
-	if (c->hostname == NULL || strchr(c->hostname, '.') != NULL)
+	if (c->hostname == NULL)
 		return NULL;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_flags = AI_CANONNAME;

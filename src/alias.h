@@ -95,9 +95,9 @@ struct alias_ctx {
 /*
  * Whether mailbox is a local sender (issue 4, DESIGN.md "The From
  * check"): no domain, or this host's own name as the domain (ctx's
- * hostname, or its canonical name, looked up once with getaddrinfo when
- * hostname has no dot, or localhost or localhost.localdomain), ignoring
- * case.  "" (the null sender) is not.
+ * hostname, or its canonical name, looked up once with getaddrinfo and
+ * AI_CANONNAME as `hostname -f` does, or localhost or
+ * localhost.localdomain), ignoring case.  "" (the null sender) is not.
  */
 int alias_is_local(struct alias_ctx *ctx, const char *mailbox);
 

@@ -243,7 +243,10 @@ matching(cfg_t *sec, const char *address, const char **key)
 	}
 	if (n > 0 || (pat = cfg_getstr(sec, "from")) == NULL)
 		return NULL;
-	p.allow = &pat;
+	/* The default policy: the from address itself, not as a pattern. */
+	p.allow = NULL;
+	p.nallow = 0;
+	p.from = pat;
 	*key = "from";
 	return policy_allowed(&p, address) ? pat : NULL;
 }
@@ -650,6 +653,8 @@ fill_settings(cfg_t *sec, struct conf_account *a)
 			rc = asprintf(&c->value, "\"%s\"", a->helo);
 		else if (strcmp(c->key, "local_domain") == 0)
 			rc = asprintf(&c->value, "\"%s\"", a->local_domain);
+		else if (strcmp(c->key, "allow_from") == 0)
+			rc = asprintf(&c->value, "{\"%s\"}", a->from);
 		if (rc == -1)
 			c->value = NULL;
 	}

@@ -224,8 +224,10 @@ check_policy(struct run *r)
 	p.allow = (const char *const *)r->acct.allow_from;
 	p.nallow = r->acct.nallow_from;
 	p.local_domain = r->acct.local_domain;
-	/* A field the policy cannot read must not slip past it. */
-	if (p.nallow > 0 && r->msg.unparsed != NULL)
+	p.from = r->acct.from;
+	/* A field the policy cannot read must not slip past it; with "*"
+	 * there is nothing to check. */
+	if (r->msg.unparsed != NULL && !policy_any(&p))
 		return err_set(&r->err, ERR_PERM, EX_NOPERM,
 		    "the %s field cannot be parsed, so allow_from of account %s cannot be checked (correct the field)",
 		    r->msg.unparsed, r->acct.name);

@@ -63,6 +63,20 @@ same_local(const char *pat, size_t plen, const char *local, size_t llen)
 	return plen == llen && memcmp(pat, local, plen) == 0;
 }
 
+/* The account's own address: local parts byte for byte, domains as in a
+ * pattern.  Not a pattern: a "*" in from is a character like any other. */
+static int
+same_address(const char *from, const char *mailbox)
+{
+	const char *fat = strrchr(from, '@');
+	const char *at = strrchr(mailbox, '@');
+
+	if (fat == NULL || at == NULL || fat - from != at - mailbox)
+		return 0;
+	return memcmp(from, mailbox, (size_t)(at - mailbox)) == 0 &&
+	    same_domain(fat + 1, at + 1);
+}
+
 static int
 match(const char *pat, const char *mailbox)
 {
@@ -83,11 +97,23 @@ allowed_qualified(const struct policy *p, const char *mailbox)
 {
 	size_t i;
 
-	/* No allow_from: the server's policy alone, as before issue 4. */
+	/* No allow_from: only the account's own address (issue 4: "each
+	 * may send only as its own addresses"). */
 	if (p->nallow == 0)
-		return 1;
+		return p->from != NULL && same_address(p->from, mailbox);
 	for (i = 0; i < p->nallow; i++)
 		if (match(p->allow[i], mailbox))
+			return 1;
+	return 0;
+}
+
+int
+policy_any(const struct policy *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nallow; i++)
+		if (strcmp(p->allow[i], "*") == 0)
 			return 1;
 	return 0;
 }
@@ -130,9 +156,15 @@ policy_check(const struct policy *p, const char *what, const char *mailbox,
 	if (policy_allowed(p, mailbox))
 		return 0;
 	err_sanitize(addr, sizeof(addr), mailbox, strlen(mailbox));
+	if (p->nallow == 0) {
+		err_sanitize(shown, sizeof(shown), p->from, strlen(p->from));
+		return err_set(rec, ERR_PERM, EX_NOPERM,
+		    "%s %s is not allowed for account %s (without allow_from only its from, %s; add it to allow_from in %s, or \"*\" to leave it to the server)",
+		    what, addr, p->account, shown, p->file);
+	}
 	allowed_text(p, list, sizeof(list));
 	err_sanitize(shown, sizeof(shown), list, strlen(list));
 	return err_set(rec, ERR_PERM, EX_NOPERM,
-	    "%s %s is not allowed for account %s (allowed: %s; add it to allow_from in %s)",
+	    "%s %s is not allowed for account %s (allowed: %s; add it to allow_from in %s, or \"*\" to leave it to the server)",
 	    what, addr, p->account, shown, p->file);
 }

@@ -1039,22 +1039,28 @@ smtpd_recipient_restrictions =
                      auth="on", host="localhost", port=None,
                      ca_file=True, from_addr=None, account="test",
                      timeout=10, extra=None, mode=0o600, name=None,
-                     queue=False):
+                     queue=False, allow_from=None):
         """Write a mailhop config with one account and return its path.
 
         password defaults to the user's; ca_file True means the test CA,
         None leaves tls_ca_file out, a string is used as is; port defaults
         to the listener for tls; user None leaves user and password out;
+        from_addr defaults to USER@example.org (alice's without a user);
         extra is a dict of more keys (values written as given); queue
         False writes `queue = off` (a temporary failure exits 75 and
         nothing is kept, as the tests written before the queue expect),
-        True leaves the key out (the default, on)."""
+        True leaves the key out (the default, on).  allow_from None
+        leaves the key out, so that the account may send only as its
+        from (mailhop.conf(5)); a string is one pattern ("*": any
+        sender), a list is written in braces ([]: `allow_from = {}`)."""
         if port is None:
             port = self.port_for(tls)
         if ca_file is True:
             ca_file = self.ca_file
         if from_addr is None:
-            from_addr = "%s@example.org" % (user or "nobody")
+            # Without a login the account is still alice's, the From the
+            # tests' messages carry (the default policy allows only it).
+            from_addr = "%s@example.org" % (user or "alice")
         lines = ['default_account = %s' % conf_quote(account),
                  'account %s {' % account,
                  '\thost = %s' % conf_quote(host),
@@ -1072,6 +1078,11 @@ smtpd_recipient_restrictions =
         lines.append('\ttimeout = %d' % timeout)
         if not queue:
             lines.append('\tqueue = off')
+        if isinstance(allow_from, str):
+            lines.append('\tallow_from = %s' % conf_quote(allow_from))
+        elif allow_from is not None:
+            lines.append('\tallow_from = {%s}' % ", ".join(
+                conf_quote(a) for a in allow_from))
         for k, v in (extra or {}).items():
             lines.append('\t%s = %s' % (k, v))
         lines.append('}')

@@ -84,8 +84,8 @@ MSG = b"Subject: which account\n\nbody\n"
 
 
 @pytest.mark.parametrize("args,data,account,user,sender", [
-    # -a wins over everything.
-    (["-a", "b", "-f", "x@a.example"], MSG, "b", "bob", "x@a.example"),
+    # -a wins over default_account (and over -f: test_a_wins_over_f).
+    (["-a", "b"], MSG, "b", "bob", "bob@b.example"),
     # -f: the first account whose allow_from (else from) matches.
     (["-f", "bob@b.example"], MSG, "b", "bob", "bob@b.example"),
     (["-f", "news@c.example"], MSG, "c", "alice", "news@c.example"),
@@ -108,6 +108,17 @@ def test_account_chosen(servers, mailhop, rcpt, conf, args, data, account,
     assert sasl_user == user
     assert trace["return-path"] == "<%s>" % sender
     check_log(servers, res, account=account, status="sent", exit=0)
+
+
+def test_a_wins_over_f(servers, mailhop, rcpt, conf):
+    """-a b with an -f that account a's allow_from matches: b is used,
+    and b, without allow_from, may send only as bob@b.example (77)."""
+    to = rcpt()
+    res = mailhop.send(conf, [to], MSG, ["-a", "b", "-f", "x@a.example"])
+    check_error_line(res, 77, "envelope sender x@a.example",
+                     "account b", "only its from, bob@b.example")
+    servers.assert_nothing_delivered(to)
+    check_log(servers, res, account="b", status="refused", exit=77)
 
 
 def test_unmatched_From_goes_to_default_account(servers, mailhop, rcpt,

@@ -10,6 +10,7 @@ what arrived through the real Postfix: the bytes and the envelope."""
 
 import os
 import re
+import socket
 import subprocess
 import time
 
@@ -30,7 +31,8 @@ class Caller:
     """One test's world: symlinks named as the callers name mailhop, a
     config in $XDG_CONFIG_HOME with an aliases file, a way to run argv."""
 
-    def __init__(self, servers, root, aliases=None, extra=None):
+    def __init__(self, servers, root, aliases=None, extra=None,
+                 allow_from=None):
         self.servers = servers
         self.root = str(root)
         for n in NAMES:
@@ -43,7 +45,7 @@ class Caller:
             with open(ap, "w") as f:
                 f.write("".join("%s: %s\n" % kv for kv in aliases.items()))
             keys["aliases"] = harness.conf_quote(ap)
-        src = servers.write_config(extra=keys)
+        src = servers.write_config(extra=keys, allow_from=allow_from)
         self.xdg = os.path.join(self.root, "xdg")
         os.makedirs(os.path.join(self.xdg, "mailhop"))
         dst = os.path.join(self.xdg, "mailhop", "config")
@@ -258,18 +260,24 @@ def test_busybox_crond(servers, rcpt, tmp_path):
 
 
 def test_fcron(servers, rcpt, tmp_path):
-    """fcron: a bare argument recipient, no -i, stdin a temp file."""
+    """fcron: a bare argument recipient, no -i, stdin a temp file; From
+    user@host with this host's name (gethostname), rewritten to the
+    account's address."""
     to = rcpt("root")
+    host = socket.gethostname()
     c = Caller(servers, tmp_path, aliases={"root": to})
-    data = ("From: alice@host.example.org (fcron)\n"
-            "To: root@host.example.org\n"
+    data = ("From: alice@%s (fcron)\n"
+            "To: root@%s\n"
             "Subject: fcron <alice@host> ./job.sh\n"
             "Content-Type: text/plain; charset=UTF-8\n"
             "Auto-Submitted: auto-generated\n"
-            "X-Cron-Env: <HOME=/home/alice>\n\n").encode() + CRON_BODY
+            "X-Cron-Env: <HOME=/home/alice>\n\n" % (host, host)
+            ).encode() + CRON_BODY
     sent_ok(c.run(["/usr/sbin/sendmail", "-Ffcron", "-odi", "root"], data,
                   stdin="unlinked"))
-    arrived(servers, [to], data, "alice@example.org")
+    line = ("From: alice@%s (fcron)" % host).encode()
+    sent = qualified(data, {line: [("alice@%s" % host).encode()]})
+    arrived(servers, [to], data, "alice@example.org", sent)
 
 
 def test_systemd_cron(servers, rcpt, tmp_path):
@@ -299,7 +307,7 @@ def test_mutt(servers, rcpt, tmp_path):
     Bcc as arguments; a full header without Bcc; stdin an unlinked temp
     file."""
     a, b, bcc = rcpt("a"), rcpt("b"), rcpt("bcc")
-    c = Caller(servers, tmp_path)
+    c = Caller(servers, tmp_path, allow_from=["me@example.org"])
     data = ("Date: Thu, 3 Dec 2026 17:00:00 +0000\n"
             "From: Me <me@example.org>\nTo: %s\nCc: %s\n"
             "Subject: mutt\nMessage-ID: <20261203170000.ab12@example.org>\n"
@@ -317,7 +325,7 @@ def test_mutt(servers, rcpt, tmp_path):
 
 def test_git_send_email(servers, rcpt, tmp_path):
     to, cc = rcpt("to"), rcpt("cc")
-    c = Caller(servers, tmp_path)
+    c = Caller(servers, tmp_path, allow_from=["me@example.org"])
     data = ("From: Me <me@example.org>\nTo: %s\nCc: %s\n"
             "Subject: [PATCH 1/2] fix the thing\n"
             "Date: Thu,  3 Dec 2026 17:00:00 +0000\n"
@@ -335,7 +343,8 @@ def test_bsd_mailx(servers, rcpt, tmp_path):
     """bsd-mailx -r: -t with Bcc written into the message (removed before
     sending), a bare root in To, a lone dot, no Date or Message-ID."""
     root, u2, cc, bcc = rcpt("root"), rcpt("u2"), rcpt("cc"), rcpt("bcc")
-    c = Caller(servers, tmp_path, aliases={"root": root})
+    c = Caller(servers, tmp_path, aliases={"root": root},
+               allow_from=["sender@example.org"])
     data = ("From: sender@example.org\nTo: root, %s\nSubject: mailx\n"
             "Cc: %s\nBcc: %s\nMIME-Version: 1.0\n"
             "Content-Type: text/plain; charset=\"UTF-8\"\n"
@@ -355,7 +364,8 @@ def test_s_nail(servers, rcpt, tmp_path):
     """s-nail -r: -F and a value with a space as two arguments, -m -v
     (the transcript goes to stderr only), --, a bare user1."""
     u1, u2 = rcpt("user1"), rcpt("u2")
-    c = Caller(servers, tmp_path, aliases={"user1": u1})
+    c = Caller(servers, tmp_path, aliases={"user1": u1},
+               allow_from=["sender@example.org"])
     data = ("Date: Thu, 03 Dec 2026 17:00:00 +0000\n"
             "From: Sender Name <sender@example.org>\nTo: user1, %s\n"
             "Subject: s-nail\n"
@@ -373,7 +383,7 @@ def test_s_nail(servers, rcpt, tmp_path):
 def test_gnu_mailutils(servers, rcpt, tmp_path):
     """mailutils mail: -oi -f addr -t, Bcc in the header."""
     to, bcc = rcpt("to"), rcpt("bcc")
-    c = Caller(servers, tmp_path)
+    c = Caller(servers, tmp_path, allow_from=["root@example.org"])
     data = ("To: %s\nBcc: %s\nSubject: mailutils\n"
             "Date: Thu, 3 Dec 2026 17:00:00 +0000\n"
             "User-Agent: mail (GNU Mailutils 3.17)\n\nbody\n" % (to, bcc)
@@ -401,7 +411,7 @@ def test_php_mail(servers, rcpt, tmp_path):
     <a>, b; CRLF header lines around an LF body; no From, Date or
     Message-ID."""
     a, b = rcpt("a"), rcpt("b")
-    c = Caller(servers, tmp_path)
+    c = Caller(servers, tmp_path, allow_from=["bounce@example.org"])
     data = ("To: Someone <%s>, %s\r\nSubject: php\r\n"
             "X-Mailer: PHP/8.2\r\n\r\nline one\nline two\n" % (a, b)
             ).encode()
@@ -434,7 +444,7 @@ def test_sudo(servers, rcpt, tmp_path):
 def test_mdadm(servers, rcpt, tmp_path):
     """mdadm with MAILFROM: a glued -f through a shell."""
     to = rcpt("raid")
-    c = Caller(servers, tmp_path)
+    c = Caller(servers, tmp_path, allow_from=["raid@example.org"])
     data = ("From: raid@example.org\nTo: %s\n"
             "Subject: Fail event on /dev/md0:host\n\n"
             "This is an automatically generated mail message.\n" % to
@@ -521,7 +531,7 @@ def test_atd(servers, rcpt, tmp_path):
 
 def test_ruby_mail(servers, rcpt, tmp_path):
     to = rcpt("to")
-    c = Caller(servers, tmp_path)
+    c = Caller(servers, tmp_path, allow_from=["from@example.org"])
     data = ("Date: Thu, 03 Dec 2026 17:00:00 +0000\n"
             "From: from@example.org\nTo: %s\n"
             "Message-ID: <abc@example.org>\nSubject: rails\n"
@@ -559,7 +569,8 @@ def test_alpine_bs(servers, rcpt, tmp_path):
     the relay's outcome: a refused recipient gets 554 and nothing is
     sent; the next message in the same session still goes."""
     to, root = rcpt("to"), rcpt("root")
-    c = Caller(servers, tmp_path, aliases={"root": root})
+    c = Caller(servers, tmp_path, aliases={"root": root},
+               allow_from=["me@example.org"])
     msg1 = ("From: Me <me@example.org>\r\nTo: %s\r\nCc: root\r\n"
             "Subject: alpine\r\nDate: Thu, 3 Dec 2026 17:00:00 +0000\r\n"
             "Message-ID: <alpine.1@example.org>\r\n\r\n"

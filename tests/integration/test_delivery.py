@@ -12,8 +12,9 @@ import harness
 from mailmodel import check_arrival, check_log, split_lines
 
 
-def message(subject, to="Someone <someone@example.org>", extra=b""):
-    return (b"From: Alice <alice@example.org>\n"
+def message(subject, to="Someone <someone@example.org>", extra=b"",
+            frm="Alice <alice@example.org>"):
+    return (b"From: " + frm.encode() + b"\n"
             b"To: " + to.encode() + b"\n"
             b"Subject: " + subject.encode() + b"\n" + extra + b"\n"
             b"Hello,\n\nthis is a test message.\n.\n..leading dots\n"
@@ -69,7 +70,8 @@ def test_tls_and_auth(servers, mailhop, rcpt, user, tls, auth, mech):
     conf = servers.write_config(user=user, tls=tls, auth=auth,
                                 from_addr="%s@example.org" % user)
     to = rcpt()
-    data = message("%s %s %s" % (user, tls, auth))
+    data = message("%s %s %s" % (user, tls, auth),
+                   frm="%s@example.org" % user)
     res, (got,) = deliver(servers, mailhop, conf, [to], data,
                           sender="%s@example.org" % user)
     assert got["protocol"] == "ESMTPSA"
@@ -147,7 +149,7 @@ def test_argument_recipients_ignore_header(servers, mailhop, rcpt):
 
 def test_envelope_sender_from_f(servers, mailhop, rcpt):
     to = rcpt()
-    conf = servers.write_config()
+    conf = servers.write_config(allow_from="alice+*@example.org")
     data = b"Subject: no From, Date or Message-ID\n\nbody\n"
     res, (got,) = deliver(servers, mailhop, conf, [to], data,
                           ["-f", "alice+list@example.org"],
@@ -241,7 +243,7 @@ def test_verbose_transcript_hides_secrets(servers, mailhop, rcpt, auth):
     to = rcpt()
     conf = servers.write_config(user=user, auth=auth,
                                 from_addr="bob@example.org")
-    data = message("verbose")
+    data = message("verbose", frm="Bob <bob@example.org>")
     res = mailhop.send(conf, [to], data, ["-v"])
     assert res.rc == 0, res
     check_arrival(servers.wait_for_delivery(to)[0], data, "bob@example.org",

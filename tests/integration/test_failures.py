@@ -63,7 +63,7 @@ def refused_before_auth(servers, mailhop, conf, to):
 def test_wrong_password(servers, mailhop, rcpt, user, auth):
     to = rcpt()
     conf = servers.write_config(user=user, password="wrong " + user,
-                                auth=auth)
+                                auth=auth, from_addr="alice@example.org")
     res = mailhop.send(conf, [to], MESSAGE)
     check_error_line(res, 77)
     servers.assert_nothing_delivered(to)
@@ -137,7 +137,8 @@ def test_rejected_recipient_stops_everything(servers, mailhop, rcpt):
 
 
 def test_only_recipient_rejected(servers, mailhop):
-    conf = servers.write_config(tls="off", auth="off", user=None)
+    conf = servers.write_config(tls="off", auth="off", user=None,
+                                from_addr="alice@example.org")
     res = mailhop.send(conf, ["reject@example.org"], MESSAGE)
     check_error_line(res, 67, "reject@example.org")
     servers.wait_queue_empty()

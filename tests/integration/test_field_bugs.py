@@ -15,8 +15,8 @@ also sets how temporary failures end (queue off: exit 75).
 Cases that need what mailhop does not have yet are written as the case
 says and marked xfail(strict=True), so that they turn into failures the
 day the feature lands and the mark must go.  The From policy (B19, B22)
-applies to accounts with allow_from (policy_conf); without it every
-sender is allowed, as mailhop.conf(5) says.
+applies to every account: with allow_from (policy_conf) its patterns,
+without it the account's from alone (SENDER; test_from_policy.py).
 """
 
 import base64
@@ -367,11 +367,12 @@ def log_state():
 def test_B22_quoted_sender_is_one_address(servers, mailhop, rcpt):
     """The -f value with option-looking words in a quoted local part is
     one address: the envelope sender is all of it, and no option in it
-    takes effect (/tmp/log is not made or written).  Without allow_from
-    mailhop sends it; the refusal with allow_from is the test below."""
+    takes effect (/tmp/log is not made or written).  With allow_from =
+    "*" mailhop sends it; the refusal by a list is the test below."""
     alice = rcpt("alice")
     before = log_state()
-    res = run(servers, mailhop, ["-f", QUOTED_SENDER, alice], msg(alice))
+    res = run(servers, mailhop, ["-f", QUOTED_SENDER, alice], msg(alice),
+              conf=servers.write_config(allow_from="*"))
     assert res.rc == 0 and res.stderr == "", res
     raw, = arrived(servers, alice)
     assert trace_of(raw)["return-path"] == "<%s>" % QUOTED_SENDER
@@ -882,7 +883,7 @@ def test_B38_case_B_no_credentials_in_logs(servers, mailhop, rcpt, user,
     secrets = [password.decode(), b64(password), b64(user.encode()),
                b64(b"\0" + user.encode() + b"\0" + password),
                b64(user.encode() + b"\0" + user.encode() + b"\0" + password)]
-    conf = servers.write_config(user=user, auth=mech)
+    conf = servers.write_config(user=user, auth=mech, from_addr=SENDER)
     res = run(servers, mailhop, ["-v", to], msg(to), conf=conf)
     assert res.rc == 0, res
     arrived(servers, to)

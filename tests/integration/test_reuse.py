@@ -368,15 +368,18 @@ def test_send_carries_the_due_queue_over_its_connection(servers, mailhop,
 
 
 def two_accounts(servers, down):
-    """One config with accounts a (user alice) and b (user bob), both to
-    the closed port (down) or to Postfix."""
+    """One config with accounts a (user alice) and b (user bob, which may
+    also send MESSAGE's From, alice's), both to the closed port (down) or
+    to Postfix."""
     kw = dict(queue=True)
     if down:
         kw.update(host="127.0.0.1", timeout=5, port=servers.ports["closed"])
     texts = []
-    for account, user in (("a", "alice"), ("b", "bob")):
+    for account, user, allow in (("a", "alice", None),
+                                 ("b", "bob", ["bob@example.org",
+                                               "alice@example.org"])):
         with open(servers.write_config(account=account, user=user,
-                                       **kw)) as f:
+                                       allow_from=allow, **kw)) as f:
             texts.append(f.read())
     path = servers.write_config(**kw)
     body = [ln for ln in texts[1].splitlines()

@@ -19,8 +19,12 @@ static const struct {
 	const char *mailbox;
 	int allowed;
 } cases[] = {
-	{ { NULL }, "anyone@anywhere.example", 1 },
-	{ { NULL }, "root", 1 },
+	/* no allow_from: only the account's from, me@example.com */
+	{ { NULL }, "anyone@anywhere.example", 0 },
+	{ { NULL }, "root", 0 },
+	{ { NULL }, "me@example.com", 1 },
+	{ { NULL }, "me@EXAMPLE.COM", 1 },
+	{ { NULL }, "", 1 },
 	{ { "me@example.com", NULL }, "me@example.com", 1 },
 	{ { "me@example.com", NULL }, "me@EXAMPLE.com", 1 },
 	{ { "me@example.com", NULL }, "Me@example.com", 0 },
@@ -59,11 +63,69 @@ static const struct {
 	{ { "me@example.com", NULL }, "\"x\\\" -oQ/tmp\"@example.com", 0 },
 };
 
+/* The default (no allow_from, or allow_from = {}): from alone. */
+static const struct {
+	const char *from;
+	const char *mailbox;
+	int allowed;
+} defaults[] = {
+	{ "me@example.com", "me@example.com", 1 },
+	{ "me@example.com", "me@Example.Com", 1 },
+	{ "me@example.com", "ME@example.com", 0 },
+	{ "me@example.com", "me@example.org", 0 },
+	{ "me@example.com", "me@sub.example.com", 0 },
+	{ "me@example.com", "me+tag@example.com", 0 },
+	{ "me@example.com", "other@example.org", 0 },
+	{ "me@example.com", "\"me\"@example.com", 0 },
+	{ "me@example.com", "", 1 },
+	/* a bare name is taken with the local domain, example.org */
+	{ "root@example.org", "root", 1 },
+	{ "me@example.com", "me", 0 },
+	/* from is an address, not a pattern */
+	{ "*@example.com", "anyone@example.com", 0 },
+	{ "*@example.com", "*@example.com", 1 },
+	{ "me+*@example.com", "me+x@example.com", 0 },
+	/* IDNA both ways */
+	{ "me@b\xc3\xbc"
+	  "cher.example",
+	    "me@xn--bcher-kva.example", 1 },
+	{ "me@xn--bcher-kva.example",
+	    "me@B\xc3\x9c"
+	    "CHER.example",
+	    1 },
+	{ "me@xn--bcher-kva.example", "me@bucher.example", 0 },
+};
+
+static void
+test_default(void **state)
+{
+	struct policy p = { "work", "/home/me/.config/mailhop/config", NULL, 0,
+		"example.org", NULL };
+	struct err rec;
+	size_t i;
+	int got;
+
+	(void)state;
+	for (i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+		p.from = defaults[i].from;
+		got = policy_allowed(&p, defaults[i].mailbox);
+		if (got != defaults[i].allowed)
+			fail_msg("row %zu: %s for %s: want %d, got %d", i,
+			    defaults[i].mailbox, defaults[i].from,
+			    defaults[i].allowed, got);
+		err_clear(&rec);
+		assert_int_equal(
+		    policy_check(&p, "From address", defaults[i].mailbox, &rec),
+		    got ? 0 : -1);
+		assert_int_equal(rec.class, got ? ERR_NONE : ERR_PERM);
+	}
+}
+
 static void
 test_allowed(void **state)
 {
 	struct policy p = { "work", "/home/me/.config/mailhop/config", NULL, 0,
-		"example.org" };
+		"example.org", "me@example.com" };
 	struct err rec;
 	size_t i, n;
 	int got;
@@ -86,13 +148,42 @@ test_allowed(void **state)
 	}
 }
 
+/* Which lists let every sender through (and an unparsed field). */
+static void
+test_any(void **state)
+{
+	static const struct {
+		const char *pats[MAX_PATS];
+		int any;
+	} rows[] = {
+		{ { NULL }, 0 },
+		{ { "*", NULL }, 1 },
+		{ { "me@example.com", "*", NULL }, 1 },
+		{ { "*@example.com", NULL }, 0 },
+		{ { "me+*@example.com", NULL }, 0 },
+	};
+	struct policy p = { "work", "/home/me/.config/mailhop/config", NULL, 0,
+		"example.org", "me@example.com" };
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		for (n = 0; n < MAX_PATS && rows[i].pats[n] != NULL; n++)
+			;
+		p.allow = rows[i].pats;
+		p.nallow = n;
+		if (policy_any(&p) != rows[i].any)
+			fail_msg("row %zu: want %d", i, rows[i].any);
+	}
+}
+
 /* The refusal names the address, the account, the list and the file. */
 static void
 test_message(void **state)
 {
 	static const char *const pats[] = { "me@example.com", "*@example.org" };
 	struct policy p = { "work", "/home/me/.config/mailhop/config", pats, 2,
-		"example.org" };
+		"example.org", "me@example.com" };
 	struct err rec;
 
 	(void)state;
@@ -103,7 +194,19 @@ test_message(void **state)
 	assert_string_equal(rec.text,
 	    "From address ceo@example.net is not allowed for account work "
 	    "(allowed: me@example.com, *@example.org; add it to allow_from "
-	    "in /home/me/.config/mailhop/config)");
+	    "in /home/me/.config/mailhop/config, or \"*\" to leave it to "
+	    "the server)");
+	p.allow = NULL;
+	p.nallow = 0;
+	err_clear(&rec);
+	assert_int_equal(
+	    policy_check(&p, "envelope sender", "ceo@example.net", &rec), -1);
+	assert_int_equal(rec.code, EX_NOPERM);
+	assert_string_equal(rec.text,
+	    "envelope sender ceo@example.net is not allowed for account work "
+	    "(without allow_from only its from, me@example.com; add it to "
+	    "allow_from in /home/me/.config/mailhop/config, or \"*\" to "
+	    "leave it to the server)");
 	err_clear(&rec);
 	assert_int_equal(
 	    policy_check(&p, "Sender address", "x\ny@example.net", &rec), -1);
@@ -115,6 +218,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_allowed),
+		cmocka_unit_test(test_default),
+		cmocka_unit_test(test_any),
 		cmocka_unit_test(test_message),
 	};
 
