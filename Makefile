@@ -82,9 +82,11 @@ $(B)/asan/libmailhop.a: $(ASAN_OBJS)
 	ar rcs $@ $(ASAN_OBJS)
 
 # Calls a unit test watches (ld --wrap: the test defines __wrap_NAME and
-# calls __real_NAME): test_smtp each io deadline smtp sets, test_io the
-# verdict GnuTLS gives tls.c.
-WRAP_smtp = -Wl,--wrap=io_set_deadline
+# calls __real_NAME): test_smtp each io deadline smtp sets, each buffer
+# it writes and the TLS verdict it reads, test_io the verdict GnuTLS
+# gives tls.c.
+WRAP_smtp = -Wl,--wrap=io_set_deadline -Wl,--wrap=io_put \
+	-Wl,--wrap=tls_verify_result
 WRAP_io = -Wl,--wrap=gnutls_certificate_verify_peers3
 
 $(B)/test_%: tests/unit/test_%.c $(B)/asan/libmailhop.a $(HDRS) $(TEST_HDRS)

@@ -597,6 +597,11 @@ fill_account(
 	a->tls = (enum conf_tls)cfg_getint(sec, "tls");
 	a->port = cfg_size(sec, "port") > 0 ? (int)cfg_getint(sec, "port")
 					    : ports[a->tls];
+	/* Port 465 speaks TLS from the first byte (RFC 8314 3.3): with
+	 * the default starttls the session would only wait for a
+	 * greeting that never comes.  tls written out stays as written. */
+	if (a->port == 465 && confparse_key_line(sec, "tls") == 0)
+		a->tls = CONF_TLS_IMPLICIT;
 	a->tls_ca_file = dup_str(cfg_getstr(sec, "tls_ca_file"), &oom);
 	a->tls_pin = dup_str(cfg_getstr(sec, "tls_pin"), &oom);
 	a->tls_priorities = dup_str(cfg_getstr(sec, "tls_priorities"), &oom);
@@ -642,6 +647,13 @@ fill_settings(cfg_t *sec, struct conf_account *a)
 		return -1;
 	for (i = 0; rc != -1 && i < a->nsettings; i++) {
 		c = &a->settings[i];
+		/* The built-in tls follows port 465 (fill_account). */
+		if (strcmp(c->key, "tls") == 0 && c->line == 0 &&
+		    a->tls == CONF_TLS_IMPLICIT) {
+			free(c->value);
+			if ((c->value = strdup("implicit")) == NULL)
+				rc = -1;
+		}
 		if (c->value != NULL)
 			continue;
 		if (strcmp(c->key, "port") == 0)

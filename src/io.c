@@ -49,6 +49,15 @@ struct io {
 
 static int send_held(struct io *io, struct err *rec);
 
+void
+io_forget_sent(struct io *io)
+{
+	if (io == NULL || io->out_used <= io->out_len)
+		return;
+	explicit_bzero(io->out + io->out_len, io->out_used - io->out_len);
+	io->out_used = io->out_len;
+}
+
 struct io *
 io_new(int fd)
 {

@@ -48,6 +48,10 @@ gnutls_session_t io_tls(struct io *io);
  * Returns 0, or -1 with rec filled. */
 int io_put(struct io *io, const void *buf, size_t len, struct err *rec);
 
+/* Wipe what the output buffer held of bytes already written (an AUTH
+ * response), so that it does not stay there until io_free. */
+void io_forget_sent(struct io *io);
+
 /* Write the whole output buffer in as few writes as the transport allows.
  * Returns 0, or -1 with rec filled (ERR_TEMP on a lost connection). */
 int io_flush(struct io *io, struct err *rec);

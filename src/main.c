@@ -484,7 +484,8 @@ deliver(struct run *r)
 	else
 		rc = smtp_send(p, &env, r->msg.fd, &r->res, &r->err);
 	p->accepted = NULL; /* the flush that may follow has its own */
-	/* The password is not needed past the session's AUTH. */
+	/* smtp wiped the password when the session's AUTH ended (S35);
+	 * the buffer goes too.  A -q flush after this loads its own. */
 	secret_free(r->acct.password);
 	r->acct.password = NULL;
 	p->password = NULL;

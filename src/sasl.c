@@ -48,6 +48,9 @@ static struct {
 	__typeof__(&gsasl_client_start) client_start;
 	__typeof__(&gsasl_finish) finish;
 	__typeof__(&gsasl_property_set) property_set;
+	/* Optional: without them gsasl's copies are freed unwiped. */
+	__typeof__(&gsasl_property_fast) property_fast;
+	__typeof__(&gsasl_property_free) property_free;
 	__typeof__(&gsasl_step64) step64;
 	__typeof__(&gsasl_strerror) strerror;
 } gs;
@@ -72,6 +75,10 @@ load_gsasl(const char *mech, struct err *rec)
 	gs.finish = (__typeof__(gs.finish))dlsym(gs.handle, "gsasl_finish");
 	gs.property_set =
 	    (__typeof__(gs.property_set))dlsym(gs.handle, "gsasl_property_set");
+	gs.property_fast = (__typeof__(gs.property_fast))dlsym(
+	    gs.handle, "gsasl_property_fast");
+	gs.property_free = (__typeof__(gs.property_free))dlsym(
+	    gs.handle, "gsasl_property_free");
 	gs.step64 = (__typeof__(gs.step64))dlsym(gs.handle, "gsasl_step64");
 	gs.strerror =
 	    (__typeof__(gs.strerror))dlsym(gs.handle, "gsasl_strerror");
@@ -321,15 +328,40 @@ sasl_free_out(char *out)
 	secret_free(out);
 }
 
+/* gsasl frees its property copies without wiping them (S35): the
+ * password and what SCRAM derived from it are wiped in place first (the
+ * strings are gsasl's own malloc'ed copies).  XXX: SCRAM's ClientKey and
+ * the like live in the mechanism's private state, which gsasl_finish
+ * frees unwiped; no API reaches them. */
+static void
+wipe_properties(Gsasl_session *sess)
+{
+	static const Gsasl_property secret[] = { GSASL_PASSWORD,
+		GSASL_SCRAM_SALTED_PASSWORD, GSASL_SCRAM_SERVERKEY,
+		GSASL_SCRAM_STOREDKEY };
+	const char *v;
+	size_t i;
+
+	if (gs.property_fast == NULL || gs.property_free == NULL)
+		return;
+	for (i = 0; i < sizeof(secret) / sizeof(secret[0]); i++) {
+		v = gs.property_fast(sess, secret[i]);
+		if (v != NULL)
+			secret_wipe((char *)v, strlen(v));
+		gs.property_free(sess, secret[i]);
+	}
+}
+
 void
 sasl_free(struct sasl *s)
 {
 	if (s == NULL)
 		return;
-	/* gsasl frees its property copies without wiping them (S35): end
-	 * the session as soon as the exchange is over. */
-	if (s->sess != NULL)
+	/* smtp ends the exchange as soon as it is over (smtp.h). */
+	if (s->sess != NULL) {
+		wipe_properties(s->sess);
 		gs.finish(s->sess);
+	}
 	if (s->ctx != NULL)
 		gs.done(s->ctx);
 	oauth_free(s->oauth);

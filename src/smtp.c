@@ -22,6 +22,7 @@
 #include "net.h"
 #include "reply.h"
 #include "sasl.h"
+#include "secret.h"
 #include "smtp.h"
 #include "smtp_int.h"
 #include "tls.h"
@@ -385,17 +386,28 @@ connect_io(struct smtp_conn *s, struct err *rec)
 	return 0;
 }
 
+/* The password serves one connection (S35); see smtp.h. */
+static void
+wipe_password(const struct smtp_params *p)
+{
+	if (p->password != NULL)
+		secret_wipe(p->password, strlen(p->password));
+}
+
 int
 smtp_conn_open(const struct smtp_params *params, struct smtp_result *res,
     struct smtp_conn **conn, struct err *rec)
 {
 	struct smtp_conn *s;
+	int rc;
 
 	*conn = NULL;
 	err_clear(rec);
 	result_init(res, "none", "none");
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		wipe_password(params);
 		return err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
+	}
 	s->p = params;
 	s->res = res;
 	snprintf(s->tls, sizeof(s->tls), "none");
@@ -406,7 +418,10 @@ smtp_conn_open(const struct smtp_params *params, struct smtp_result *res,
 	s->tlsp.cert_file = params->tls_cert_file;
 	s->tlsp.key_file = params->tls_key_file;
 	s->state = ST_GREETING;
-	if (connect_io(s, rec) == 0 && run(s, ST_READY, rec) == 0) {
+	rc = connect_io(s, rec) == 0 ? run(s, ST_READY, rec) : -1;
+	/* Also when AUTH did not run or ended early (S35). */
+	smtp_open_auth_end(s);
+	if (rc == 0) {
 		*conn = s;
 		return 0;
 	}
@@ -495,8 +510,10 @@ smtp_send_keep(const struct smtp_params *params,
 	result_init(res, "none", "none");
 	if (env->rcpt_codes != NULL)
 		memset(env->rcpt_codes, 0, env->nrcpt * sizeof(int));
-	if (smtp_txn_check(params, env, rec) == -1)
+	if (smtp_txn_check(params, env, rec) == -1) {
+		wipe_password(params);
 		return -1;
+	}
 	if (smtp_conn_open(params, res, &c, rec) == -1)
 		return -1;
 	rc = smtp_conn_send(c, env, msgfd, keep == NULL, res, rec);

@@ -31,9 +31,13 @@ struct smtp_params {
 	enum smtp_auth auth;
 	const char *mech; /* upper case, for SMTP_AUTH_MECH */
 	const char *user;
-	const char *password; /* owned by the caller, who wipes it */
-	const char *helo;     /* name sent with EHLO */
-	int timeout_ms;	      /* connect budget and base for each step */
+	/* Owned by the caller, who frees it; smtp_conn_open wipes its
+	 * bytes as soon as the AUTH exchange ends, success or failure,
+	 * and smtp_send before it returns in any case (security.md S35):
+	 * it serves one connection only. */
+	char *password;
+	const char *helo; /* name sent with EHLO */
+	int timeout_ms;	  /* connect budget and base for each step */
 	/* 0: all or nothing (DESIGN.md): one recipient refused, nobody
 	 * gets the message.  1: deliver to the recipients the server
 	 * accepted; smtp_send still returns -1 naming the refused ones
@@ -96,7 +100,7 @@ struct smtp_result {
  * smtp_conn_send with QUIT in the message's group, smtp_conn_close.
  * An envelope no server should see is refused before connecting
  * (ERR_USAGE).  Returns and fills res and rec as smtp_conn_send.
- * Blocks. */
+ * params->password is wiped (smtp_params).  Blocks. */
 int smtp_send(const struct smtp_params *params, const struct smtp_envelope *env,
     int msgfd, struct smtp_result *res, struct err *rec);
 
@@ -114,7 +118,9 @@ int smtp_send_keep(const struct smtp_params *params,
 struct smtp_conn;
 
 /* Connect to the server in params (which must outlive the connection),
- * read the greeting, EHLO, STARTTLS or implicit TLS, EHLO again, AUTH.
+ * read the greeting, EHLO, STARTTLS or implicit TLS, EHLO again, AUTH;
+ * params->password is wiped once the AUTH exchange is over, and before
+ * this returns in any case.
  * Every wait has a deadline.  Returns 0 with *conn set (release with
  * smtp_conn_close); or -1 with *conn NULL and rec filled: ERR_TEMP for
  * 4xx, timeouts, refused or lost connections, ERR_PERM with the sysexits

@@ -145,6 +145,12 @@ int smtp_open_send(struct smtp_conn *s, struct err *rec);
 int smtp_open_reply(struct smtp_conn *s, struct err *rec);
 int smtp_open_start_tls(struct smtp_conn *s, struct err *rec);
 
+/* The AUTH exchange is over, or will never run: end the SASL session
+ * (with what it copied), wipe the last response, what the output buffer
+ * kept of the responses sent, and the password in s->p (S35).  Safe to
+ * call more than once. */
+void smtp_open_auth_end(struct smtp_conn *s);
+
 /* The reply in an AUTH exchange could not be read (rec says why: a line
  * over the cap, a NUL, a malformed line): cancel with "*" and end the
  * session; rec is rewritten to name the mechanism and the host. */

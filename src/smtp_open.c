@@ -18,6 +18,7 @@
 #include "net.h"
 #include "reply.h"
 #include "sasl.h"
+#include "secret.h"
 #include "smtp_int.h"
 #include "tls.h"
 
@@ -39,6 +40,12 @@ smtp_open_start_tls(struct smtp_conn *s, struct err *rec)
 		return smtp_io_failed(s);
 	}
 	tls = io_tls(s->io);
+	/* A second check of the verdict, before anything is sent inside
+	 * TLS: the verify callback fails the handshake on a refusal, and
+	 * tls_verify_result also refuses a handshake in which no
+	 * certificate was checked at all (security.md S15). */
+	if (tls_verify_result(tls, rec) == -1)
+		return smtp_io_failed(s);
 	snprintf(s->tls, sizeof(s->tls), "%s", tls_version_name(tls));
 	snprintf(s->res->tls, sizeof(s->res->tls), "%s", s->tls);
 	if (log_trace_enabled()) {
@@ -143,6 +150,21 @@ put_secret(struct smtp_conn *s, int initial, struct err *rec)
 	return smtp_flush(s, rec);
 }
 
+void
+smtp_open_auth_end(struct smtp_conn *s)
+{
+	char *pw = s->p->password;
+
+	sasl_free(s->sasl);
+	s->sasl = NULL;
+	sasl_free_out(s->auth_out);
+	s->auth_out = NULL;
+	if (s->io != NULL)
+		io_forget_sent(s->io);
+	if (pw != NULL)
+		secret_wipe(pw, strlen(pw));
+}
+
 static int
 auth_begin(struct smtp_conn *s, struct err *rec)
 {
@@ -161,6 +183,12 @@ auth_begin(struct smtp_conn *s, struct err *rec)
 	if (sasl_choose(s->caps.auth, forced, s->mech, sizeof(s->mech), rec) ==
 	    -1)
 		return -1;
+	/* Wiped after an earlier connection's AUTH (smtp.h): never sent
+	 * as an empty password. */
+	if (s->p->password != NULL && s->p->password[0] == '\0')
+		return err_set(rec, ERR_LOCAL, EX_SOFTWARE,
+		    "the password for %s was used up by an earlier connection",
+		    s->p->host);
 	snprintf(s->res->mech, sizeof(s->res->mech), "%s", s->mech);
 	s->sasl =
 	    sasl_new(s->mech, s->p->user, s->p->password, io_tls(s->io), rec);
@@ -269,8 +297,8 @@ on_auth(struct smtp_conn *s, struct err *rec)
 	if (code == 334)
 		return auth_challenge(s, rec);
 	sasl_failure_hint(s->sasl, hint, sizeof(hint));
-	sasl_free(s->sasl);
-	s->sasl = NULL;
+	/* The exchange is over: the password is not needed any more. */
+	smtp_open_auth_end(s);
 	/* A success the mechanism has not confirmed (SCRAM: the server's
 	 * signature is still unchecked) proves nothing (security.md S25). */
 	if (code == 235 && s->sasl_more)

@@ -377,12 +377,30 @@ done:
 	return ok;
 }
 
+/* The name matched through a whole-label wildcard (wildcard_ok): the
+ * rest of the verdict is GnuTLS's check of the chain alone, with no host
+ * name, taken whole.  Clearing the wrong-name bit and reading what is
+ * left would depend on which reason bits GnuTLS sets beside
+ * GNUTLS_CERT_INVALID: a fault it marks with that bit alone would pass
+ * (security.md S13, S15). */
+static void
+recheck_without_name(gnutls_session_t s, struct tls_ctx *ctx)
+{
+	unsigned int status = GNUTLS_CERT_INVALID;
+
+	if (gnutls_certificate_verify_peers3(s, NULL, &status) < 0)
+		ctx->status |= GNUTLS_CERT_INVALID;
+	else
+		ctx->status = status;
+}
+
 /* The certificate check, run by GnuTLS inside the handshake, so that a
  * refusal fails the handshake itself (S15): with tls_pin the server's key
  * must be listed (the chain, names and dates are not looked at: the key
  * is the identity, as with DANE-EE, RFC 7671 5.1); else GnuTLS checks the
- * chain and the name (never a NULL host, no wildcards), and wildcard_ok
- * a name that matched only through a wildcard.  The verdict stays in ctx
+ * chain and the name (no wildcards), and for a name that matched only
+ * through a wildcard (wildcard_ok) the chain is checked again without
+ * the name (recheck_without_name).  The verdict stays in ctx
  * for the error text and for params->report, where it does not stop the
  * handshake. */
 static int
@@ -410,11 +428,8 @@ verify_peer(gnutls_session_t s)
 		       s, ctx->host, &ctx->status) < 0)
 		ctx->status |= GNUTLS_CERT_INVALID;
 	else if ((ctx->status & GNUTLS_CERT_UNEXPECTED_OWNER) &&
-	    wildcard_ok(&chain[0], ctx->host)) {
-		ctx->status &= ~GNUTLS_CERT_UNEXPECTED_OWNER;
-		if (ctx->status == GNUTLS_CERT_INVALID)
-			ctx->status = 0;
-	}
+	    wildcard_ok(&chain[0], ctx->host))
+		recheck_without_name(s, ctx);
 	if (ctx->status == 0 || ctx->p->report)
 		return 0;
 	return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;

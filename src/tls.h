@@ -45,9 +45,11 @@ int tls_session_new(int fd, const struct tls_params *params,
  * tls_staged holds before it waits for the server or closes. */
 int tls_handshake(gnutls_session_t s, long long deadline_ms, struct err *rec);
 
-/* After a handshake with params->report: 0 when the certificate (or
- * pin) was accepted, else -1 with rec filled as a failed handshake would
- * fill it. */
+/* After a handshake: 0 when the certificate (or pin) was accepted, else
+ * -1 with rec filled as a failed handshake would fill it (ERR_PERM,
+ * EX_UNAVAILABLE), also when no certificate was checked.  --serverinfo
+ * (params->report) learns the verdict here; a send calls it as a second
+ * check before it sends anything inside TLS. */
 int tls_verify_result(gnutls_session_t s, struct err *rec);
 
 /* After a handshake with params->report: the verdict as GNUTLS_CERT_*

@@ -33,6 +33,7 @@ from conftest import Mailhop, MAILHOP
 from faultserver import FaultServer, Scenario
 
 __all__ = ["fault_pki", "fault", "fault_conf", "mailhop_hosts",
+           "mailhop_trust_hosts",
            "mailhop_trust", "FAULT_HOSTS", "SYSTEM_TRUST", "NUL_NAME"]
 
 # Names the mailhop_hosts runner resolves to 127.0.0.1.
@@ -81,6 +82,13 @@ LEAVES = {
     "ail": ("ca", ['cn = "ail.example.org"', 'dns_name = "ail.example.org"']),
     "star-example": ("ca", ['cn = "*.example.org"',
                             'dns_name = "*.example.org"']),
+    # a wildcard that matches, with another fault beside it
+    "star-example-expired": ("ca", [
+        'cn = "*.example.org"', 'dns_name = "*.example.org"',
+        'activation_date = "2020-01-01 00:00:00 UTC"',
+        'expiration_date = "2021-01-01 00:00:00 UTC"']),
+    "star-example-unknown-ca": ("other-ca", ['cn = "*.example.org"',
+                                             'dns_name = "*.example.org"']),
     "upper": ("ca", ['cn = "MAIL.EXAMPLE.ORG"',
                      'dns_name = "MAIL.EXAMPLE.ORG"']),
     "star-ail": ("ca", ['cn = "*ail.example.org"',
@@ -279,41 +287,62 @@ def fault_conf(servers):
     return write
 
 
-def _mount_wrapper(servers, name, source, target):
+def _mount_wrapper(servers, name, *mounts):
     """A Mailhop whose binary is a wrapper: a private mount namespace
-    with source bind-mounted over target, then exec mailhop (same
-    pid)."""
+    with each (source, target) of mounts bind-mounted, then exec mailhop
+    (same pid)."""
     d = servers.path(name)
+    os.makedirs(d, exist_ok=True)
     wrapper = os.path.join(d, "mailhop")
+    binds = " && ".join("mount --bind %s %s" % (harness.shlex.quote(src),
+                                                 tgt)
+                        for src, tgt in mounts)
     with open(wrapper, "w") as f:
         f.write("#!/bin/sh\n"
-                "exec unshare --mount sh -c 'mount --bind \"$0\" %s "
-                "&& exec \"$@\"' %s %s \"$@\"\n"
-                % (target, harness.shlex.quote(source),
+                "exec unshare --mount sh -c %s %s \"$@\"\n"
+                % (harness.shlex.quote(binds + ' && exec "$0" "$@"'),
                    harness.shlex.quote(MAILHOP)))
     os.chmod(wrapper, 0o755)
     return Mailhop(servers, wrapper)
 
 
-@pytest.fixture(scope="session")
-def mailhop_hosts(servers):
-    """mailhop with FAULT_HOSTS in its /etc/hosts."""
+def _hosts_file(servers):
     d = servers.path("fault-hosts")
     os.makedirs(d, exist_ok=True)
     hosts = os.path.join(d, "hosts")
     with open(hosts, "w") as f:
         f.write("127.0.0.1 localhost %s\n::1 localhost ip6-localhost\n"
                 % " ".join(FAULT_HOSTS))
-    return _mount_wrapper(servers, "fault-hosts", hosts, "/etc/hosts")
+    return hosts
 
 
-@pytest.fixture(scope="session")
-def mailhop_trust(servers):
-    """mailhop whose system trust store holds the test CA alone."""
+def _trust_file(servers):
     d = servers.path("fault-trust")
     os.makedirs(d, exist_ok=True)
     bundle = os.path.join(d, "ca-certificates.crt")
     with open(servers.ca_file) as src, open(bundle, "w") as f:
         f.write(src.read())
     os.chmod(bundle, 0o644)
-    return _mount_wrapper(servers, "fault-trust", bundle, SYSTEM_TRUST)
+    return bundle
+
+
+@pytest.fixture(scope="session")
+def mailhop_hosts(servers):
+    """mailhop with FAULT_HOSTS in its /etc/hosts."""
+    return _mount_wrapper(servers, "fault-hosts",
+                          (_hosts_file(servers), "/etc/hosts"))
+
+
+@pytest.fixture(scope="session")
+def mailhop_trust(servers):
+    """mailhop whose system trust store holds the test CA alone."""
+    return _mount_wrapper(servers, "fault-trust",
+                          (_trust_file(servers), SYSTEM_TRUST))
+
+
+@pytest.fixture(scope="session")
+def mailhop_trust_hosts(servers):
+    """mailhop_trust with FAULT_HOSTS in its /etc/hosts too."""
+    return _mount_wrapper(servers, "fault-trust-hosts",
+                          (_hosts_file(servers), "/etc/hosts"),
+                          (_trust_file(servers), SYSTEM_TRUST))

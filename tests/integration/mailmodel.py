@@ -212,6 +212,12 @@ def check_log(servers, res, **want):
     return fields
 
 
+def check_ok(res):
+    """mailhop exited 0 and said nothing: a success that also printed a
+    warning or an error line is no success."""
+    assert res.rc == 0 and res.stderr == "", res
+
+
 def check_error_line(res, code, *words):
     """mailhop exited with code and said one line "mailhop: ..." that
     contains each of words."""

@@ -19,7 +19,7 @@ from conftest_fault import *  # noqa: F401,F403
 from faultserver import (Close, Drip, KeyUpdate, ReadSome, Renegotiate,
                          Reset, Scenario, Seq,
                          Sleep, Stall)
-from mailmodel import check_error_line
+from mailmodel import check_error_line, check_ok
 
 MESSAGE = b"From: alice@example.org\nSubject: fault test\n\nbody\n"
 RCPT = "bob@example.org"
@@ -176,7 +176,7 @@ def test_S05_forget_pre_tls_knowledge(mailhop, fault, fault_conf):
                    ehlo_tls=["AUTH SCRAM-SHA-256", "SIZE 100000000"]))
     data = MESSAGE_8BIT + b"x" * 1024 + b"\n"
     res = run(mailhop, fault_conf, srv, data=data)
-    assert res.rc == 0, res
+    check_ok(res)
     s = only(srv)
     assert s.verbs("tls")[:2] == ["EHLO", "AUTH"], s
     assert s.auth[0][0] == "SCRAM-SHA-256" and s.auth_ok
@@ -193,7 +193,7 @@ def test_S05_control(mailhop, fault, fault_conf):
     TLS: BODY=8BITMIME, so its absence above is the forgetting."""
     srv = fault(sc(ehlo_tls=["AUTH SCRAM-SHA-256", "8BITMIME"]))
     res = run(mailhop, fault_conf, srv, data=MESSAGE_8BIT)
-    assert res.rc == 0, res
+    check_ok(res)
     mail = [c[1] for c in only(srv).commands if c[1].startswith(b"MAIL")]
     assert mail and mail[0].endswith(b" BODY=8BITMIME"), mail
 
@@ -202,7 +202,7 @@ def test_S06_only_ehlo_and_starttls_in_clear(mailhop, fault, fault_conf):
     srv = fault(sc())
     res = run(mailhop, fault_conf, srv,
               extra={"helo": '"client.example.org"'})
-    assert res.rc == 0, res
+    check_ok(res)
     s = only(srv)
     assert bytes(s.pre) == b"EHLO client.example.org\r\nSTARTTLS\r\n"
     assert [c[2] for c in s.commands if c[0] == "plain"] == [False, False]
@@ -229,6 +229,31 @@ def test_S07_bad_greeting(mailhop, fault, fault_conf, greeting, code,
     s = only(srv)
     assert set(s.verbs()) <= {"QUIT"}, s
     assert_nothing_sent(s)
+
+
+def max_rss_kb(mailhop, path, data=MESSAGE):
+    """A send's exit code, stderr and peak resident set (ru_maxrss, KiB),
+    which GNU time takes from wait4.  Not os.wait4 here: a child forked
+    from pytest keeps pytest's pages in its ru_maxrss across the exec
+    (tried: 75 MB for a send that failed at the greeting)."""
+    out = os.path.join(os.path.dirname(path), "maxrss")
+    res = mailhop.run(["-f", "%M", "-o", out, mailhop.path, "-C", path,
+                       "--", RCPT], data, binary="/usr/bin/time")
+    with open(out) as f:
+        return res.rc, res.stderr, int(f.read().split()[-1])
+
+
+def test_S07_long_greeting_memory_is_bounded(mailhop, fault, fault_conf):
+    """10 MB without a CRLF: mailhop refuses the line at its cap and
+    never holds the rest.  Its peak memory stays within 4 MiB of a
+    session that failed on a short greeting, and under 32 MiB."""
+    srv = fault(sc(greeting="421 4.3.2 service not available"))
+    rc, err, base = max_rss_kb(mailhop, fault_conf(srv, password=PASSWORD))
+    assert rc == 75, err
+    srv = fault(sc(greeting=b"220 " + b"A" * (10 << 20)))
+    rc, err, rss = max_rss_kb(mailhop, fault_conf(srv, password=PASSWORD))
+    assert rc == 76 and "longer than 4096 bytes" in err, err
+    assert rss < base + 4096 and rss < 32 * 1024, (rss, base)
 
 
 @pytest.mark.parametrize("case,code,words", [
@@ -328,16 +353,23 @@ def test_S09_pre_tls_lines_marked_in_transcript(mailhop, fault, fault_conf):
 
 
 def test_S09_nul_in_reply(mailhop, fault, fault_conf):
-    srv = fault(sc(replies={"MAIL": "550 5.7.1 a\x00b\x07"}))
+    """Without PIPELINING each command waits for the reply before it, so
+    the server sees exactly what went after the bad reply: nothing (no
+    RCPT, no DATA, not even QUIT: the dialogue is out of step)."""
+    srv = fault(sc(ehlo_tls=["AUTH PLAIN LOGIN"],
+                   replies={"MAIL": "550 5.7.1 a\x00b\x07"}))
     res = run(mailhop, fault_conf, srv)
     check_error_line(res, 76, "NUL")
     assert no_controls(res.stderr), repr(res.stderr)
+    s = only(srv)
+    assert s.verbs("tls") == ["EHLO", "AUTH", "MAIL"], s
+    assert not s.messages, s
 
 
 def test_S10_no_second_starttls(mailhop, fault, fault_conf):
     srv = fault(sc(ehlo_tls=["STARTTLS", "AUTH PLAIN", "PIPELINING"]))
     res = run(mailhop, fault_conf, srv)
-    assert res.rc == 0, res
+    check_ok(res)
     s = only(srv)
     assert s.verbs().count("STARTTLS") == 1
     assert "STARTTLS" not in s.verbs("tls") and s.messages
@@ -373,7 +405,7 @@ def test_S11_no_downgrade_after_tls_failure(mailhop, fault, fault_conf,
 # ---------------------------------------------------------------- B
 
 
-@pytest.mark.parametrize("cert,words", [
+S12_FAIL = [
     ("self-signed", ("not trusted", "issuer is unknown")),
     ("unknown-ca", ("not trusted", "issuer is unknown")),
     ("expired", ("not trusted", "expired")),
@@ -381,7 +413,10 @@ def test_S11_no_downgrade_after_tls_failure(mailhop, fault, fault_conf,
     ("via-notca-chain", ("not trusted",)),   # signer without CA:TRUE
     ("via-leaf-chain", ("not trusted",)),    # leaf signed by a leaf
     ("via-inter", ("not trusted",)),         # intermediate missing
-])
+]
+
+
+@pytest.mark.parametrize("cert,words", S12_FAIL)
 @pytest.mark.parametrize("tls", ["starttls", "implicit"])
 def test_S12_untrusted_certificates(mailhop, fault, fault_conf, fault_pki,
                                     tls, cert, words):
@@ -399,7 +434,7 @@ def test_S12_valid_chain_with_intermediate(mailhop, fault, fault_conf,
     intermediate sent along is accepted."""
     srv = fault(sc(cert=fault_pki.cert("via-inter-chain")))
     res = run(mailhop, fault_conf, srv)
-    assert res.rc == 0, res
+    check_ok(res)
     assert only(srv).messages
 
 
@@ -442,6 +477,26 @@ def test_S15_system_trust_checks_name_and_chain(mailhop_trust, fault,
                      {"other-name": "does not match",
                       "expired": "expired",
                       "unknown-ca": "issuer is unknown"}[cert])
+    assert s.tls_version is None and not s.post
+    assert_nothing_sent(s)
+
+
+@pytest.mark.parametrize("cert,words", S12_FAIL + [
+    ("via-inter-chain", None)], ids=[c for c, _ in S12_FAIL]
+    + ["via-inter-chain"])
+def test_S15_system_trust_S12_certificates(mailhop_trust, fault,
+                                           fault_conf, fault_pki, cert,
+                                           words):
+    """S12's certificates against the system trust store holding the
+    test CA alone: the same verdicts as with tls_ca_file."""
+    srv = fault(sc(cert=fault_pki.cert(cert)))
+    res = run(mailhop_trust, fault_conf, srv, ca_file=None)
+    s = only(srv)
+    if words is None:
+        check_ok(res)
+        assert s.tls_version and len(s.messages) == 1, s
+        return
+    check_error_line(res, 69, *words)
     assert s.tls_version is None and not s.post
     assert_nothing_sent(s)
 
@@ -558,7 +613,7 @@ def test_S16_tls_version_floor(mailhop, fault, fault_conf, versions, ok):
     res = run(mailhop, fault_conf, srv)
     s = only(srv)
     if ok:
-        assert res.rc == 0, res
+        check_ok(res)
         assert s.tls_version == versions[0].name.replace("_", "."), s
     else:
         check_error_line(res, 69, "protocol version")
@@ -616,6 +671,25 @@ def test_S13_name_mismatch(mailhop_hosts, fault, fault_conf, fault_pki,
     assert_nothing_sent(s)
 
 
+@pytest.mark.parametrize("cert,word", [
+    ("star-example-expired", "expired"),
+    ("star-example-unknown-ca", "issuer is unknown"),
+])
+def test_S13_wildcard_with_another_fault(mailhop_hosts, fault, fault_conf,
+                                         fault_pki, cert, word):
+    """A whole-label wildcard that matches the name does not excuse
+    anything else: the chain is checked again without the name, and its
+    verdict is taken whole (tls.c recheck_without_name)."""
+    srv = fault(sc(cert=fault_pki.cert(cert)))
+    res = run(mailhop_hosts, fault_conf, srv, host="mail.example.org")
+    line = check_error_line(res, 69, "not trusted", word)
+    assert "does not match" not in line, line
+    s = only(srv)
+    assert s.sni == "mail.example.org"
+    assert s.tls_version is None and not s.post
+    assert_nothing_sent(s)
+
+
 @pytest.mark.parametrize("cert", ["nul-cn", "nul-san"])
 def test_S13_nul_in_name(mailhop, fault, fault_conf, fault_pki, cert):
     """A name with a NUL byte, signed by the trusted CA: "localhost\\0
@@ -648,15 +722,36 @@ def test_S13_name_match(mailhop_hosts, fault, fault_conf, fault_pki, host,
                         cert):
     srv = fault(sc(cert=fault_pki.cert(cert)))
     res = run(mailhop_hosts, fault_conf, srv, host=host)
-    assert res.rc == 0, res
+    check_ok(res)
     assert only(srv).messages
+
+
+@pytest.mark.parametrize("host,cert,ok", [x + (False,) for x in S13_FAIL]
+                         + [x + (True,) for x in S13_PASS],
+                         ids=["%s-%s" % x for x in S13_FAIL + S13_PASS])
+def test_S15_system_trust_S13_names(mailhop_trust_hosts, fault, fault_conf,
+                                    fault_pki, host, cert, ok):
+    """S13's names against the system trust store holding the test CA
+    alone: the same verdicts as with tls_ca_file."""
+    srv = fault(sc(cert=fault_pki.cert(cert)))
+    res = run(mailhop_trust_hosts, fault_conf, srv, ca_file=None,
+              host=host)
+    s = only(srv)
+    if ok:
+        check_ok(res)
+        assert s.tls_version and len(s.messages) == 1, s
+        return
+    check_error_line(res, 69, "not trusted", "does not match")
+    assert s.sni == host
+    assert s.tls_version is None and not s.post
+    assert_nothing_sent(s)
 
 
 def test_S14_ip_literal_uses_ip_san(mailhop, fault, fault_conf,
                                     fault_pki):
     srv = fault(sc(cert=fault_pki.cert("ip-only")))
     res = run(mailhop, fault_conf, srv, host="127.0.0.1")
-    assert res.rc == 0, res
+    check_ok(res)
     s = only(srv)
     assert s.sni is None and s.sni_seen and s.sni_hello is None
 
@@ -687,7 +782,7 @@ def test_S14_sni(mailhop, fault, fault_conf, fault_pki, host, sni):
                                        or "[" in host else "default")),
                 host="::1" if ":" in host else "127.0.0.1")
     res = run(mailhop, fault_conf, srv, host=host)
-    assert res.rc == 0, res
+    check_ok(res)
     s = only(srv)
     assert s.sni_seen and s.sni == sni and s.sni_hello == sni
 
@@ -750,7 +845,7 @@ def test_S21_mechanism_choice(mailhop, fault, fault_conf, offer, mech):
         check_error_line(res, 69, "no usable mechanism")
         assert "AUTH" not in s.verbs()
     else:
-        assert res.rc == 0, res
+        check_ok(res)
         assert [m for m, _ in s.auth] == [mech] and s.auth_ok
 
 
@@ -919,7 +1014,7 @@ def test_S39_malformed_replies(mailhop_asan, fault, fault_conf, reply, code,
     assert "Sanitizer" not in res.stderr and "runtime error" not in \
         res.stderr, res.stderr
     if code == 0:
-        assert res.rc == 0, res
+        check_ok(res)
         assert only(srv).messages
     else:
         check_error_line(res, code, word)
@@ -930,7 +1025,7 @@ def test_S39_huge_size_keyword(mailhop_asan, fault, fault_conf):
     srv = fault(sc(tls="none", ehlo=["SIZE 99999999999999999999",
                                      "PIPELINING"]))
     res = run(mailhop_asan, fault_conf, srv)
-    assert res.rc == 0, res
+    check_ok(res)
     s = only(srv)
     assert s.messages
     mail = [c[1] for c in s.commands if c[1].startswith(b"MAIL")][0]
@@ -969,6 +1064,6 @@ def test_S40_slow_final_reply_within_the_allowed_time(mailhop, fault,
     srv = fault(sc(replies={"DOT": [Sleep(2.5), "250 2.0.0 Ok: slow"]}))
     t = time.monotonic()
     res = run(mailhop, fault_conf, srv, timeout=1)
-    assert res.rc == 0, res
+    check_ok(res)
     assert time.monotonic() - t >= 2.5
     assert only(srv).messages

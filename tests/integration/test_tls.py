@@ -19,7 +19,7 @@ import pytest
 import test_security as ts
 from conftest_fault import *  # noqa: F401,F403
 from harness import split_trace
-from mailmodel import check_arrival, check_error_line
+from mailmodel import check_arrival, check_error_line, check_ok
 
 
 def der_len(der, i):
@@ -128,7 +128,7 @@ def test_S17_pin_list_for_a_key_rollover(mailhop, fault, fault_conf,
     srv = fault(ts.sc(cert=cert))
     res = ts.run(mailhop, fault_conf, srv, ca_file=None,
                  extra={"tls_pin": q(pins)})
-    assert res.rc == 0, res
+    check_ok(res)
     assert len(ts.only(srv).messages) == 1
 
 
@@ -143,7 +143,7 @@ def test_S17_pinned_key_needs_no_name_match(mailhop_hosts, fault,
     res = ts.run(mailhop_hosts, fault_conf, srv, ca_file=None,
                  host="mail.example.org",
                  extra={"tls_pin": q(spki_pin(cert[0]))})
-    assert res.rc == 0, res
+    check_ok(res)
     s = ts.only(srv)
     assert s.sni == "mail.example.org" and len(s.messages) == 1
 
@@ -154,7 +154,7 @@ def test_S17_expired_pinned_certificate(mailhop, fault, fault_conf,
     srv = fault(ts.sc(cert=cert))
     res = ts.run(mailhop, fault_conf, srv, ca_file=None,
                  extra={"tls_pin": q(spki_pin(cert[0]))})
-    assert res.rc == 0, res
+    check_ok(res)
 
 
 @pytest.mark.parametrize("value,word", [
@@ -164,10 +164,16 @@ def test_S17_expired_pinned_certificate(mailhop, fault, fault_conf,
     ("", "empty"),
     (" ; ", "empty"),
 ])
-def test_S17_pin_syntax_is_checked(mailhop, servers, value, word):
-    path = servers.write_config(extra={"tls_pin": q(value)})
+def test_S17_pin_syntax_is_checked(mailhop, fault, fault_conf, value,
+                                   word):
+    """Refused when the configuration is read: no connection at all."""
+    srv = fault(ts.sc())
+    path = fault_conf(srv, password=ts.PASSWORD,
+                      extra={"tls_pin": q(value)})
     res = mailhop.send(path, [ts.RCPT], ts.MESSAGE)
     check_config_error(res, path, "tls_pin", word)
+    time.sleep(0.2)
+    assert srv.connections == 0 and not srv.sessions
 
 
 def test_S17_pin_against_postfix(servers, mailhop, rcpt):
@@ -251,10 +257,16 @@ def test_S20_no_session_resumption(servers, mailhop, fault, fault_conf,
     ("+KX-ALL", '"+KX-ALL" is not allowed'),
     ("+CTYPE-SRV-RAWPK", '"+CTYPE-SRV-RAWPK" is not allowed'),
 ], ids=lambda x: x[:24])
-def test_S16_priorities_may_only_narrow(servers, mailhop, value, word):
-    path = servers.write_config(extra={"tls_priorities": q(value)})
+def test_S16_priorities_may_only_narrow(mailhop, fault, fault_conf, value,
+                                        word):
+    """Refused when the configuration is read: no connection at all."""
+    srv = fault(ts.sc())
+    path = fault_conf(srv, password=ts.PASSWORD,
+                      extra={"tls_priorities": q(value)})
     res = mailhop.send(path, [ts.RCPT], ts.MESSAGE)
     check_config_error(res, path, "tls_priorities", word)
+    time.sleep(0.2)
+    assert srv.connections == 0 and not srv.sessions
 
 
 def free_port():
@@ -370,7 +382,7 @@ def test_client_certificate_with_a_password_login(mailhop, fault,
                        auth="plain", password=ts.PASSWORD)
     res = mailhop.send(path, [ts.RCPT], ts.MESSAGE)
     assert srv.wait_idle(5), srv.sessions
-    assert res.rc == 0, res
+    check_ok(res)
     s = ts.only(srv)
     assert subject_cn(s.peer_cert) == ["alice client"]
     assert [m for m, _ in s.auth] == ["PLAIN"] and s.auth_ok
@@ -531,7 +543,7 @@ def test_S23_no_plus_offered_sends_n(mailhop, fault, fault_conf):
     (libgsasl 2.2 cannot send "y": see sasl.c)."""
     srv = fault(ts.sc(ehlo_tls=["PIPELINING", "AUTH SCRAM-SHA-256 PLAIN"]))
     res = ts.run(mailhop, fault_conf, srv)
-    assert res.rc == 0, res
+    check_ok(res)
     s = ts.only(srv)
     assert [m for m, _ in s.auth] == ["SCRAM-SHA-256"]
     assert s.scram.cbflag == "n" and s.scram.cb_ok and s.cb is None
@@ -834,7 +846,7 @@ def test_S16_x25519_with_postfix(servers, mailhop, rcpt):
     to = rcpt()
     conf = servers.write_config()
     res = mailhop.send(conf, [to], ts.MESSAGE)
-    assert res.rc == 0, res
+    check_ok(res)
     msgs = servers.wait_for_delivery(to)
     check_arrival(msgs[0], ts.MESSAGE, "alice@example.org", to)
     trace, _ = split_trace(msgs[0])

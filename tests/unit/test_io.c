@@ -501,6 +501,11 @@ note_sni(gnutls_session_t s)
 
 /* Handshake; send a greeting; echo one record; close without
  * close_notify. */
+/* The server's certificate and key: io_server.pem unless a forced
+ * case names the wildcard one. */
+static const char *srv_cert = DATA "io_server.pem";
+static const char *srv_key = DATA "io_server.key";
+
 static void *
 tls_server(void *arg)
 {
@@ -511,8 +516,8 @@ tls_server(void *arg)
 	ssize_t n;
 
 	gnutls_certificate_allocate_credentials(&cred);
-	gnutls_certificate_set_x509_key_file(cred, DATA "io_server.pem",
-	    DATA "io_server.key", GNUTLS_X509_FMT_PEM);
+	gnutls_certificate_set_x509_key_file(
+	    cred, srv_cert, srv_key, GNUTLS_X509_FMT_PEM);
 	gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NO_SIGNAL);
 	gnutls_priority_set_direct(s, sv->prio ? sv->prio : "NORMAL", NULL);
 	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
@@ -617,20 +622,32 @@ struct forced_case {
 	unsigned int status;
 	int ret;
 	const char *text; /* NULL: accepted */
+	int wild;	  /* io_wild.pem (*.example.org) for mail.example.org */
 };
 
 static const struct forced_case forced_cases[] = {
-	{ "tls-forced-none", 0, 0, NULL },
+	{ "tls-forced-none", 0, 0, NULL, 0 },
 	{ "tls-forced-revoked", GNUTLS_CERT_INVALID | GNUTLS_CERT_REVOKED, 0,
-	    "revoked" },
-	{ "tls-forced-revoked-bit-alone", GNUTLS_CERT_REVOKED, 0, "revoked" },
+	    "revoked", 0 },
+	{ "tls-forced-revoked-bit-alone", GNUTLS_CERT_REVOKED, 0, "revoked",
+	    0 },
 	{ "tls-forced-insecure",
 	    GNUTLS_CERT_INVALID | GNUTLS_CERT_INSECURE_ALGORITHM, 0,
-	    "insecure algorithm" },
+	    "insecure algorithm", 0 },
 	{ "tls-forced-invalid-alone", GNUTLS_CERT_INVALID, 0,
-	    "certificate of localhost not trusted" },
+	    "certificate of localhost not trusted", 0 },
 	{ "tls-forced-error-return", 0, GNUTLS_E_MEMORY_ERROR,
-	    "certificate of localhost not trusted" },
+	    "certificate of localhost not trusted", 0 },
+	/* A name that matched only through a whole-label wildcard: the
+	 * chain is checked again without the name and that verdict taken
+	 * whole.  Clearing the wrong-name bit accepted the INVALID one. */
+	{ "tls-forced-wildcard-none", 0, 0, NULL, 1 },
+	{ "tls-forced-wildcard-invalid-alone", GNUTLS_CERT_INVALID, 0,
+	    "certificate of mail.example.org not trusted", 1 },
+	{ "tls-forced-wildcard-expired",
+	    GNUTLS_CERT_INVALID | GNUTLS_CERT_EXPIRED, 0, "expired", 1 },
+	{ "tls-forced-wildcard-error-return", 0, GNUTLS_E_MEMORY_ERROR,
+	    "certificate of mail.example.org not trusted", 1 },
 };
 
 static int
@@ -639,6 +656,8 @@ forced_reset(void **state)
 	(void)state;
 	forced_status = 0;
 	forced_ret = 0;
+	srv_cert = DATA "io_server.pem";
+	srv_key = DATA "io_server.key";
 	return 0;
 }
 
@@ -646,11 +665,18 @@ static void
 test_tls_forced(void **state)
 {
 	const struct forced_case *c = *state;
-	struct tls_case t = { c->name, "localhost", DATA "io_ca.pem", NULL,
-		"localhost", c->text != NULL ? ERR_PERM : ERR_NONE,
+	const char *host = c->wild ? "mail.example.org" : "localhost";
+	struct tls_case t = { c->name, host,
+		c->wild ? DATA "io_wild_ca.pem" : DATA "io_ca.pem", NULL, host,
+		c->text != NULL ? ERR_PERM : ERR_NONE,
 		c->text != NULL ? EX_UNAVAILABLE : 0,
 		c->text != NULL ? c->text : "TLS1.3" };
 	void *p = &t;
+
+	if (c->wild) {
+		srv_cert = DATA "io_wild.pem";
+		srv_key = DATA "io_wild.key";
+	}
 
 	forced_status = c->status;
 	forced_ret = c->ret;

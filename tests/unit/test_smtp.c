@@ -51,6 +51,49 @@ __wrap_io_set_deadline(struct io *io, long long deadline_ms)
 	__real_io_set_deadline(io, deadline_ms);
 }
 
+/* S35: the password buffer of the session (smtp wipes it when AUTH
+ * ends), and whether it still held the password when MAIL went out. */
+static const char *watched;
+static size_t watched_len;
+static int unwiped_at_mail;
+
+static int
+all_zero(const char *p, size_t n)
+{
+	while (n > 0 && p[n - 1] == '\0')
+		n--;
+	return n == 0;
+}
+
+int __real_io_put(struct io *io, const void *buf, size_t len, struct err *rec);
+int __wrap_io_put(struct io *io, const void *buf, size_t len, struct err *rec);
+
+int
+__wrap_io_put(struct io *io, const void *buf, size_t len, struct err *rec)
+{
+	if (watched != NULL && len >= 5 && memcmp(buf, "MAIL ", 5) == 0 &&
+	    !all_zero(watched, watched_len))
+		unwiped_at_mail = 1;
+	return __real_io_put(io, buf, len, rec);
+}
+
+/* verify_refused rows: the second check of the certificate after the
+ * handshake (tls_verify_result) says no, as it would for a handshake in
+ * which no certificate was checked. */
+int __real_tls_verify_result(gnutls_session_t s, struct err *rec);
+int __wrap_tls_verify_result(gnutls_session_t s, struct err *rec);
+
+static int verify_refused;
+
+int
+__wrap_tls_verify_result(gnutls_session_t s, struct err *rec)
+{
+	if (verify_refused)
+		return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
+		    "certificate of 127.0.0.1 not checked: forced by the test");
+	return __real_tls_verify_result(s, rec);
+}
+
 static void
 choose_case(char *input, const char *want, int lineno)
 {
@@ -415,7 +458,7 @@ client_row(const char *row)
 {
 	static const char *const kw[] = { "case", "params", "msg", "expect",
 		"result", "reply", "trace", "notrace", "outcome", "codes",
-		"longest_wait" };
+		"longest_wait", "verify_refused" };
 	size_t i;
 
 	for (i = 0; i < sizeof(kw) / sizeof(kw[0]); i++)
@@ -522,6 +565,8 @@ struct client {
 	struct smtp_envelope env;
 	char buf[16][512];
 	char rcptbuf[512];
+	char pass[512]; /* smtp wipes it (S35) */
+	char pass_was[512];
 	const char *rcpt[8];
 	int codes[8];
 };
@@ -581,7 +626,10 @@ client_params(const struct scase *c, struct client *cl)
 					   : SMTP_AUTH_MECH;
 	cl->p.mech = v;
 	cl->p.user = param(c, "user", "alice", cl->buf[3], 512);
-	cl->p.password = param(c, "pass", "secret", cl->buf[4], 512);
+	snprintf(cl->pass, sizeof(cl->pass), "%s",
+	    param(c, "pass", "secret", cl->buf[4], 512));
+	memcpy(cl->pass_was, cl->pass, sizeof(cl->pass));
+	cl->p.password = cl->pass;
 	cl->p.helo = unescape_param(
 	    param(c, "helo", "client.test", cl->buf[5], 512), cl->buf[5]);
 	cl->p.timeout_ms = atoi(param(c, "timeout", "5000", cl->buf[6], 512));
@@ -613,7 +661,7 @@ check_trace(const struct scase *c, const struct client *cl, FILE *tr)
 	all[0] = '\n';
 	n = fread(all + 1, 1, sizeof(all) - 2, tr);
 	all[n + 1] = '\0';
-	if (strstr(all, cl->p.password) != NULL)
+	if (strstr(all, cl->pass_was) != NULL)
 		bad(c->lineno, "password in the transcript:\n%s", all);
 	for (i = 0; i < c->n; i++) {
 		in = (a = row_arg(c->row[i], "trace")) != NULL;
@@ -715,6 +763,17 @@ count_accepted(void *arg)
 	accepted_calls++;
 }
 
+static int
+has_row(const struct scase *c, const char *kw)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (row_arg(c->row[i], kw) != NULL)
+			return 1;
+	return 0;
+}
+
 static void
 run_session(const struct scase *c)
 {
@@ -739,11 +798,23 @@ run_session(const struct scase *c)
 	longest_wait = 0;
 	cl.p.accepted = count_accepted;
 	accepted_calls = 0;
+	watched = cl.pass;
+	watched_len = strlen(cl.pass);
+	unwiped_at_mail = 0;
+	verify_refused = has_row(c, "verify_refused");
 	rc = smtp_send(&cl.p, &cl.env, msgfd, &res, &rec);
+	watched = NULL;
+	verify_refused = 0;
 	log_trace_enable(-1);
 	if (accepted_calls != (rc == 0))
 		bad(c->lineno, "accepted called %d times, smtp_send gave %d",
 		    accepted_calls, rc);
+	/* S35: wiped when AUTH ended, before MAIL; and in any case by the
+	 * time the session is over. */
+	if (unwiped_at_mail)
+		bad(c->lineno, "the password was not wiped before MAIL");
+	if (!all_zero(cl.pass, watched_len))
+		bad(c->lineno, "the password was not wiped: \"%s\"", cl.pass);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		bad(c->lineno, "the server's script failed (status %d)", st);
