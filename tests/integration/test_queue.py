@@ -119,7 +119,8 @@ def mailhop_dead_dns(servers):
     with open(resolv, "w") as f:
         f.write("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
     os.chmod(resolv, 0o644)
-    return _mount_wrapper(servers, "dead-dns", resolv, "/etc/resolv.conf")
+    return _mount_wrapper(servers, "dead-dns",
+                          (resolv, "/etc/resolv.conf"))
 
 
 def test_temporary_dns_failure_queues(servers, mailhop_dead_dns, rcpt,
