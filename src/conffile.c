@@ -130,14 +130,25 @@ check_mode(const struct cfile *cf, const struct stat *st, struct err *rec)
 		    cf->path);
 	if (sysmode)
 		return 0;
+	/* Say the writers too: chmod 600 takes both away. */
 	if (st->st_mode & S_IROTH)
 		return confparse_fail(rec, cf->path, 0,
-		    "holds a password but is readable by others (run: chmod 600 %s)",
+		    "holds a password but is readable %s others%s%s (run: chmod 600 %s)",
+		    st->st_mode & S_IWOTH ? "and writable by" : "by",
+		    !(st->st_mode & S_IWOTH) && (st->st_mode & S_IWGRP)
+			? " and writable by its group "
+			: "",
+		    !(st->st_mode & S_IWOTH) && (st->st_mode & S_IWGRP)
+			? group_name(st->st_gid, grp, sizeof(grp))
+			: "",
 		    cf->path);
 	if (st->st_mode & S_IRGRP)
 		return confparse_fail(rec, cf->path, 0,
-		    "holds a password but is readable by its group %s (run: chmod 600 %s)",
-		    group_name(st->st_gid, grp, sizeof(grp)), cf->path);
+		    "holds a password but is readable %s its group %s%s (run: chmod 600 %s)",
+		    st->st_mode & S_IWGRP ? "and writable by" : "by",
+		    group_name(st->st_gid, grp, sizeof(grp)),
+		    st->st_mode & S_IWOTH ? " and writable by others" : "",
+		    cf->path);
 	if (st->st_mode & (S_IRWXG | S_IRWXO))
 		return confparse_fail(rec, cf->path, 0,
 		    "holds a password but others may change it (run: chmod 600 %s)",
@@ -196,8 +207,12 @@ open_failed(struct cfile *cf, int required, struct err *rec)
 		cf->open_errno = e;
 		return 0;
 	}
-	return confparse_fail(
-	    rec, NULL, 0, "cannot read %s: %s", cf->path, strerror(e));
+	/* Only the -C file is required: say where the path came from. */
+	return confparse_fail(rec, NULL, 0, "cannot read %s: %s%s", cf->path,
+	    strerror(e),
+	    required && (e == ENOENT || e == ENOTDIR)
+		? " (check the path given to -C)"
+		: "");
 }
 
 /* Wipe and free the bytes of the system file, keeping the rest. */

@@ -600,6 +600,23 @@ confparse_free(cfg_t *cfg)
 	cfg_free(cfg);
 }
 
+/* A duration as it may be written: in the largest of d, h and m that
+ * divides it (432000 is 5d, 5400 is 90m), else in seconds. */
+static void
+show_duration(long n, char *buf, size_t size)
+{
+	static const char units[] = "dhm";
+	static const long mult[] = { 86400, 3600, 60 };
+	size_t i;
+
+	for (i = 0; i < sizeof(mult) / sizeof(mult[0]); i++)
+		if (n > 0 && n % mult[i] == 0) {
+			snprintf(buf, size, "%ld%c", n / mult[i], units[i]);
+			return;
+		}
+	snprintf(buf, size, "%ld", n);
+}
+
 /* One value of opt as it would be written in the file. */
 static void
 show_value(cfg_opt_t *opt, unsigned int i, char *buf, size_t size)
@@ -620,6 +637,8 @@ show_value(cfg_opt_t *opt, unsigned int i, char *buf, size_t size)
 			snprintf(buf, size, "%s", tls_modes[n]);
 		else if (opt->parsecb == parse_bool)
 			snprintf(buf, size, "%s", n ? "on" : "off");
+		else if (opt->parsecb == parse_duration)
+			show_duration(n, buf, size);
 		else
 			snprintf(buf, size, "%ld", n);
 		break;
