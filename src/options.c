@@ -14,6 +14,9 @@
 
 #include "options.h"
 
+/* -h is sendmail's hop count, but a person typing it means --help. */
+#define HOPS_HINT " (did you mean --help?)"
+
 /* How an option letter takes its value. */
 enum opt_kind {
 	OPT_FLAG,  /* none */
@@ -267,7 +270,7 @@ set_flush(struct options *o, const char *v, struct err *rec)
 
 	if (v[0] != '\0' && v[n] != '\0' && strchr("RISD", v[0]) == NULL)
 		return err_set(rec, ERR_USAGE, EX_USAGE,
-		    "unknown option -q%.40s (use -q, or -q with an interval such as -q30m)",
+		    "unknown option -q%.40s (use -q, -q with an interval such as -q30m, -qI[id] or -qD<id>; see mailhop --help)",
 		    v);
 	if (v[0] == 'D' && v[1] == '\0')
 		return err_set(rec, ERR_USAGE, EX_USAGE,
@@ -312,8 +315,16 @@ apply_value(struct options *o, char c, const char *v, struct err *rec)
 		if (strcmp(v, "i") == 0)
 			o->dot_ok = 1;
 		return 0;
+	case 'h':
+		/* sendmail's hop count, consumed only; a word that is not
+		 * a number is more likely a try at --help. */
+		if (v[0] < '0' || v[0] > '9' ||
+		    strspn(v, "0123456789") != strlen(v))
+			return err_set(rec, ERR_USAGE, EX_USAGE,
+			    "option -h needs a number, the hop count" HOPS_HINT);
+		return 0;
 	default:
-		/* -O, -A, -h, -L, -X, -e, -p: the value is consumed only. */
+		/* -O, -A, -L, -X, -e, -p: the value is consumed only. */
 		return 0;
 	}
 }
@@ -329,7 +340,8 @@ parse_long(
 
 	if (strncmp(w, name, n) != 0 || (w[n] != '\0' && w[n] != '='))
 		return err_set(rec, ERR_USAGE, EX_USAGE,
-		    "unknown option %.40s (see mailhop(1))", w);
+		    "unknown option %.40s (see mailhop --help, or mailhop(1))",
+		    w);
 	if (w[n] == '=')
 		v = w + n + 1;
 	else if (*i + 1 < argc)
@@ -372,7 +384,8 @@ parse_word(
 			return apply_value(o, w[k], w + k + 1, rec);
 		if (*i + 1 >= argc)
 			return err_set(rec, ERR_USAGE, EX_USAGE,
-			    "option -%c needs a value", w[k]);
+			    "option -%c needs a value%s", w[k],
+			    w[k] == 'h' ? HOPS_HINT : "");
 		(*i)++;
 		return apply_value(o, w[k], argv[*i], rec);
 	}

@@ -7,6 +7,7 @@ mailhop qualified the envelope itself."""
 
 import os
 import re
+import subprocess
 
 import pytest
 
@@ -203,6 +204,31 @@ def test_B17_loop_found_by_newaliases(servers, mailhop):
                           % aliases), res.stderr
 
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+
+def test_help_is_the_synopsis(mailhop):
+    """--help's usage lines are mailhop(1)'s SYNOPSIS, word for word (as
+    mandoc renders it, -qD<id> for the manual's italic id): the same forms
+    in the same order, -C with --pretend and --serverinfo, -r, -bs and
+    --help | --version included."""
+    res = mailhop.run(["--help"])
+    assert (res.rc, res.stderr) == (0, ""), res
+    text = res.stdout.decode()
+    usage = text[:text.index("\n\n")]
+    assert usage.startswith("usage: "), usage
+    words = usage[len("usage: "):].replace("-qD<id>", "-qDid").split()
+    man = subprocess.run(["mandoc", "-Tascii",
+                          os.path.join(REPO, "man", "mailhop.1")],
+                         stdout=subprocess.PIPE, check=True).stdout
+    # Drop the overstrike (bold, underline) mandoc -Tascii writes.
+    plain = re.sub(rb".\x08", b"", man).decode()
+    synopsis = plain[plain.index("SYNOPSIS") + len("SYNOPSIS"):
+                     plain.index("DESCRIPTION")]
+    assert words == synopsis.split(), (words, synopsis.split())
+
+
 def test_help_and_version_read_no_config(mailhop, tmp_path):
     """--help and --version print on standard output and exit 0 without
     a configuration: -C names a file that does not exist, and no home
@@ -215,9 +241,10 @@ def test_help_and_version_read_no_config(mailhop, tmp_path):
     res = mailhop.run(["-C", missing, "--help"])
     assert (res.rc, res.stderr) == (0, ""), res
     lines = res.stdout.decode().splitlines()
-    assert lines[0].startswith("usage: mailhop [-imtv]"), lines
-    for usage in ("mailhop --serverinfo", "mailhop -bp | mailq",
-                  "mailhop --store-password account"):
+    assert lines[0].startswith("usage: mailhop [-bm] [-imtv]"), lines
+    for usage in ("mailhop --serverinfo [-v] [-a account] [-C file]",
+                  "mailhop [-C file] --store-password account",
+                  "mailhop --help | --version", "[-f sender | -r sender]"):
         assert any(usage in ln for ln in lines), (usage, lines)
     res = mailhop.run(["--help", "someone@example.org"])
     assert res.rc == 64 and res.stdout == b"", res
