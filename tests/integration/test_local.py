@@ -229,6 +229,23 @@ def test_help_is_the_synopsis(mailhop):
     assert words == synopsis.split(), (words, synopsis.split())
 
 
+@pytest.mark.parametrize("page", ["mailhop.1", "mailhop.conf.5"])
+def test_man_page_quotes_do_not_nest(page):
+    """Each quoted item of the manuals is its own .Ql: rendered, no quote
+    opens inside another (mailhop(1) showed the IDNA example as
+    (‘bücher.example as ‘xn--bcher-kva.example’’), IDNA 2008), and
+    mailhop.conf(5) queue_lifetime's as (‘36h, ‘7d’’))."""
+    out = subprocess.run(["mandoc", "-Tutf8", os.path.join(REPO, "man", page)],
+                         stdout=subprocess.PIPE, check=True).stdout
+    text = re.sub(r".\x08", "", out.decode())
+    assert re.findall(r"‘[^’\n]*‘|’’", text) == []
+    if page == "mailhop.1":
+        assert ("(‘bücher.example’ as ‘xn--bcher-kva.example’, IDNA 2008)"
+                in " ".join(text.split())), text
+    else:
+        assert "(‘36h’, ‘7d’);" in text, text
+
+
 def test_help_and_version_read_no_config(mailhop, tmp_path):
     """--help and --version print on standard output and exit 0 without
     a configuration: -C names a file that does not exist, and no home
