@@ -137,7 +137,9 @@ demo: deps
 	$(MAKE) all
 	$(PYTHON) tests/demo.py $(CURDIR)/mailhop
 
-install: $(PROG)
+# Before anything is built or installed: a staged (DESTDIR) install with
+# SETGID chowns to the group, so it must exist on this machine.
+install: install-check $(PROG)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(DATADIR)/bash-completion/completions \
@@ -154,6 +156,14 @@ install: $(PROG)
 	    $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/mailhop.fish
 	@if [ -n "$(SETGID)" ]; then $(MAKE) --no-print-directory \
 	    install-setgid; fi
+
+install-check:
+	@if [ -n "$(SETGID)" ] && [ -n "$(DESTDIR)" ] && \
+	    ! getent group $(SETGID) >/dev/null; then \
+	    echo "make: group $(SETGID) does not exist; create it" \
+	        "(groupadd --system $(SETGID)) before installing" \
+	        "with SETGID and DESTDIR: the staged files are chowned" \
+	        "to it; nothing was installed" >&2; exit 1; fi
 
 # System mode: the group (created when installing to the live system),
 # the binary set-group-id to it, the system file readable by it only, and
@@ -187,4 +197,4 @@ clean:
 	rm -rf $(B) mailhop
 
 .PHONY: all deps unit format-check format lint-man integration check demo bench \
-	install install-setgid uninstall clean
+	install install-check install-setgid uninstall clean

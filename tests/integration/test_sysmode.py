@@ -131,6 +131,30 @@ def inst(servers):
         lock.close()
 
 
+def test_staged_install_without_the_group_installs_nothing(tmp_path):
+    """make install SETGID=G DESTDIR=D with no group G on this machine
+    stops before anything is built or installed (it used to install the
+    plain binary, the manual pages and the completions first), saying to
+    create the group; make exits 2 and the staging tree stays empty."""
+    group = "mailhop-nosuchgroup"
+    with pytest.raises(KeyError):
+        grp.getgrnam(group)
+    stage = tmp_path / "stage"
+    build = tmp_path / "build"
+    p = subprocess.run(
+        ["make", "-C", REPO, "-s", "B=%s" % build,
+         "PROG=%s" % (build / "mailhop"), "PREFIX=/usr",
+         "DESTDIR=%s" % stage, "SETGID=%s" % group, "install"],
+        env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = p.stderr.decode()
+    assert p.returncode == 2, (p.returncode, err)
+    assert ("make: group %s does not exist; create it (groupadd --system "
+            "%s) before installing with SETGID and DESTDIR" % (group, group)
+            in err), err
+    assert not stage.exists(), list(stage.rglob("*"))
+    assert not build.exists(), list(build.rglob("*"))
+
+
 def received_from(raw):
     """The HELO name in Postfix's Received line."""
     m = re.search(rb"^Received: from (\S+) ", raw, re.M)
