@@ -167,7 +167,9 @@ install-check:
 
 # System mode: the group (created when installing to the live system),
 # the binary set-group-id to it, the system file readable by it only, and
-# the system queue writable by it only.  An existing mailhop.conf is kept.
+# the system queue and its msg/, failed/ and tmp/ writable by it only, all
+# root's (a run makes a missing one 2770 too, but owned by its user).  An
+# existing mailhop.conf is kept.
 install-setgid:
 	@if ! getent group $(SETGID) >/dev/null; then \
 	    if [ -n "$(DESTDIR)" ]; then \
@@ -184,7 +186,9 @@ install-setgid:
 	        $(DESTDIR)$(SYSCONFDIR)/mailhop.conf; \
 	    install -m 0640 -o root -g $(SETGID) sample.conf \
 	        $(DESTDIR)$(SYSCONFDIR)/mailhop.conf || exit 1; fi
-	install -d -m 2770 -o root -g $(SETGID) $(DESTDIR)$(SPOOLDIR)
+	install -d -m 2770 -o root -g $(SETGID) $(DESTDIR)$(SPOOLDIR) \
+	    $(DESTDIR)$(SPOOLDIR)/msg $(DESTDIR)$(SPOOLDIR)/failed \
+	    $(DESTDIR)$(SPOOLDIR)/tmp
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/mailhop $(DESTDIR)$(MANDIR)/man1/mailhop.1 \

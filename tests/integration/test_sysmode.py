@@ -165,8 +165,13 @@ def test_install_modes(inst):
     st = os.stat(inst.binary)
     gid = grp.getgrnam(GROUP).gr_gid
     assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, gid, 0o2755)
-    st = os.stat(inst.spool)
-    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, gid, 0o2770)
+    # The queue and its areas are root's, writable by the group only:
+    # make install makes them all, so that no user who happens to use
+    # the queue first owns one.
+    for d in ("", "msg", "failed", "tmp"):
+        st = os.stat(os.path.join(inst.spool, d))
+        assert (d, st.st_uid, st.st_gid, st.st_mode & 0o7777) == (
+            d, 0, gid, 0o2770)
     # make install puts sample.conf there when there is no file yet, as
     # there is none in a fresh SYSCONFDIR.
     assert os.path.exists(inst.conf)
