@@ -80,6 +80,8 @@ log_format(const struct log_rec *rec, char *buf, size_t sz)
 	put_field(buf, sz, &off, "size", num);
 	if (rec->dsn != NULL)
 		put_field(buf, sz, &off, "dsn", rec->dsn);
+	if (rec->queue != NULL)
+		put_field(buf, sz, &off, "queue", rec->queue);
 	put_field(buf, sz, &off, "status", rec->status);
 	put_field(buf, sz, &off, "reply", rec->reply);
 	snprintf(num, sizeof(num), "%d", rec->exit);

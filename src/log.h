@@ -20,13 +20,14 @@ struct log_rec {
 			     * failed (a local failure) */
 	const char *reply;  /* the server's last reply, or the error */
 	int exit;	    /* exit code */
+	const char *queue;  /* the id of the copy a send kept, or NULL */
 };
 
 /* Open syslog: ident mailhop, LOG_PID, facility LOG_MAIL. */
 void log_open(void);
 
 /* Format rec as key=value fields in a fixed order into buf (size sz); the
- * dsn field appears only when set, between size and status;
+ * dsn and queue fields appear only when set, between size and status;
  * values with spaces, quotes or '=' are quoted with "" and \-escapes; all
  * values are sanitised.  Returns the length, truncated to sz - 1. */
 size_t log_format(const struct log_rec *rec, char *buf, size_t sz);

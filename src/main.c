@@ -72,6 +72,10 @@ struct run {
 	struct flush_held held;
 	int held_kept;
 	int held_gone; /* taken out on the server's 250 (held_accepted) */
+	/* The ids of the copies keep made: queued for retry, and in the
+	 * failed area; "" for none. */
+	char queued_id[QUEUE_ID_SIZE];
+	char failed_id[QUEUE_ID_SIZE];
 	struct err err;
 	/* The account's due queued messages, looked for before the send:
 	 * 0 not looked, 1 none, 2 some (conn then carried the send without
@@ -563,8 +567,19 @@ print_error(const struct run *r)
 		outcome = "; the other recipients got the message";
 	else if (e->class == ERR_TEMP)
 		outcome = "; the message was not sent";
-	fprintf(stderr, "mailhop: %s%s%s%s%s\n", e->text, said, reply, end,
-	    outcome);
+	fprintf(
+	    stderr, "mailhop: %s%s%s%s%s", e->text, said, reply, end, outcome);
+	/* Said, so that one who fixes the cause and sends again knows that
+	 * -qIfailed would send it twice. */
+	if (r->failed_id[0] != '\0')
+		fprintf(stderr,
+		    "; a copy%s is in the failed area (mailhop -qI%s sends it again, -qD%s%s deletes it)",
+		    r->split || r->res.delivered > 0
+			? " for the recipients refused for good"
+			: "",
+		    r->failed_id, r->failed_id,
+		    priv_system() && getuid() != 0 ? " run as root" : "");
+	fputc('\n', stderr);
 }
 
 /* One log line: status, the recipients of the kind want (rcpt_is), the
@@ -585,6 +600,11 @@ log_line(
 	lr.rcpt = rcpts;
 	lr.size = r->have_msg ? r->msg.size : 0;
 	lr.dsn = r->res.dsn_dropped ? "dropped" : NULL;
+	if (strcmp(status, "queued") == 0 && r->queued_id[0] != '\0')
+		lr.queue = r->queued_id;
+	else if ((want == 0 || want == 5) && strcmp(status, "refused") == 0 &&
+	    r->failed_id[0] != '\0')
+		lr.queue = r->failed_id;
 	lr.status = status;
 	lr.reply = reply;
 	lr.exit = code;
@@ -700,6 +720,7 @@ keep_copy(struct run *r, int want, int failed, struct err *qerr)
 	const char **v;
 	char why[ERR_TEXT_MAX + 32];
 	const char *reason = part_error(r, want, why, sizeof(why));
+	char *kept = failed ? r->failed_id : r->queued_id;
 	int rc, expired = 0;
 
 	if (want == 0 && r->held.m != NULL) {
@@ -707,6 +728,8 @@ keep_copy(struct run *r, int want, int failed, struct err *qerr)
 			    : queue_retry_later(r->held.m, reason,
 				  (long long)time(NULL), &expired, qerr);
 		r->held_kept = rc == 0;
+		if (rc == 0)
+			snprintf(kept, QUEUE_ID_SIZE, "%s", r->held.id);
 		return rc;
 	}
 	if ((v = calloc(r->rcpt.n, sizeof(*v))) == NULL)
@@ -715,6 +738,8 @@ keep_copy(struct run *r, int want, int failed, struct err *qerr)
 	rc =
 	    flush_keep(r->opt.config, &qe, r->msg.fd, reason, failed, id, qerr);
 	free(v);
+	if (rc == 0)
+		snprintf(kept, QUEUE_ID_SIZE, "%s", id);
 	return rc;
 }
 

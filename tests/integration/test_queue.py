@@ -103,6 +103,8 @@ def test_timeout_queues(servers, mailhop, rcpt, state):
     check_log(servers, res, status="queued", exit=0, rcpt=to,
               reply=re.compile(r"^timed out waiting for the server"))
     (qid,) = entries(qdir, "msg")
+    # The log line names the queued copy.
+    check_log(servers, res, status="queued", queue=qid)
     assert env_field(qdir, "msg", qid, "last-error").startswith(
         "timed out waiting for the server")
     assert env_field(qdir, "msg", qid, "attempts") == "1"
@@ -240,13 +242,18 @@ def test_partial_delivery_5xx_keeps_only_the_refused(servers, mailhop, rcpt,
     conf = servers.write_config(queue=True,
                                 extra={"partial_delivery": "on"})
     res = mailhop.send(conf, [good, "reject@example.org"], MESSAGE, env=env)
-    check_error_line(res, 67, "reject@example.org",
-                     "the other recipients got the message")
+    (failed,) = entries(qdir, "failed")
+    line = check_error_line(res, 67, "reject@example.org")
+    assert line.endswith(
+        "; the other recipients got the message; a copy for the recipients "
+        "refused for good is in the failed area (mailhop -qI%s sends it "
+        "again, -qD%s deletes it)" % (failed, failed)), line
     lines = [parse_log(ln) for ln in
              servers.mailhop_syslog_lines(res.pid, 2, "msgid=")]
-    assert [(f["status"], f["rcpt"], f["exit"]) for f in lines] == [
-        ("sent", good, "0"), ("refused", "reject@example.org", "67")], lines
-    (failed,) = entries(qdir, "failed")
+    assert [(f["status"], f["rcpt"], f["exit"], f.get("queue"))
+            for f in lines] == [
+        ("sent", good, "0", None),
+        ("refused", "reject@example.org", "67", failed)], lines
     assert rcpts_of(qdir, "failed", failed) == ["reject@example.org"]
     assert entries(qdir, "msg") == []
 
@@ -256,11 +263,17 @@ def test_permanent_refusal_is_kept_in_failed(servers, mailhop, fault,
     env, qdir = state
     conf = servers.write_config(queue=True)
     res = mailhop.send(conf, ["reject@example.org"], MESSAGE, env=env)
-    check_error_line(res, 67, "reject@example.org")
-    check_log(servers, res, status="refused", exit=67)
     assert entries(qdir, "msg") == []
     assert len(entries(qdir, "failed")) == 1
     (qid,) = entries(qdir, "failed")
+    # One line, which says where the copy is, so that one who fixes the
+    # cause and sends again does not later send it twice; the log line
+    # names it too.
+    line = check_error_line(res, 67, "reject@example.org")
+    assert line.endswith(
+        "; a copy is in the failed area (mailhop -qI%s sends it again, "
+        "-qD%s deletes it)" % (qid, qid)), line
+    check_log(servers, res, status="refused", exit=67, queue=qid)
     envtext = (qdir / "failed" / qid / "env").read_text()
     # A permanent failure is not retried: -q, even with the message made
     # due long ago and past its lifetime, against a server that would
@@ -303,7 +316,8 @@ def test_failed_message_sent_again_with_qI(servers, mailhop, rcpt, state):
     for to in (one, two, three):
         msgids[to] = "again-%s@example.org" % uuid.uuid4().hex
         res = mailhop.send(wrong, [to], with_msgid(msgids[to]), env=env)
-        check_error_line(res, 77, "authentication failed")
+        check_error_line(res, 77, "authentication failed",
+                         "; a copy is in the failed area (mailhop -qI")
     assert len(entries(qdir, "failed")) == 3 and entries(qdir, "msg") == []
     listing = mailq(mailhop, wrong, env)
     assert "(failed, account test: authentication failed" in listing, \
