@@ -951,6 +951,26 @@ bs_relay(void *arg, const struct server_msg *m, struct err *rec)
 	r.opt.nrcpt = m->nrcpt;
 	code = send_one(&r, m->fd, 0);
 	*rec = r.err;
+	/* The 250 says what happened: one who reads the dialogue (or its
+	 * caller's log) learns whether the mail left or waits, and why. */
+	if (code == EX_OK) {
+		err_clear(rec);
+		if (r.queued && r.res.delivered > 0)
+			snprintf(rec->text, sizeof(rec->text),
+			    "sent to some recipients (server said: %.180s); the others are queued as %s for a later try: %.180s",
+			    r.res.reply, r.queued_id, r.err.text);
+		else if (r.queued)
+			snprintf(rec->text, sizeof(rec->text),
+			    "not sent yet, queued as %s for a later try: %.300s",
+			    r.queued_id, r.err.text);
+		else if (r.res.reply[0] != '\0')
+			snprintf(rec->text, sizeof(rec->text),
+			    "sent through account %.100s (server said: %.300s)",
+			    r.acct.name, r.res.reply);
+		else
+			snprintf(rec->text, sizeof(rec->text),
+			    "sent through account %.100s", r.acct.name);
+	}
 	cleanup(&r);
 	return code == EX_OK ? 0 : -1;
 }

@@ -4,7 +4,7 @@
  * output, for programs that speak SMTP to their sendmail (Alpine,
  * Symfony).  It collects one envelope and the data at a time and hands
  * them to a callback that relays them through the account; the reply to
- * the final dot is the relay's outcome.
+ * the final dot is the relay's outcome: sent, queued, or refused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -234,11 +234,13 @@ read_data(struct server *s, int fd)
 	}
 }
 
-/* The reply to the final dot: the relay's outcome. */
+/* The reply to the final dot: the relay's outcome, and for a 250 what
+ * it says happened (sent, or queued and why), one line. */
 static int
 relay(struct server *s, int fd, server_relay_fn *fn, void *arg)
 {
 	struct server_msg m = { 0 };
+	char note[SERVER_LINE_MAX];
 	struct err e;
 
 	err_clear(&e);
@@ -248,9 +250,12 @@ relay(struct server *s, int fd, server_relay_fn *fn, void *arg)
 	m.fd = fd;
 	if (lseek(fd, 0, SEEK_SET) == -1)
 		return reply(s, "451 4.3.0 cannot read the message back");
-	if (fn(arg, &m, &e) == 0)
-		return reply(s,
-		    "250 2.0.0 Ok: sent through the account's server, or queued for a later try");
+	if (fn(arg, &m, &e) == 0 && e.text[0] == '\0')
+		return reply(s, "250 2.0.0 Ok");
+	if (e.class == ERR_NONE) {
+		err_sanitize(note, sizeof(note), e.text, strlen(e.text));
+		return reply(s, "250 2.0.0 Ok: %s", note);
+	}
 	if (e.class == ERR_PERM || e.class == ERR_USAGE)
 		return reply(s, "554 5.0.0 %s", e.text);
 	return reply(s, "451 4.3.0 %s", e.text);

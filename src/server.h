@@ -21,9 +21,11 @@ struct server_msg {
 		 * callback reads it and need not close it */
 };
 
-/* Relay one message.  Returns 0 when the account's server took it; else
- * -1 with rec filled (its class picks the reply: ERR_PERM and ERR_USAGE
- * give 554, the others 451). */
+/* Relay one message.  Returns 0 when the account's server took it or it
+ * was queued, with rec's text saying which (class ERR_NONE; the 250
+ * quotes it, sanitised; "" gives a bare 250); else -1 with rec filled
+ * (its class picks the reply: ERR_PERM and ERR_USAGE give 554, the
+ * others 451). */
 typedef int server_relay_fn(
     void *arg, const struct server_msg *m, struct err *rec);
 

@@ -87,6 +87,30 @@ def test_verbose_says_queued(servers, mailhop, rcpt, state):
     assert len(entries(qdir, "msg")) == 1
 
 
+def test_bs_says_queued(servers, mailhop, rcpt, state):
+    """-bs with the queue on and the server down: the 250 to the dot says
+    the message was queued, as which, and why, not that it was sent."""
+    env, qdir = state
+    to = rcpt()
+    down = servers.write_config(host="127.0.0.1", timeout=5, queue=True,
+                                port=servers.ports["closed"])
+    dialogue = (b"EHLO client.example.org\r\nMAIL FROM:<>\r\n"
+                b"RCPT TO:<" + to.encode() + b">\r\nDATA\r\n"
+                b"Subject: bs queued\r\n\r\nx\r\n.\r\nQUIT\r\n")
+    res = mailhop.run(["-C", down, "-bs"], dialogue, env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    (qid,) = entries(qdir, "msg")
+    replies = res.stdout.decode().split("\r\n")
+    assert replies[-3:] == [replies[-3], "221 2.0.0 Bye", ""], replies
+    assert replies[-3].startswith(
+        "250 2.0.0 Ok: not sent yet, queued as %s for a later try: " % qid), \
+        replies
+    assert "refused" in replies[-3] or "connect" in replies[-3], replies
+    check_log(servers, res, status="queued", queue=qid)
+    mailhop.run(["-C", down, "-qD" + qid], env=env)
+    assert entries(qdir, "msg") == []
+
+
 def test_timeout_queues(servers, mailhop, rcpt, state):
     """A server that takes the connection and never greets: the account's
     timeout ends the wait, and with the queue on the message is queued,
