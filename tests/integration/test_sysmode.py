@@ -476,6 +476,28 @@ def queue_ids(inst, area="msg"):
     return sorted(os.listdir(d)) if os.path.isdir(d) else []
 
 
+def test_system_queue_refused_copy(inst, servers, rcpt):
+    """A permanent failure of a user's send in system mode (a wrong
+    password): exit 77, one line that says where the copy is and that
+    only root deletes it; the queue's areas stay root's."""
+    to = rcpt()
+    inst.write_system(queue=True, password="wrong-password")
+    before = queue_ids(inst, "failed")
+    rc, out, err = inst.run(["--", to])
+    (qid,) = [i for i in queue_ids(inst, "failed") if i not in before]
+    assert rc == 77 and err.count("\n") == 1, err
+    assert err.startswith("mailhop: authentication failed"), err
+    assert err.endswith(
+        "; a copy is in the failed area (mailhop -qI%s sends it again, "
+        "-qD%s run as root deletes it)\n" % (qid, qid)), err
+    for d in ("", "msg", "failed", "tmp"):
+        assert os.stat(os.path.join(inst.spool, d)).st_uid == 0, d
+    rc, out, err = inst.run(["-qD" + qid], as_root=True)
+    assert rc == 0, err
+    assert qid not in queue_ids(inst, "failed")
+    servers.assert_nothing_delivered(to)
+
+
 def test_system_queue(inst, servers, rcpt):
     """Queued as the user (server down) it lands in the system queue,
     0660 group mailhop, which the user cannot enter; the user's mailq
