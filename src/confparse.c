@@ -24,12 +24,16 @@
 
 /*
  * A hidden integer list in every block: [0] is the line of the block's
- * "{", [k] the line where key k was set (0: not set).  libconfuse 3.3 keeps
- * no line per option, so the validate callbacks write them here.  Its
- * default has one zero per key of the larger table.
+ * "{", [k] the line where key k was set (0: not set, or past the end).
+ * libconfuse 3.3 keeps no line per option, so the validate callbacks write
+ * them here.  Its default is the one zero on_block fills in, and set_at
+ * grows it as keys are noted.  libconfuse runs a list's default string
+ * through its lexer for every new block: a zero per key (47 tokens, for
+ * the root, the defaults block and each account, and again for
+ * INHERITED) cost about 130,000 instructions of every send.
  */
 #define LINES "\001lines"
-#define LINES_DEFAULT "{0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0}"
+#define LINES_DEFAULT "{0}"
 /* In an account block: [k] the line in the defaults block of a key the
  * account took from there (0: its own value, or the built-in one). */
 #define INHERITED "\001inherited"
@@ -157,6 +161,23 @@ key_line(cfg_t *sec, int k)
 	return line;
 }
 
+/* Set [k] of the hidden list opt to line, first growing it with zeros
+ * to k + 1 values.  Returns 0, or -1 when out of memory. */
+static int
+set_at(cfg_opt_t *opt, int k, long line)
+{
+	if (opt == NULL || k < 0)
+		return -1;
+	/* No user can write the list, so libconfuse's "the first value
+	 * written replaces the default" must not drop [0]. */
+	opt->flags &= ~CFGF_RESET;
+	while (opt->nvalues <= (unsigned int)k)
+		if (cfg_opt_setnint(opt, 0, opt->nvalues) != CFG_SUCCESS)
+			return -1;
+	opt->values[k]->number = line;
+	return 0;
+}
+
 /* Remember the line of key k; a key set twice is an error. */
 static int
 note_line(cfg_t *cfg, int k, const char *key)
@@ -164,13 +185,14 @@ note_line(cfg_t *cfg, int k, const char *key)
 	cfg_opt_t *lines = cfg_getopt(cfg, LINES);
 	long prev;
 
-	if (lines == NULL || (unsigned int)k >= lines->nvalues)
+	if (lines == NULL)
 		return 0;
-	prev = lines->values[k]->number;
+	prev = list_at(cfg, LINES, k);
 	if (prev != 0)
 		return confparse_pfail(cfg,
 		    "%s: set twice, also on line %ld (keep one)", key, prev);
-	lines->values[k]->number = cfg->line;
+	if (set_at(lines, k, cfg->line) == -1)
+		return confparse_pfail(cfg, "%s: out of memory", key);
 	return 0;
 }
 
@@ -325,7 +347,7 @@ static cfg_opt_t account_opts[] = {
 	CFG_INT_CB(
 	    "queue_lifetime", CONF_LIFETIME_DEFAULT, CFGF_NONE, parse_duration),
 	CFG_INT_LIST(LINES, LINES_DEFAULT, CFGF_NONE),
-	CFG_INT_LIST(INHERITED, LINES_DEFAULT, CFGF_NONE),
+	CFG_INT_LIST(INHERITED, NULL, CFGF_NONE),
 	CFG_END(),
 };
 
@@ -335,7 +357,8 @@ static cfg_opt_t root_opts[] = {
 	CFG_SEC("defaults", account_opts, CFGF_NONE),
 	CFG_SEC("account", account_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
-	CFG_INT_LIST(LINES, LINES_DEFAULT, CFGF_NONE),
+	/* No block, so no [0] to fill in. */
+	CFG_INT_LIST(LINES, NULL, CFGF_NONE),
 	CFG_END(),
 };
 
@@ -455,9 +478,8 @@ inherit(cfg_t *acct, cfg_t *defs)
 			continue;
 		if (copy_values(cfg_getopt(acct, confparse_akeys[k]),
 			cfg_getopt(defs, confparse_akeys[k])) == -1 ||
-		    inh == NULL || (unsigned int)k >= inh->nvalues)
+		    set_at(inh, k, line) == -1)
 			return -1;
-		inh->values[k]->number = line;
 	}
 	return 0;
 }
