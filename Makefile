@@ -49,6 +49,7 @@ SRCS += src/pin.c src/tlsprio.c
 SRCS += src/serverinfo.c
 SRCS += src/peek.c
 SRCS += src/priv.c src/usage.c
+SRCS += src/prepare.c src/send.c
 MAIN = src/main.c
 HDRS = $(wildcard src/*.h)
 TEST_HDRS = $(wildcard tests/unit/*.h)

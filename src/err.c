@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * The error record: every module reports a failure by filling one, and
- * only main.c turns it into a message and an exit code.  Also the one
- * place that makes untrusted text (server replies, input) safe to show.
+ * only main.c, send.c and flush.c turn it into a message and an exit
+ * code.  Also the one place that makes untrusted text (server replies,
+ * input) safe to show.
  */
 #include <stdarg.h>
 #include <stdio.h>

@@ -4,8 +4,9 @@
 
 #include <stddef.h>
 
-/* What kind of failure an error record describes; main.c turns it into an
- * outcome (delivered, queued, refused) and an exit code. */
+/* What kind of failure an error record describes; main.c, send.c and
+ * flush.c turn it into an outcome (delivered, queued, refused) and an
+ * exit code. */
 enum err_class {
 	ERR_NONE = 0,
 	ERR_TEMP,   /* 4xx, timeout, lost connection: may succeed later */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The queue as main.c uses it: which queue a run writes, the params
+ * The queue as send.c and main.c use it: which queue a run writes, the params
  * string of a queued envelope, mailq (-bp) and flushing (-q).  Each
  * flushed message gets one syslog line, as a sent one does.
  */

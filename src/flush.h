@@ -10,8 +10,9 @@
 #include "queue.h"
 #include "smtp.h"
 
-/* The glue between main.c and the queue (queue.h): which queue, keeping a
- * message that could not be sent, mailq (-bp) and flushing (-q). */
+/* The glue between a send or a mode and the queue (queue.h): which
+ * queue, keeping a message that could not be sent, mailq (-bp) and
+ * flushing (-q). */
 
 /* Room for the params string of a queued envelope. */
 #define FLUSH_PARAMS_MAX 256

@@ -3,7 +3,7 @@
  * The on-disk queue: messages the account's server could not take yet
  * (retried on a growing schedule), messages it refused (kept in failed/
  * for inspection), and the message of a send in progress (queue_hold).
- * Writing, locking, listing and the schedule; main.c decides what to
+ * Writing, locking, listing and the schedule; send.c decides what to
  * queue and does the sending.
  *
  * Format.  The queue directory holds tmp/, msg/ and failed/.  Each message
@@ -23,7 +23,7 @@
  *           size BYTES             of data
  *           last-error TEXT        sanitised (err_sanitize)
  *           msgid TEXT
- *           params TEXT            opaque to the queue (main.c's)
+ *           params TEXT            opaque to the queue (send.c's)
  *           rcpt ADDR              once per recipient, at least one
  *           end
  *         No value holds a control byte.  Anything else is corrupt.
@@ -46,7 +46,7 @@
  *   it return 0: that is the durability point.  Before it, a crash leaves
  *   at most a directory in tmp/, which no reader looks at and queue_open
  *   removes once it is QUEUE_TMP_AGE old; the caller was not told
- *   success, and main.c exits non-zero.
+ *   success, and mailhop exits non-zero.
  * - If that last fsync of msg/ fails, the message is in msg/ for every
  *   reader but may not survive a crash, and the caller is about to hear
  *   that it is not queued (and may send it again).  Saying it is queued
@@ -84,7 +84,7 @@
  *   temporary failure (queue_retry_later) or a permanent one
  *   (queue_fail) first fsyncs data, the message directory and msg/
  *   (sync_held), then rewrites the envelope as always, and only then
- *   is main.c told 0 and its caller exit 0: the durability point stays
+ *   is send.c told 0 and its caller exit 0: the durability point stays
  *   where it was.  After a 250, queue_done takes the unsynced message
  *   out without an fsync either: should a power loss bring it back
  *   (written out by the kernel meanwhile), the next flush sends it

@@ -55,7 +55,7 @@ struct queue_env {
 	const char *const *rcpt;
 	size_t nrcpt;	    /* 1 .. QUEUE_RCPT_MAX */
 	const char *msgid;  /* Message-ID without <>, for the log; or NULL */
-	const char *params; /* opaque to the queue: what main.c needs again
+	const char *params; /* opaque to the queue: what send.c needs again
 			     * to send (BODY, SMTPUTF8, DSN); or NULL */
 };
 
@@ -149,7 +149,7 @@ void queue_close(struct queue *q);
 int queue_put(struct queue *q, const struct queue_env *env, int msgfd,
     const char *reason, long long now, char id[QUEUE_ID_SIZE], struct err *rec);
 
-/* A send's own message (main.c), before its first attempt: publish the
+/* A send's own message (send.c), before its first attempt: publish the
  * message in msgfd with env into msg/, never tried (attempts 0, due at
  * now), and hold it: *m is locked by this process (or, in system mode,
  * by its queue keeper), as a message queue_due hands its callback is, so

@@ -18,7 +18,8 @@ enum smtp_auth {
 	SMTP_AUTH_MECH /* exactly smtp_params.mech */
 };
 
-/* One account's server, as main.c builds it from the configuration. */
+/* One account's server, as flush_smtp_params builds it from the
+ * configuration. */
 struct smtp_params {
 	const char *host; /* name or IP literal; also the TLS identity */
 	const char *port; /* "587" */
@@ -41,7 +42,7 @@ struct smtp_params {
 	/* 0: all or nothing (DESIGN.md): one recipient refused, nobody
 	 * gets the message.  1: deliver to the recipients the server
 	 * accepted; smtp_send still returns -1 naming the refused ones
-	 * (config key partial_delivery; main.c maps it). */
+	 * (config key partial_delivery; flush.c maps it). */
 	int partial;
 	/* Called once the server has said 250 to a message that went to
 	 * every recipient, before QUIT's reply is awaited; NULL: none. */
@@ -61,7 +62,7 @@ struct smtp_envelope {
 	int smtputf8;
 	/* DSN requests (RFC 3461), NULL when not asked for (-N, -R, -V).
 	 * Sent only to a server that offers DSN; otherwise dropped and
-	 * res->dsn_dropped set.  Checked as given: main.c validates. */
+	 * res->dsn_dropped set.  Checked as given: options.c validates. */
 	const char *notify; /* "NEVER" or "SUCCESS,FAILURE,DELAY" subset,
 			     * upper case: NOTIFY= on each RCPT */
 	const char *ret;    /* "FULL" or "HDRS": RET= on MAIL */
