@@ -159,8 +159,11 @@ default_account(struct files *fs, struct cfile **df)
 	return NULL;
 }
 
+/* tried: the addresses no account matched ("" if none was tried), for
+ * the error of several accounts. */
 static cfg_t *
-choose_default(struct files *fs, struct cfile **from, struct err *rec)
+choose_default(
+    struct files *fs, const char *tried, struct cfile **from, struct err *rec)
 {
 	char list[LIST_MAX], files[ERR_TEXT_MAX], buf[CONFPARSE_SHOW_MAX];
 	struct cfile *df = NULL;
@@ -182,10 +185,16 @@ choose_default(struct files *fs, struct cfile **from, struct err *rec)
 		confparse_fail(rec, NULL, 0,
 		    "no account in %s (add account NAME { host = ... })",
 		    read_files(fs, files, sizeof(files)));
-	else
+	else if (tried[0] == '\0')
 		confparse_fail(rec, NULL, 0,
 		    "several accounts (%s) and no default_account (add default_account = \"%s\" to %s, or pass -a NAME)",
 		    list, confparse_show(buf, sizeof(buf), first_account(fs)),
+		    fs->f[0].cfg != NULL ? fs->f[0].path : fs->f[1].path);
+	else
+		confparse_fail(rec, NULL, 0,
+		    "several accounts (%s), none that may send as %s, and no default_account (add the address to an account's allow_from, add default_account = \"%s\" to %s, or pass -a NAME)",
+		    list, tried,
+		    confparse_show(buf, sizeof(buf), first_account(fs)),
 		    fs->f[0].cfg != NULL ? fs->f[0].path : fs->f[1].path);
 	return NULL;
 }
@@ -279,10 +288,25 @@ match_address(const struct cand *v, long n, const char *what,
 	return NULL;
 }
 
-/* Rules 2 and 3: the envelope sender, then the From header. */
+/* Add what to the addresses tried (sz bytes), when it has a domain. */
+static void
+note_tried(char *tried, size_t sz, const char *what, const char *address)
+{
+	char a[128];
+	size_t len = strlen(tried);
+
+	if (address == NULL || strchr(address, '@') == NULL || len >= sz)
+		return;
+	err_sanitize(a, sizeof(a), address, strlen(address));
+	snprintf(
+	    tried + len, sz - len, "%s%s %s", len > 0 ? " nor " : "", what, a);
+}
+
+/* Rules 2 and 3: the envelope sender, then the From header.  The
+ * addresses that matched no account go into tried (sz bytes). */
 static cfg_t *
 choose_by_address(struct files *fs, const struct conf_pick *pk,
-    struct cfile **from, char **why, struct err *rec)
+    struct cfile **from, char **why, char *tried, size_t sz, struct err *rec)
 {
 	struct addr_list l = { 0 };
 	struct cand *v = NULL;
@@ -291,14 +315,17 @@ choose_by_address(struct files *fs, const struct conf_pick *pk,
 	int oom = n < 0, failed = 0;
 	size_t i;
 
-	if (n > 0)
-		sec = match_address(v, n, "the envelope sender (-f)",
-		    pk->sender, from, why, &oom);
+	if (n > 0 &&
+	    (sec = match_address(v, n, "the envelope sender (-f)", pk->sender,
+		 from, why, &oom)) == NULL)
+		note_tried(tried, sz, "-f", pk->sender);
 	if (sec == NULL && n > 1 && pk->get_from != NULL) {
 		failed = pk->get_from(pk->arg, &l, rec) == -1;
 		for (i = 0; !failed && sec == NULL && i < l.n; i++)
 			sec = match_address(v, n, "the From address",
 			    l.v[i].mailbox, from, why, &oom);
+		for (i = 0; !failed && sec == NULL && i < l.n; i++)
+			note_tried(tried, sz, "From", l.v[i].mailbox);
 	}
 	addr_list_free(&l);
 	free(v);
@@ -312,7 +339,7 @@ choose(struct files *fs, const struct conf_pick *pk, struct cfile **from,
     char **why, struct err *rec)
 {
 	struct cfile *sys = fs->n == 2 ? &fs->f[1] : NULL, *df = NULL;
-	char buf[CONFPARSE_SHOW_MAX];
+	char buf[CONFPARSE_SHOW_MAX], tried[300] = "";
 	const char *def;
 	cfg_t *sec;
 	int rc;
@@ -327,10 +354,11 @@ choose(struct files *fs, const struct conf_pick *pk, struct cfile **from,
 		sec = choose_named(fs, pk, from, rec);
 		rc = asprintf(
 		    why, "-a %s", confparse_show(buf, sizeof(buf), pk->name));
-	} else if ((sec = choose_by_address(fs, pk, from, why, rec)) != NULL ||
+	} else if ((sec = choose_by_address(fs, pk, from, why, tried,
+			sizeof(tried), rec)) != NULL ||
 	    rec->class != ERR_NONE)
 		return sec;
-	else if ((sec = choose_default(fs, from, rec)) == NULL)
+	else if ((sec = choose_default(fs, tried, from, rec)) == NULL)
 		return NULL;
 	else if ((def = default_account(fs, &df)) != NULL)
 		rc = asprintf(why, "default_account (%s, line %d)", df->path,

@@ -21,8 +21,8 @@
  * not mean is refused with the line: a ${VAR} that is not set (it would
  * become ""), an escape it does not know ("\q" would become "q"), a # or
  * // glued to a bare value (it would cut "hun#ter2" to "hun"), a "+"
- * after a value (ignored), a quote never closed (reported where it
- * opened).
+ * after a value (ignored), a "+" or "*" in a bare value (cut there), a
+ * quote never closed (reported where it opened).
  */
 struct scan {
 	struct parse *p;
@@ -120,6 +120,21 @@ scan_escape(struct scan *sc, size_t i)
 	return i + 2;
 }
 
+static int word_char(char);
+
+/* Whether s[i], right after a closing quote, goes on the value: a quote
+ * or a word character, where a separator, a brace, a comment or "+"
+ * would follow a value.  libconfuse would take the rest as another key
+ * ("... host "x" service" as a key "x"). */
+static int
+glued(const struct scan *sc, size_t i)
+{
+	char c = i < sc->n ? sc->s[i] : '\0';
+
+	return c == '"' || c == '\'' ||
+	    (word_char(c) && strchr("#/+;", c) == NULL);
+}
+
 /* A quoted string from s[i]: single quotes take \' and \\ only. */
 static size_t
 scan_quoted(struct scan *sc, size_t i)
@@ -145,6 +160,11 @@ scan_quoted(struct scan *sc, size_t i)
 		sfail(sc, open, at,
 		    "unterminated quote (close the %s opened on this line)",
 		    q == '"' ? "\"" : "'");
+	else if (glued(sc, i + 1))
+		sfail(sc, open, at,
+		    "a %s inside a value quoted with it ends the value there (write %s for it, or quote the value with %s)",
+		    q == '"' ? "\"" : "'", q == '"' ? "\\\"" : "\\'",
+		    q == '"' ? "single quotes" : "double quotes");
 	return i < sc->n ? i + 1 : sc->n;
 }
 
@@ -234,9 +254,15 @@ scan_plain(struct scan *sc, size_t i)
 		sfail(sc, sc->line, i,
 		    "account NAME : OTHER is msmtp's way to pick the default account (write default_account = \"OTHER\")");
 	else if (c == '+' && next != '=' &&
-	    (i == 0 || !word_char(sc->s[i - 1])))
+	    (i == 0 || !word_char(sc->s[i - 1])) && !word_char(next))
 		sfail(sc, sc->line, i,
 		    "unexpected \"+\" after the value (remove it: one value per key)");
+	/* libconfuse ends a bare word at either ("me+*@example.com" would
+	 * become "me", "*@example.com" "@example.com"). */
+	else if ((c == '+' && next != '=') || c == '*')
+		sfail(sc, sc->line, i,
+		    "a value with \"%c\" must be quoted (write %s = \"...\")",
+		    c, line_key(sc, i) != NULL ? line_key(sc, i) : "KEY");
 	return i + 1;
 }
 
