@@ -22,7 +22,12 @@ add_arg_rcpts(struct run *r, const char *arg)
 	int rc = 0;
 
 	if (addr_parse_list(arg, &l, &r->err) == -1) {
-		r->err.code = EX_USAGE;
+		char why[ERR_TEXT_MAX];
+
+		snprintf(why, sizeof(why), "%s", r->err.text);
+		err_set(&r->err, ERR_USAGE, EX_USAGE,
+		    "recipient argument: %s (give each recipient as user@example.com, or \"Name <user@example.com>\" in quotes)",
+		    why);
 		rc = -1;
 	}
 	for (i = 0; rc == 0 && i < l.n; i++)

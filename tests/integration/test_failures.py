@@ -175,6 +175,23 @@ def test_no_recipients(servers, mailhop):
     check_error_line(res, 64)
 
 
+@pytest.mark.parametrize("arg,what", [
+    ("bad address@@x", 'unexpected "address" in "bad address@@x"'),
+    ("a@@x.example", 'missing domain after "@"'),
+    ("<a@x.example", 'unbalanced "<"'),
+])
+def test_bad_recipient_argument(servers, mailhop, rcpt, arg, what):
+    """64 before connecting: which argument, what is wrong, how to write
+    one; the good recipient beside it gets nothing."""
+    to = rcpt()
+    mark = MaillogMark(servers)
+    res = mailhop.run(["-C", servers.write_config(), to, arg], MESSAGE)
+    line = check_error_line(res, 64, "recipient argument: " + what,
+                            "(give each recipient as user@example.com")
+    assert not mark.sessions(), (line, mark.lines())
+    servers.assert_nothing_delivered(to)
+
+
 @pytest.mark.parametrize("data,words", [
     (b"Subject: nul\n\nbody\0byte\n", ("NUL", "line 3")),
     (b"Content-Transfer-Encoding: base64\n\nshort\n" + b"x" * 999
