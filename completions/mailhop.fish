@@ -37,7 +37,7 @@ end
 
 complete -c mailhop -f
 complete -c mailhop -s a -x -a '(__mailhop_accounts)' -d 'Use this account'
-complete -c mailhop -l pretend -d 'Show the account chosen and its settings; send nothing'
+complete -c mailhop -l pretend -d 'Show the account chosen, its settings and the envelope; send nothing'
 complete -c mailhop -l serverinfo -d 'Show the server: capabilities, TLS, certificates, tls_pin advice'
 complete -c mailhop -l help -d 'Show a summary of the usage'
 complete -c mailhop -l version -d 'Show the version'

@@ -124,6 +124,32 @@ drain(struct run *r)
 	}
 }
 
+/* --pretend, after the settings: the envelope a send would use, as far
+ * as the command line gives it, or the error a send would stop with. */
+static int
+pretend_envelope(struct run *r)
+{
+	size_t i;
+
+	if (run_pretend_envelope(r) == -1) {
+		fflush(stdout);
+		fprintf(stderr, "mailhop: %s\n", r->err.text);
+		return r->err.code;
+	}
+	printf(
+	    "envelope sender: %s\n", r->sender[0] != '\0' ? r->sender : "<>");
+	printf("recipients:");
+	for (i = 0; i < r->rcpt.n; i++)
+		printf("%s %s", i > 0 ? "," : "", r->rcpt.v[i].mailbox);
+	if (r->opt.extract)
+		printf("%s those in To, Cc and Bcc (-t)",
+		    r->rcpt.n > 0 ? "," : "");
+	else if (r->rcpt.n == 0)
+		printf(" none given");
+	putchar('\n');
+	return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
+}
+
 /* --pretend: the account, why, its file and every setting, on stdout.
  * Nothing is sent, no password command runs, no message is spooled. */
 static int
@@ -170,7 +196,7 @@ pretend(struct run *r)
 			printf("%-17s = %s  (%s)\n", c->key, c->value,
 			    origins[c->origin]);
 	}
-	return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
+	return pretend_envelope(r);
 }
 
 /* -bs: relay one message of the dialogue as a send run would, with the

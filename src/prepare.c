@@ -119,6 +119,18 @@ read_message(struct run *r, int infd)
 	return collect_rcpts(r);
 }
 
+/* The account's From policy. */
+static void
+account_policy(const struct run *r, struct policy *p)
+{
+	p->account = r->acct.name;
+	p->file = r->acct.file;
+	p->allow = (const char *const *)r->acct.allow_from;
+	p->nallow = r->acct.nallow_from;
+	p->local_domain = r->acct.local_domain;
+	p->from = r->acct.from;
+}
+
 /* The From policy (allow_from): the envelope sender, every From address,
  * Sender, and the newest Resent block's Resent-From and Resent-Sender,
  * before anything is sent.  An added From is the sender; a local From
@@ -138,12 +150,7 @@ check_policy(struct run *r)
 	struct policy p;
 	size_t f, i;
 
-	p.account = r->acct.name;
-	p.file = r->acct.file;
-	p.allow = (const char *const *)r->acct.allow_from;
-	p.nallow = r->acct.nallow_from;
-	p.local_domain = r->acct.local_domain;
-	p.from = r->acct.from;
+	account_policy(r, &p);
 	/* A field the policy cannot read must not slip past it; with "*"
 	 * there is nothing to check. */
 	if (r->msg.unparsed != NULL && !policy_any(&p))
@@ -225,21 +232,26 @@ run_choose_account(struct run *r)
 	return 0;
 }
 
+/* The account's aliases file, if it has one. */
+static int
+load_aliases(struct run *r)
+{
+	if (r->acct.aliases == NULL)
+		return 0;
+	if ((r->aliases = alias_load(r->acct.aliases, &r->err)) == NULL)
+		return -1;
+	r->actx.map = r->aliases;
+	return 0;
+}
+
 /* Read the configuration, then the message; fill the envelope. */
 int
 run_prepare(struct run *r, int infd, int stdin_closed)
 {
 	r->infd = infd;
 	r->stdin_closed = stdin_closed;
-	if (run_choose_account(r) == -1)
-		return -1;
-	if (r->acct.aliases != NULL) {
-		r->aliases = alias_load(r->acct.aliases, &r->err);
-		if (r->aliases == NULL)
-			return -1;
-		r->actx.map = r->aliases;
-	}
-	if (set_sender(r) == -1)
+	if (run_choose_account(r) == -1 || load_aliases(r) == -1 ||
+	    set_sender(r) == -1)
 		return -1;
 	if (stdin_closed)
 		return err_set(&r->err, ERR_LOCAL, EX_NOINPUT,
@@ -247,4 +259,22 @@ run_prepare(struct run *r, int infd, int stdin_closed)
 	if (read_message(r, infd) == -1)
 		return -1;
 	return check_policy(r);
+}
+
+int
+run_pretend_envelope(struct run *r)
+{
+	struct policy p;
+	size_t i;
+
+	if (load_aliases(r) == -1 || set_sender(r) == -1)
+		return -1;
+	for (i = 0; i < r->opt.nrcpt; i++)
+		if (add_arg_rcpts(r, r->opt.rcpt[i]) == -1)
+			return -1;
+	for (i = 0; i < r->rcpt.n; i++)
+		if (addr_check(r->rcpt.v[i].mailbox, &r->err) == -1)
+			return -1;
+	account_policy(r, &p);
+	return policy_check(&p, "envelope sender", r->sender, &r->err);
 }

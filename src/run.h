@@ -79,6 +79,12 @@ int run_choose_account(struct run *r);
  * and the From policy.  Returns 0, or -1 with r->err filled. */
 int run_prepare(struct run *r, int infd, int stdin_closed);
 
+/* prepare.c, for --pretend: after run_choose_account, the envelope
+ * sender and the recipients given as arguments, as a send would make
+ * them (aliases, local names), and the sender checked against
+ * allow_from.  Returns 0, or -1 with r->err filled as a send's. */
+int run_pretend_envelope(struct run *r);
+
 /* send.c: send the message on infd as r->opt says, keep a copy in the
  * queue if it fails, and log it; main.c then tells the caller.  Returns
  * the exit code. */

@@ -267,3 +267,39 @@ def test_help_and_version_read_no_config(mailhop, tmp_path):
     assert res.rc == 64 and res.stdout == b"", res
     assert res.stderr == ("mailhop: --help takes no recipient arguments; "
                           "leave them out\n"), res
+
+
+def test_pretend_shows_the_envelope(servers, mailhop):
+    """--pretend ends with the envelope a send would use: the local -f
+    made the account's address, aliases and local_domain applied to the
+    recipient arguments; with -t, that the header adds more."""
+    aliases = write_aliases(servers, "ops: root, carol@elsewhere.example\n"
+                            "root: admin@example.com\n", "aliases-pretend")
+    conf = config(servers, aliases, "example.com")
+    res = mailhop.run(["--pretend", "-C", conf, "-f", "root", "ops", "dave",
+                       '"X Y" <x@y.example>'])
+    assert res.rc == 0 and res.stderr == "", res
+    assert res.stdout.decode().splitlines()[-2:] == [
+        "envelope sender: alice@example.org",
+        "recipients: admin@example.com, carol@elsewhere.example, "
+        "dave@example.com, x@y.example"]
+    res = mailhop.run(["--pretend", "-C", conf, "-t", "-f", ""])
+    assert res.rc == 0, res
+    assert res.stdout.decode().splitlines()[-2:] == [
+        "envelope sender: <>", "recipients: those in To, Cc and Bcc (-t)"]
+
+
+@pytest.mark.parametrize("args,code,words", [
+    (["-f", "ceo@elsewhere.example", "x@y.example"], 77,
+     ("envelope sender ceo@elsewhere.example is not allowed",)),
+    (["a@@y.example"], 64, ("recipient argument: missing domain",)),
+], ids=["sender-refused", "bad-recipient"])
+def test_pretend_stops_where_a_send_would(servers, mailhop, args, code,
+                                          words):
+    """The settings are shown, then the send's own error and exit code;
+    no envelope lines."""
+    conf = servers.write_config()
+    res = mailhop.run(["--pretend", "-C", conf] + args)
+    check_error_line(res, code, *words)
+    out = res.stdout.decode()
+    assert out.startswith("account: ") and "envelope sender" not in out
