@@ -6,6 +6,7 @@ arrived and the syslog line, then stop the servers.
 Usage: /usr/bin/python3 tests/demo.py PATH-TO-MAILHOP
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -38,26 +39,43 @@ def _terminated(signum, frame):
     raise KeyboardInterrupt("terminated by signal %d" % signum)
 
 
-def main():
-    signal.signal(signal.SIGTERM, _terminated)
+def mailhop_arg(prog):
+    """The mailhop binary named by the one argument, made absolute; exits
+    with a line naming prog when it is missing."""
     if len(sys.argv) != 2:
-        sys.exit("usage: demo.py PATH-TO-MAILHOP")
+        sys.exit("usage: %s.py PATH-TO-MAILHOP" % prog)
     mailhop = os.path.abspath(sys.argv[1])
     if not os.access(mailhop, os.X_OK):
-        sys.exit("demo: no mailhop binary at %s (run make first)" % mailhop)
+        sys.exit("%s: no mailhop binary at %s (run make first)"
+                 % (prog, mailhop))
+    return mailhop
 
+
+@contextlib.contextmanager
+def servers(prog):
+    """with servers("demo") as h: the harness up inside; stopped and its
+    directory removed after, on SIGTERM and SIGHUP too.  A start that
+    fails exits with one line naming prog."""
+    signal.signal(signal.SIGTERM, _terminated)
+    signal.signal(signal.SIGHUP, _terminated)
     print("Starting a throwaway Postfix, Dovecot and rsyslogd on 127.0.0.1 "
           "...", flush=True)
     h = harness.Harness()
     try:
         h.start()
     except harness.HarnessError as e:
-        sys.exit("demo: could not start the test servers: %s" % e)
+        sys.exit("%s: could not start the test servers: %s" % (prog, e))
     try:
-        return run(h, mailhop)
+        yield h
     finally:
         h.stop()
         print("\nServers stopped and %s removed." % h.base)
+
+
+def main():
+    mailhop = mailhop_arg("demo")
+    with servers("demo") as h:
+        return run(h, mailhop)
 
 
 def run(h, mailhop):
