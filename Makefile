@@ -138,6 +138,12 @@ demo: deps
 	$(MAKE) all
 	$(PYTHON) tests/demo.py $(CURDIR)/mailhop
 
+# demo's servers kept up for trying mailhop by hand: prints a config and
+# the commands to paste, stops the servers on Enter (tests/try.py).
+try: deps
+	$(MAKE) all
+	$(PYTHON) tests/try.py $(CURDIR)/mailhop
+
 # Before anything is built or installed: a staged (DESTDIR) install with
 # SETGID chowns to the group, so it must exist on this machine.
 install: install-check $(PROG)
@@ -201,5 +207,5 @@ uninstall:
 clean:
 	rm -rf $(B) mailhop
 
-.PHONY: all deps unit format-check format lint-man integration check demo bench \
-	install install-check install-setgid uninstall clean
+.PHONY: all deps unit format-check format lint-man integration check demo try \
+	bench install install-check install-setgid uninstall clean
