@@ -118,8 +118,10 @@ def block(h):
         others = ["/dev/log is this machine's syslog daemon's: other test "
                   "runs can run", "alongside."]
     else:
-        others = ["While it is up, other test runs (make check, make demo) "
-                  "wait for it:", "it holds %s." % harness.DEV_LOG]
+        others = ["It holds %s: other test runs (make check, make demo) "
+                  "wait for it" % harness.DEV_LOG,
+                  "up to MAILHOP_DEVLOG_WAIT seconds (%g by default), "
+                  "then stop." % harness.DEVLOG_GRACE]
     return "\n".join([
         "",
         "mailhop try: the servers stay up until you press Enter here "
