@@ -9,6 +9,9 @@ mailhop: runs the binary (env MAILHOP, default ./mailhop at the repo top;
          rsyslogd even where /dev/log belongs to journald.
 rcpt:    makes recipient addresses no other test uses, so each test reads
          only its own Maildirs.
+Tests marked own_servers start a harness of their own (make try) and run
+first, before `servers`: a harness whose rsyslogd listens on /dev/log
+holds the lock every other harness waits for until the session ends.
 """
 
 import os
@@ -35,6 +38,17 @@ MAILHOP_ASAN = os.environ.get("MAILHOP_ASAN",
 
 # Lines for the corpus summary, filled by test_corpus.py.
 CORPUS_SUMMARY = {}
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "own_servers: starts its own harness; runs before "
+        "the session's servers start")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=lambda item: item.get_closest_marker("own_servers")
+               is None)
 
 
 def _terminated(signum, frame):
