@@ -118,19 +118,20 @@ unreachable(GError *e, struct err *rec)
 	    why);
 }
 
-/* A password the server can take: not empty, no control character
- * (SASLprep, RFC 4013). */
+/* A password the server can take, its n bytes: not empty, no control
+ * character (SASLprep, RFC 4013). */
 static int
-check(const char *pw, const char *host, const char *user, struct err *rec)
+check(const char *pw, size_t n, const char *host, const char *user,
+    struct err *rec)
 {
-	const char *p;
+	size_t i;
 
-	if (pw[0] == '\0')
+	if (n == 0)
 		return err_set(rec, ERR_CONFIG, EX_CONFIG,
 		    "the keyring's password for user \"%s\" at %s is empty",
 		    user, host);
-	for (p = pw; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+	for (i = 0; i < n; i++)
+		if ((unsigned char)pw[i] < 0x20 || pw[i] == 0x7f)
 			return err_set(rec, ERR_CONFIG, EX_CONFIG,
 			    "the keyring's password for user \"%s\" at %s holds a control character",
 			    user, host);
@@ -160,6 +161,7 @@ keyring_lookup(const char *host, const char *user, char **out, struct err *rec)
 {
 	GError *e = NULL;
 	gchar *pw;
+	size_t n;
 	int rc;
 
 	*out = NULL;
@@ -175,8 +177,11 @@ keyring_lookup(const char *host, const char *user, char **out, struct err *rec)
 		return err_set(rec, ERR_CONFIG, EX_CONFIG,
 		    "no password for user \"%s\" at %s in the keyring, or it is locked",
 		    user, host);
-	rc = check(pw, host, user, rec);
-	if (rc == 0 && (*out = strdup(pw)) == NULL)
+	/* secret-tool store keeps the newline of what it reads (<<< pw,
+	 * echo pw |): one goes, as from a password_command. */
+	n = secret_chomp(pw, strlen(pw));
+	rc = check(pw, n, host, user, rec);
+	if (rc == 0 && (*out = strndup(pw, n)) == NULL)
 		rc = err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
 	/* secret_password_free wipes it before freeing. */
 	lib.free_password(pw);

@@ -20,10 +20,12 @@
  * keyring), loading libsecret with dlopen on first use: nothing of it or
  * GLib is in the process before.  Blocks on D-Bus (the keyring may ask
  * to be unlocked).  Returns 0 with *out malloc'ed (release with
- * secret_free), or -1 with rec filled: ERR_PERM, EX_UNAVAILABLE when
+ * secret_free): the entry without one line end at its end (LF or CR LF,
+ * secret_chomp); or -1 with rec filled: ERR_PERM, EX_UNAVAILABLE when
  * libsecret cannot be loaded or the Secret Service cannot be reached;
- * ERR_CONFIG, EX_CONFIG when it has no entry, or the one it has is empty
- * or holds a control character.  The password never appears in rec. */
+ * ERR_CONFIG, EX_CONFIG when it has no entry, or what is left of the one
+ * it has is empty or holds a control character.  The password never
+ * appears in rec. */
 int keyring_lookup(
     const char *host, const char *user, char **out, struct err *rec);
 

@@ -40,6 +40,17 @@ secret_free(char *s)
 	free(s);
 }
 
+size_t
+secret_chomp(const char *s, size_t n)
+{
+	if (n == 0 || s[n - 1] != '\n')
+		return n;
+	n--;
+	if (n > 0 && s[n - 1] == '\r')
+		n--;
+	return n;
+}
+
 void
 secret_protect_process(void)
 {

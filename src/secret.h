@@ -17,6 +17,12 @@ void secret_wipe(void *p, size_t n);
 /* Wipe the string s (to its NUL) and free it; NULL is fine. */
 void secret_free(char *s);
 
+/* The length of the n bytes at s without one line end at their end (LF,
+ * or CR LF), as a password stored with its newline (secret-tool store
+ * ... <<< pw) keeps it.  Only one goes: what is left may still hold a
+ * line end, which the caller's check refuses. */
+size_t secret_chomp(const char *s, size_t n);
+
 /* Turn off core dumps for the rest of the process (RLIMIT_CORE 0,
  * PR_SET_DUMPABLE 0), before any secret is read. */
 void secret_protect_process(void);

@@ -198,6 +198,22 @@ def test_keyring_entry_as_msmtp_users_store_it(servers, mailhop, rcpt,
     assert_no_password(servers, res)
 
 
+@pytest.mark.parametrize("ending", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_keyring_entry_stored_with_its_newline(servers, mailhop, rcpt,
+                                               keyring, ending):
+    """secret-tool store ... <<< pw (or echo pw |) keeps the line end in
+    the secret: one goes, as from a password_command, and the server
+    takes what is left (Dovecot checks it: the message arrives)."""
+    keyring.store(ALICE_PW + ending, *alice_attrs())
+    stored = subprocess.run(["secret-tool", "lookup"] + list(alice_attrs()),
+                            capture_output=True, env=keyring.env).stdout
+    assert stored == (ALICE_PW + ending).encode()
+    to = rcpt()
+    res = send(mailhop, keyring_conf(servers), to, keyring.bus_env())
+    assert_arrived(servers, res, to)
+    assert_no_password(servers, res)
+
+
 def test_keyring_libgnome_keyring_entry(servers, mailhop, rcpt, keyring):
     """An entry from the libgnome-keyring days (network password: user,
     protocol, server), which msmtp also reads."""
@@ -350,9 +366,14 @@ def test_store_password_refused_without_keyring_on(servers, mailhop,
     assert keyring.lookup(*alice_attrs()) == "msmtps-password"
 
 
+@pytest.mark.parametrize("password", [
+    "pass\tword", "pass\nword", ALICE_PW + "\n\n", ALICE_PW + "\r"],
+    ids=["tab", "inner-lf", "two-lf", "cr"])
 def test_keyring_control_character_one_hint(servers, mailhop, rcpt,
-                                            keyring):
-    keyring.store("pass\tword", *alice_attrs())
+                                            keyring, password):
+    """Only one line end at the very end goes: a newline inside, a second
+    one, or a CR alone is a control character the server cannot take."""
+    keyring.store(password, *alice_attrs())
     to = rcpt()
     res = send(mailhop, keyring_conf(servers), to, keyring.bus_env())
     line = check_error_line(res, 78, "holds a control character (store it "

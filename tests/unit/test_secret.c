@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /* Unit tests: the password command (S33, B37), one row per command; the
- * password read from standard input (secret_ask, --store-password). */
+ * password read from standard input (secret_ask, --store-password); the
+ * line end taken off a keyring's password (secret_chomp). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -231,6 +232,37 @@ test_ask(void **state)
 	close(saved);
 }
 
+/* secret_chomp: the stored secret, what is left of it. */
+static const struct {
+	const char *in, *want;
+} chomps[] = {
+	{ "pw\n", "pw" },
+	{ "pw\r\n", "pw" },
+	{ "pw", "pw" },
+	{ "pw\n\n", "pw\n" }, /* one only: the rest is refused */
+	{ "pw\r\n\n", "pw\r\n" },
+	{ "pw\r", "pw\r" }, /* a CR alone is no line end */
+	{ "pw\n\r", "pw\n\r" },
+	{ "p\nw", "p\nw" },
+	{ "\n", "" },
+	{ "\r\n", "" },
+	{ "", "" },
+};
+
+static void
+test_chomp(void **state)
+{
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(chomps) / sizeof(chomps[0]); i++) {
+		n = secret_chomp(chomps[i].in, strlen(chomps[i].in));
+		if (n != strlen(chomps[i].want) ||
+		    strncmp(chomps[i].in, chomps[i].want, n) != 0)
+			fail_msg("row %zu: kept %zu bytes", i, n);
+	}
+}
+
 int
 main(void)
 {
@@ -238,6 +270,7 @@ main(void)
 		cmocka_unit_test(test_command),
 		cmocka_unit_test(test_no_orphans),
 		cmocka_unit_test(test_ask),
+		cmocka_unit_test(test_chomp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
