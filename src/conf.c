@@ -115,8 +115,15 @@ settled_by_user(struct files *fs, const char *name)
 	return name == NULL || cfg_gettsec(u, "account", name) != NULL;
 }
 
-/* The account called pk->name; an error worded for -a, or for the
- * queued message pk->queued_id. */
+/* The option that gave pk->name, as its errors say it. */
+static const char *
+named_by(const struct conf_pick *pk)
+{
+	return pk->option != NULL ? pk->option : "-a";
+}
+
+/* The account called pk->name; an error worded for the option that
+ * named it, or for the queued message pk->queued_id. */
 static cfg_t *
 choose_named(struct files *fs, const struct conf_pick *pk, struct cfile **from,
     struct err *rec)
@@ -137,7 +144,8 @@ choose_named(struct files *fs, const struct conf_pick *pk, struct cfile **from,
 	if (list_accounts(fs, list, sizeof(list)) == 0)
 		snprintf(list, sizeof(list), "none");
 	confparse_fail(rec, NULL, 0,
-	    "-a %s: no such account in %s (accounts: %s)", buf, files, list);
+	    "%s %s: no such account in %s (accounts: %s)", named_by(pk), buf,
+	    files, list);
 	return NULL;
 }
 
@@ -352,8 +360,8 @@ choose(struct files *fs, const struct conf_pick *pk, struct cfile **from,
 	err_clear(rec);
 	if (pk->name != NULL) {
 		sec = choose_named(fs, pk, from, rec);
-		rc = asprintf(
-		    why, "-a %s", confparse_show(buf, sizeof(buf), pk->name));
+		rc = asprintf(why, "%s %s", named_by(pk),
+		    confparse_show(buf, sizeof(buf), pk->name));
 	} else if ((sec = choose_by_address(fs, pk, from, why, tried,
 			sizeof(tried), rec)) != NULL ||
 	    rec->class != ERR_NONE)

@@ -80,6 +80,8 @@ struct conf_account {
 /* What chooses the account (conf_choose). */
 struct conf_pick {
 	const char *name;   /* -a, or NULL */
+	const char *option; /* what gave name, for its errors ("-a" when
+			     * NULL): --store-password names one too */
 	const char *sender; /* -f or -r, or NULL */
 	/* Called at most once, only when the choice needs the From header:
 	 * append the From mailboxes to *from (may add none).  Returns 0, or
@@ -88,9 +90,9 @@ struct conf_pick {
 	void *arg;
 	/* With name: the id of the queued message whose account it is, for
 	 * the error when the account is not there; or NULL (-a). */
-	const char *queued_id; /* 1: fill the account's settings, which only
-				* --pretend shows (the rest of conf_account is
-				* filled either way); 0: leave them empty. */
+	const char *queued_id;
+	/* 1: fill the account's settings, which only --pretend shows (the
+	 * rest of conf_account is filled either way); 0: leave them empty. */
 	int settings;
 };
 

@@ -323,12 +323,14 @@ newaliases(const struct options *o)
 static int
 store_password(const struct options *o)
 {
+	struct conf_pick pick = { .name = o->account,
+		.option = "--store-password" };
 	char prompt[300], label[300], *pw = NULL;
 	struct conf_account a;
 	struct err e;
 
 	err_clear(&e);
-	if (conf_load(o->config, o->account, &a, &e) == -1) {
+	if (conf_choose(o->config, &pick, &a, &e) == -1) {
 		fprintf(stderr, "mailhop: %s\n", e.text);
 		return e.code;
 	}

@@ -159,6 +159,23 @@ def test_unknown_account(servers, mailhop, rcpt, conf):
     servers.assert_nothing_delivered(to)
 
 
+@pytest.mark.parametrize("args,named", [
+    (["--store-password", "nosuch"], "--store-password nosuch"),
+    (["--store-password=nosuch"], "--store-password nosuch"),
+    (["-a", "nosuch", "--store-password", "nosuch"],
+     "--store-password nosuch"),
+    (["--serverinfo", "-a", "nosuch"], "-a nosuch"),
+], ids=["store-password", "store-password=", "both", "serverinfo"])
+def test_unknown_account_names_its_option(mailhop, conf, args, named):
+    """The error names the option that named the account:
+    --store-password NAME said "-a NAME", an option never typed."""
+    res = mailhop.run(["-C", conf] + args, b"not-stored\n")
+    line = check_error_line(res, 78, "mailhop: %s: no such account in %s "
+                            "(accounts: a, b, c)" % (named, conf))
+    assert line.count(" -a ") == named.startswith("-a"), line
+    assert res.stdout == b""
+
+
 def test_defaults_error_points_at_defaults(servers, mailhop, rcpt):
     """A bad value in defaults: FILE:LINE: KEY: at the defaults line."""
     p = write(servers, "bad-defaults.conf",

@@ -403,7 +403,8 @@ def test_store_password_usage(servers, mailhop, keyring):
     check_error_line(res, 64, "needs the name of an account")
     res = mailhop.run(["-C", conf, "--store-password", "nosuch"], b"pw\n",
                       env=keyring.bus_env())
-    check_error_line(res, 78, "no such account", "accounts: test")
+    check_error_line(res, 78, "--store-password nosuch: no such account",
+                     "accounts: test")
     res = mailhop.run(["-C", conf, "--store-password", "test", "x@y.org"],
                       b"pw\n", env=keyring.bus_env())
     check_error_line(res, 64, "takes no recipient")

@@ -48,6 +48,7 @@ struct tcase {
 	long big;
 	char xdg[16];
 	char account[64];
+	char option[32];
 	char sender[128];
 	char fromhdr[256];
 	int asked; /* get_from calls */
@@ -116,6 +117,7 @@ setting(struct tcase *tc, const char *s)
 	    sscanf(s, "big %ld", &tc->big) == 1 ||
 	    sscanf(s, "xdg %15s", tc->xdg) == 1 ||
 	    sscanf(s, "account %63s", tc->account) == 1 ||
+	    sscanf(s, "option %31s", tc->option) == 1 ||
 	    sscanf(s, "sender %127s", tc->sender) == 1 ||
 	    sscanf(s, "fromhdr %255[^\n]", tc->fromhdr) == 1)
 		return;
@@ -327,6 +329,7 @@ load(struct tcase *tc, const struct env *e, struct conf_account *a,
 		assert_int_equal(seteuid(NOBODY), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pick.name = tc->account[0] != '\0' ? tc->account : NULL;
+	pick.option = tc->option[0] != '\0' ? tc->option : NULL;
 	pick.sender = tc->sender[0] != '\0' ? tc->sender : NULL;
 	pick.get_from = get_from;
 	pick.arg = tc;
