@@ -785,22 +785,18 @@ conf_password(struct conf_account *acct, struct err *rec)
 
 	if (acct->auth == CONF_AUTH_OFF || acct->password != NULL)
 		return 0;
+	confparse_show(name, sizeof(name), acct->name);
 	if (acct->password_command != NULL)
 		rc = secret_command(acct->password_command,
 		    SECRET_COMMAND_TIMEOUT, &acct->password, rec);
 	else if (acct->keyring)
 		rc = keyring_lookup(
-		    acct->host, acct->user, &acct->password, rec);
+		    acct->host, acct->user, name, &acct->password, rec);
 	else
 		return 0;
 	if (rc == 0)
 		return 0;
 	snprintf(why, sizeof(why), "%s", rec->text);
-	confparse_show(name, sizeof(name), acct->name);
-	if (acct->keyring && rec->code == EX_CONFIG)
-		return err_set(rec, rec->class, rec->code,
-		    "%s: account %s: %s (store it again: mailhop --store-password %s)",
-		    acct->file, name, why, name);
 	return err_set(rec, rec->class, rec->code, "%s: account %s: %s",
 	    acct->file, name, why);
 }

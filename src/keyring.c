@@ -119,22 +119,23 @@ unreachable(GError *e, struct err *rec)
 }
 
 /* A password the server can take, its n bytes: not empty, no control
- * character (SASLprep, RFC 4013). */
+ * character (SASLprep, RFC 4013).  The entry is there, so the fix is to
+ * store it again. */
 static int
 check(const char *pw, size_t n, const char *host, const char *user,
-    struct err *rec)
+    const char *account, struct err *rec)
 {
 	size_t i;
 
 	if (n == 0)
 		return err_set(rec, ERR_CONFIG, EX_CONFIG,
-		    "the keyring's password for user \"%s\" at %s is empty",
-		    user, host);
+		    "the keyring's password for user \"%s\" at %s is empty (store it again: mailhop --store-password %s)",
+		    user, host, account);
 	for (i = 0; i < n; i++)
 		if ((unsigned char)pw[i] < 0x20 || pw[i] == 0x7f)
 			return err_set(rec, ERR_CONFIG, EX_CONFIG,
-			    "the keyring's password for user \"%s\" at %s holds a control character",
-			    user, host);
+			    "the keyring's password for user \"%s\" at %s holds a control character (store it again: mailhop --store-password %s)",
+			    user, host, account);
 	return 0;
 }
 
@@ -157,7 +158,8 @@ find(const char *host, const char *user, GError **e)
 }
 
 int
-keyring_lookup(const char *host, const char *user, char **out, struct err *rec)
+keyring_lookup(const char *host, const char *user, const char *account,
+    char **out, struct err *rec)
 {
 	GError *e = NULL;
 	gchar *pw;
@@ -173,14 +175,15 @@ keyring_lookup(const char *host, const char *user, char **out, struct err *rec)
 			lib.free_password(pw);
 		return unreachable(e, rec);
 	}
+	/* Nothing to store "again": maybe nothing was ever stored. */
 	if (pw == NULL)
 		return err_set(rec, ERR_CONFIG, EX_CONFIG,
-		    "no password for user \"%s\" at %s in the keyring, or it is locked",
-		    user, host);
+		    "no password for user \"%s\" at %s in the keyring, or it is locked (store one: mailhop --store-password %s; or unlock the keyring)",
+		    user, host, account);
 	/* secret-tool store keeps the newline of what it reads (<<< pw,
 	 * echo pw |): one goes, as from a password_command. */
 	n = secret_chomp(pw, strlen(pw));
-	rc = check(pw, n, host, user, rec);
+	rc = check(pw, n, host, user, account, rec);
 	if (rc == 0 && (*out = strndup(pw, n)) == NULL)
 		rc = err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");
 	/* secret_password_free wipes it before freeing. */

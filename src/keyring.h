@@ -23,11 +23,12 @@
  * secret_free): the entry without one line end at its end (LF or CR LF,
  * secret_chomp); or -1 with rec filled: ERR_PERM, EX_UNAVAILABLE when
  * libsecret cannot be loaded or the Secret Service cannot be reached;
- * ERR_CONFIG, EX_CONFIG when it has no entry, or what is left of the one
- * it has is empty or holds a control character.  The password never
- * appears in rec. */
-int keyring_lookup(
-    const char *host, const char *user, char **out, struct err *rec);
+ * ERR_CONFIG, EX_CONFIG when it has no entry (the fix: store one with
+ * mailhop --store-password account), or what is left of the one it has
+ * is empty or holds a control character (store it again).  The password
+ * never appears in rec. */
+int keyring_lookup(const char *host, const char *user, const char *account,
+    char **out, struct err *rec);
 
 /* Store password for user at host in the default collection of the
  * Secret Service with label, after removing every item with the same

@@ -233,8 +233,25 @@ def test_keyring_entry_of_another_host_or_user_not_used(servers, mailhop,
                   "user", "bob")
     to = rcpt()
     res = send(mailhop, keyring_conf(servers), to, keyring.bus_env())
-    check_error_line(res, 78, "no password for user \"alice\" at localhost "
-                     "in the keyring", "mailhop --store-password test")
+    check_not_stored(res)
+    servers.assert_nothing_delivered(to)
+
+
+def check_not_stored(res):
+    """The error for a missing entry: store one; not "again", since
+    nothing may ever have been stored."""
+    line = check_error_line(
+        res, 78, "no password for user \"alice\" at localhost in the "
+        "keyring, or it is locked (store one: mailhop --store-password "
+        "test; or unlock the keyring)")
+    assert "again" not in line, line
+
+
+def test_keyring_nothing_stored_yet(servers, mailhop, rcpt, keyring):
+    """A first send with a fresh keyring that holds nothing at all."""
+    to = rcpt()
+    check_not_stored(send(mailhop, keyring_conf(servers), to,
+                          keyring.bus_env()))
     servers.assert_nothing_delivered(to)
 
 
@@ -252,7 +269,8 @@ def test_keyring_empty_entry(servers, mailhop, rcpt, keyring):
     keyring.store("", *alice_attrs())
     to = rcpt()
     res = send(mailhop, keyring_conf(servers), to, keyring.bus_env())
-    check_error_line(res, 78, "is empty")
+    check_error_line(res, 78, "is empty (store it again: mailhop "
+                     "--store-password test)")
     servers.assert_nothing_delivered(to)
 
 
