@@ -29,6 +29,7 @@ static struct {
 	__typeof__(&secret_password_clear_sync) clear;
 	__typeof__(&secret_password_free) free_password;
 	__typeof__(&g_error_free) free_error;
+	__typeof__(&g_dbus_error_quark) dbus_error;
 } lib;
 
 /* No SECRET_SCHEMA_DONT_MATCH_NAME on lookup would miss the entries
@@ -93,8 +94,11 @@ load(struct err *rec)
 	    lib.handle, "secret_password_free");
 	lib.free_error =
 	    (__typeof__(lib.free_error))dlsym(lib.handle, "g_error_free");
+	lib.dbus_error =
+	    (__typeof__(lib.dbus_error))dlsym(lib.handle, "g_dbus_error_quark");
 	if (lib.lookup == NULL || lib.store == NULL || lib.clear == NULL ||
-	    lib.free_password == NULL || lib.free_error == NULL)
+	    lib.free_password == NULL || lib.free_error == NULL ||
+	    lib.dbus_error == NULL)
 		return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
 		    "keyring = on needs libsecret 0.19 or later (%s lacks a function it needs)",
 		    LIBSECRET);
@@ -116,6 +120,27 @@ unreachable(GError *e, struct err *rec)
 	return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
 	    "the keyring (Secret Service) is not available: %s (run mailhop in a desktop session with a keyring such as gnome-keyring unlocked, with DBUS_SESSION_BUS_ADDRESS set; or use password_command)",
 	    why);
+}
+
+/* Storing failed.  A fresh gnome-keyring that was never unlocked has
+ * no login collection for the default alias to name, and refuses the
+ * item with UnknownMethod, "Object does not exist at path
+ * .../collection/login" (gnome-keyring 42, no desktop session): say
+ * how to make one.  Anything else is unreachable(). */
+static int
+store_failed(GError *e, const char *account, struct err *rec)
+{
+	char why[120];
+
+	if (e == NULL || e->domain != lib.dbus_error() ||
+	    (e->code != G_DBUS_ERROR_UNKNOWN_METHOD &&
+		e->code != G_DBUS_ERROR_UNKNOWN_OBJECT))
+		return unreachable(e, rec);
+	err_sanitize(why, sizeof(why), e->message, strlen(e->message));
+	lib.free_error(e);
+	return err_set(rec, ERR_PERM, EX_UNAVAILABLE,
+	    "the keyring has no default collection to store the password in (%s): gnome-keyring makes its login keyring when first unlocked; with no desktop session, run dbus-run-session -- sh -c 'printf %%s \"$KEYRING_PW\" | gnome-keyring-daemon --unlock --components=secrets; mailhop --store-password %s' (see keyring in mailhop.conf(5))",
+	    why, account);
 }
 
 /* A password the server can take, its n bytes: not empty, no control
@@ -192,8 +217,8 @@ keyring_lookup(const char *host, const char *user, const char *account,
 }
 
 int
-keyring_store(const char *host, const char *user, const char *label,
-    const char *password, struct err *rec)
+keyring_store(const char *host, const char *user, const char *account,
+    const char *label, const char *password, struct err *rec)
 {
 	GError *e = NULL;
 
@@ -211,5 +236,5 @@ keyring_store(const char *host, const char *user, const char *label,
 		&e, "host", host, "service", KEYRING_SERVICE, "user", user,
 		NULL))
 		return 0;
-	return unreachable(e, rec);
+	return store_failed(e, account, rec);
 }

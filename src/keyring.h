@@ -33,8 +33,10 @@ int keyring_lookup(const char *host, const char *user, const char *account,
 /* Store password for user at host in the default collection of the
  * Secret Service with label, after removing every item with the same
  * attributes (host, service, user), whatever its schema.  Blocks.  Returns 0,
- * or -1 with rec filled as keyring_lookup does (EX_UNAVAILABLE). */
-int keyring_store(const char *host, const char *user, const char *label,
-    const char *password, struct err *rec);
+ * or -1 with rec filled as keyring_lookup does (EX_UNAVAILABLE); when
+ * there is no default collection, the text says how to make one and
+ * store again (mailhop --store-password account). */
+int keyring_store(const char *host, const char *user, const char *account,
+    const char *label, const char *password, struct err *rec);
 
 #endif

@@ -352,7 +352,7 @@ store_password(const struct options *o)
 	snprintf(label, sizeof(label), "mailhop: %s at %s (account %s)", a.user,
 	    a.host, a.name);
 	if (e.class == ERR_NONE && secret_ask(prompt, &pw, &e) == 0 &&
-	    keyring_store(a.host, a.user, label, pw, &e) == 0)
+	    keyring_store(a.host, a.user, a.name, label, pw, &e) == 0)
 		printf(
 		    "mailhop: stored the password for %s at %s in the keyring's default collection (Secret Service; host=%s service=%s user=%s)\n",
 		    a.user, a.host, a.host, KEYRING_SERVICE, a.user);

@@ -55,10 +55,11 @@ EMPTY_BUS_CONF = """<!DOCTYPE busconfig PUBLIC
 
 class Session:
     """dbus-run-session running `sh`, which (with keyring) unlocks a
-    fresh gnome-keyring-daemon, writes the bus address and waits for its
-    stdin to close."""
+    fresh gnome-keyring-daemon (without unlock: only starts it, so that
+    it has no login collection), writes the bus address and waits for
+    its stdin to close."""
 
-    def __init__(self, base, keyring=True):
+    def __init__(self, base, keyring=True, unlock=True):
         self.base = base
         self.home = os.path.join(base, "home")
         run = os.path.join(base, "run")
@@ -70,10 +71,15 @@ class Session:
                     "XDG_CONFIG_HOME": os.path.join(self.home, "config"),
                     "LANG": "C.UTF-8"}
         addr = os.path.join(base, "bus")
-        unlock = ('printf %s "$1" | gnome-keyring-daemon --unlock '
-                  '--components=secrets >/dev/null || exit 1; '
-                  if keyring else "")
-        script = unlock + 'echo "$DBUS_SESSION_BUS_ADDRESS" > "$2"; exec cat'
+        if not keyring:
+            start = ""
+        elif unlock:
+            start = ('printf %s "$1" | gnome-keyring-daemon --unlock '
+                     '--components=secrets >/dev/null || exit 1; ')
+        else:
+            start = ('gnome-keyring-daemon --start --components=secrets '
+                     '>/dev/null || exit 1; ')
+        script = start + 'echo "$DBUS_SESSION_BUS_ADDRESS" > "$2"; exec cat'
         argv = ["dbus-run-session"]
         if not keyring:
             conf = os.path.join(base, "bus.conf")
@@ -130,6 +136,15 @@ class Session:
 @pytest.fixture
 def keyring(tmp_path):
     s = Session(str(tmp_path / "keyring"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def bare_keyring(tmp_path):
+    """A server's first use: gnome-keyring running, never unlocked, so
+    it has no login collection (no desktop session made one)."""
+    s = Session(str(tmp_path / "bare"), unlock=False)
     yield s
     s.stop()
 
@@ -311,6 +326,59 @@ def test_store_password_without_secret_service(servers, mailhop,
 
 
 # ---------------------------------------------------- --store-password
+
+
+def headless(servers, mailhop, session, line, data):
+    """Run the command line that an error line gives (run CMD (see ...),
+    mailhop on PATH) as a user without a desktop would: a new
+    dbus-run-session, the session's HOME, KEYRING_PW set."""
+    cmd = re.search(r"run (dbus-run-session .*') \(see keyring", line)
+    assert cmd, line
+    bindir = os.path.join(session.base, "bin")
+    os.makedirs(bindir, exist_ok=True)
+    if not os.path.exists(os.path.join(bindir, "mailhop")):
+        os.symlink(mailhop.path, os.path.join(bindir, "mailhop"))
+    e = dict(session.env, KEYRING_PW=KEYRING_PASSWORD,
+             PATH=bindir + ":" + session.env["PATH"])
+    del e["DBUS_SESSION_BUS_ADDRESS"]
+    p = servers.popen(["sh", "-c", cmd.group(1)], stdin=subprocess.PIPE,
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e)
+    out, err = p.communicate(data, timeout=60)
+    return p.returncode, out.decode(), err.decode()
+
+
+def test_store_password_without_a_collection(servers, mailhop, rcpt,
+                                             bare_keyring):
+    """A fresh gnome-keyring that was never unlocked has no login
+    collection: 69, GLib's reason, and the command that makes one and
+    stores the password; that command works as given, and so does a
+    send run the same way (mailhop.conf(5), keyring)."""
+    conf = keyring_conf(servers)
+    res = mailhop.run(["-C", conf, "--store-password", "test"],
+                      (ALICE_PW + "\n").encode(),
+                      env=bare_keyring.bus_env())
+    line = check_error_line(
+        res, 69, "the keyring has no default collection to store the "
+        "password in (Object does not exist at path",
+        "collection/login", "with no desktop session, run dbus-run-session "
+        "-- sh -c 'printf %s \"$KEYRING_PW\" | gnome-keyring-daemon "
+        "--unlock --components=secrets; mailhop --store-password test' "
+        "(see keyring in mailhop.conf(5))")
+    assert res.stdout == b""
+    bare_keyring.stop()
+    cfg = os.path.join(bare_keyring.env["XDG_CONFIG_HOME"], "mailhop")
+    os.makedirs(cfg)
+    shutil.copy(conf, os.path.join(cfg, "config"))
+    rc, out, err = headless(servers, mailhop, bare_keyring, line,
+                            (ALICE_PW + "\n").encode())
+    assert rc == 0 and "stored the password for alice" in out, (out, err)
+    to = rcpt()
+    rc, out, err = headless(
+        servers, mailhop, bare_keyring,
+        line.replace("--store-password test'", "-- %s'" % to), MESSAGE)
+    assert rc == 0, (out, err)
+    raw = servers.wait_for_delivery(to)[0]
+    assert servers.smtpd_sasl_method(raw)[1] == "alice"
 
 
 def test_store_password_then_send(servers, mailhop, rcpt, keyring):
