@@ -24,7 +24,7 @@
 #include <cmocka.h>
 
 #define CASES "../data/conf_cases.txt"
-#define MAX_CASES 240
+#define MAX_CASES 320
 #define SECRET "hunter2" /* the password of every case; never in a message */
 #define NOBODY 65534
 
