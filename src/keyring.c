@@ -19,6 +19,9 @@
 #include "keyring.h"
 #include "secret.h"
 
+/* Room for an account's name quoted for the shell in a hint. */
+#define KEYRING_NAME_MAX 200
+
 #define LIBSECRET "libsecret-1.so.0"
 
 /* What we use of libsecret and GLib, resolved once. */
@@ -182,16 +185,48 @@ find(const char *host, const char *user, GError **e)
 	    KEYRING_SERVICE, "server", host, NULL);
 }
 
+/* The account's name as one shell word, for the commands the errors
+ * suggest: as it is when plain, else in double quotes; "NAME" for one
+ * that cannot be shown so (a control character, or a single quote,
+ * which would end the sh -c '...' of store_failed's hint). */
+static const char *
+shell_name(char *buf, size_t sz, const char *name)
+{
+	static const char plain[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "abcdefghijklmnopqrstuvwxyz0123456789._@+-";
+	size_t i, o = 0;
+
+	if (name[0] != '\0' && name[0] != '-' &&
+	    strspn(name, plain) == strlen(name))
+		return name;
+	buf[o++] = '"';
+	for (i = 0; name[i] != '\0' && o + 3 < sz; i++) {
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f ||
+		    name[i] == '\'')
+			return "NAME";
+		if (strchr("\"\\$`", name[i]) != NULL)
+			buf[o++] = '\\';
+		buf[o++] = name[i];
+	}
+	if (name[i] != '\0')
+		return "NAME";
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
 int
 keyring_lookup(const char *host, const char *user, const char *account,
     char **out, struct err *rec)
 {
 	GError *e = NULL;
 	gchar *pw;
+	char name[KEYRING_NAME_MAX];
 	size_t n;
 	int rc;
 
 	*out = NULL;
+	account = shell_name(name, sizeof(name), account);
 	if (load(rec) == -1)
 		return -1;
 	pw = find(host, user, &e);
@@ -221,7 +256,9 @@ keyring_store(const char *host, const char *user, const char *account,
     const char *label, const char *password, struct err *rec)
 {
 	GError *e = NULL;
+	char name[KEYRING_NAME_MAX];
 
+	account = shell_name(name, sizeof(name), account);
 	if (load(rec) == -1)
 		return -1;
 	/* Every item with these attributes goes first, whatever its schema:

@@ -722,3 +722,27 @@ def test_libsecret_loaded_only_for_the_keyring(servers, mailhop, fault,
     used = maps_during_send(servers, mailhop, srv, conf, keyring.bus_env())
     assert any(m.startswith("libsecret-1") for m in used), used
     assert any(m.startswith("libglib-2.0") for m in used), used
+
+
+@pytest.mark.parametrize("name,shown", [
+    ('"my home"', '"my home"'),
+    ('"it\'s"', "NAME"),
+], ids=["space", "single-quote"])
+def test_keyring_hint_quotes_the_account_name(servers, mailhop, rcpt,
+                                              keyring, name, shown):
+    """The suggested command can be pasted: an account name with a space
+    is quoted for the shell; one a quote would break reads NAME."""
+    to = rcpt()
+    conf = keyring_conf(servers)
+    with open(conf) as f:
+        text = f.read()
+    assert 'account test {' in text and 'default_account = "test"' in text
+    text = text.replace('account test {', 'account %s {' % name)
+    text = text.replace('default_account = "test"',
+                        'default_account = %s' % name)
+    with open(conf, "w") as f:
+        f.write(text)
+    res = send(mailhop, conf, to, keyring.bus_env())
+    check_error_line(res, 78, "(store one: mailhop --store-password %s; "
+                     "or unlock the keyring)" % shown)
+    servers.assert_nothing_delivered(to)
