@@ -58,7 +58,12 @@ load_cases(void)
 	while (fgets(line, sizeof(line), f) != NULL) {
 		lineno++;
 		if (strncmp(line, "=== ", 4) == 0) {
-			assert_true(n < MAX_CASES);
+			if (n >= MAX_CASES) {
+				fprintf(stderr,
+				    "%s:%d: over %d cases (raise MAX_CASES)\n",
+				    CASES, lineno, MAX_CASES);
+				exit(1);
+			}
 			tc = &cases[n++];
 			line[strcspn(line, "\n")] = '\0';
 			snprintf(tc->name, sizeof(tc->name), "%.80s", line + 4);

@@ -171,7 +171,12 @@ load_cases(void)
 		lineno++;
 		line[strcspn(line, "\n")] = '\0';
 		if (strncmp(line, "=== ", 4) == 0) {
-			assert_true(n < MAX_CASES);
+			if (n >= MAX_CASES) {
+				fprintf(stderr,
+				    "%s:%d: over %d cases (raise MAX_CASES)\n",
+				    CASES, lineno, MAX_CASES);
+				exit(1);
+			}
 			tc = &cases[n++];
 			snprintf(tc->name, sizeof(tc->name), "%.80s", line + 4);
 			tc->line = lineno;
