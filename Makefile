@@ -42,7 +42,7 @@ SRCS = src/addr.c src/alias.c src/conf.c src/conffile.c src/confparse.c \
 SRCS += src/esmtp.c src/smtp_open.c src/smtp_txn.c
 SRCS += src/queue.c src/queue_dir.c src/queue_text.c src/queue_keeper.c \
 	src/queue_mailq.c
-SRCS += src/server.c src/flush.c
+SRCS += src/server.c src/flush.c src/flush_open.c
 SRCS += src/policy.c
 SRCS += src/oauth.c src/keyring.c src/mech.c src/base64.c
 SRCS += src/pin.c src/tlsprio.c

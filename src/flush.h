@@ -11,8 +11,8 @@
 #include "smtp.h"
 
 /* The glue between a send or a mode and the queue (queue.h): which
- * queue, keeping a message that could not be sent, mailq (-bp) and
- * flushing (-q). */
+ * queue, keeping a message that could not be sent, mailq (-bp, -qI, -qD;
+ * flush_open.c) and flushing (-q; flush.c). */
 
 /* Room for the params string of a queued envelope. */
 #define FLUSH_PARAMS_MAX 256
@@ -24,6 +24,11 @@ void flush_smtp_params(const struct conf_account *a, struct smtp_params *p,
 /* Encode what smtp_send needs again of env (BODY, SMTPUTF8, NOTIFY, RET,
  * ENVID) into buf as "key=value" words, ENVID last. */
 void flush_params_format(const struct smtp_envelope *env, char *buf, size_t sz);
+
+/* The reverse of flush_params_format: fill env from s, with the values
+ * copied into buf (size sz, at least strlen(s) + 1). */
+void flush_params_parse(
+    const char *s, struct smtp_envelope *env, char *buf, size_t sz);
 
 /* Open the queue for config (the -C argument, or NULL): the user queue
  * ($XDG_STATE_HOME/mailhop/queue), except for root with -C naming the
@@ -61,6 +66,10 @@ int flush_list(const struct options *o);
  * 0, or when an account cannot be used (its configuration, its
  * password, or a permanent failure to connect, log in or start TLS) the
  * code of its error, told once for its messages, which stay queued. */
+/* -qI[ID], -qIfailed, -qD<ID>, -qDfailed: what o asks of the queue.
+ * Returns the exit code; an error is printed. */
+int flush_ask(const struct options *o);
+
 int flush_run(const struct options *o);
 
 /* Before a send: 1 when the queue holds a message of account that is due
