@@ -77,11 +77,27 @@ collect_rcpts(struct run *r)
 static int
 set_sender(struct run *r)
 {
+	struct addr_list l = { 0 };
 	const char *given = r->opt.sender;
+	char why[ERR_TEXT_MAX];
 
+	/* -f is one address, parsed as a recipient is: "bad@@x" must not
+	 * pass as the local part "bad@". */
+	if (given != NULL && given[0] != '\0' &&
+	    (addr_parse_list(given, &l, &r->err) == -1 || l.n != 1)) {
+		addr_list_free(&l);
+		snprintf(why, sizeof(why), "%s",
+		    r->err.class != ERR_NONE ? r->err.text : "not one address");
+		return err_set(&r->err, ERR_USAGE, EX_USAGE,
+		    "-f: %s (give the sender as one address, user@example.com)",
+		    why);
+	}
+	if (l.n == 1)
+		given = l.v[0].mailbox;
 	if (given == NULL || alias_is_local(&r->actx, given))
 		given = r->acct.from;
 	r->sender = alias_sender(r->acct.local_domain, given, &r->err);
+	addr_list_free(&l);
 	if (r->sender == NULL)
 		return -1;
 	if ((r->sender[0] != '\0' && addr_check(r->sender, &r->err) == -1) ||

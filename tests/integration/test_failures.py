@@ -192,6 +192,24 @@ def test_bad_recipient_argument(servers, mailhop, rcpt, arg, what):
     servers.assert_nothing_delivered(to)
 
 
+@pytest.mark.parametrize("arg,what", [
+    ("bad@@x.example", 'missing domain after "@"'),
+    ("a@x.example, b@x.example", "not one address"),
+])
+def test_bad_sender_argument(servers, mailhop, rcpt, arg, what):
+    """-f that does not parse as one address: 64 before connecting, even
+    with allow_from = "*" (it went out as MAIL FROM:<"bad@"@x.example>
+    and the From field bad@@x.example)."""
+    to = rcpt()
+    mark = MaillogMark(servers)
+    res = mailhop.run(["-C", servers.write_config(allow_from="*"), "-f",
+                       arg, to], MESSAGE)
+    check_error_line(res, 64, "-f: " + what,
+                     "(give the sender as one address, user@example.com)")
+    assert not mark.sessions(), mark.lines()
+    servers.assert_nothing_delivered(to)
+
+
 @pytest.mark.parametrize("data,words", [
     (b"Subject: nul\n\nbody\0byte\n", ("NUL", "line 3")),
     (b"Content-Transfer-Encoding: base64\n\nshort\n" + b"x" * 999
