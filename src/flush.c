@@ -97,6 +97,7 @@ log_entry(const struct flush_ctx *c, const struct queue_entry *e,
 	lr.from = e->sender[0] == '\0' ? "<>" : e->sender;
 	lr.rcpt = rcpts;
 	lr.size = e->size;
+	lr.queue = e->id;
 	lr.status = status;
 	lr.reply = reply;
 	lr.exit = code;

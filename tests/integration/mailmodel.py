@@ -203,7 +203,8 @@ def check_log(servers, res, **want):
     given must match (a compiled regex, or a value compared as str)."""
     fields = parse_log(servers.mailhop_syslog(res.pid))
     # queue=<id>, before status, when the send kept a copy (queued, or
-    # in the failed area); asked for as any other field.
+    # in the failed area) and on every line of a flush; asked for as any
+    # other field.
     order = LOG_FIELDS
     if "queue" in fields:
         order = LOG_FIELDS[:-3] + ["queue"] + LOG_FIELDS[-3:]

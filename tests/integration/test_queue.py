@@ -67,7 +67,8 @@ def test_closed_port_queues_then_flush_delivers_once(servers, mailhop,
     (qid,) = entries(qdir, "msg")
     res = mailhop.run(["-C", up, "-qI" + qid], env=env)
     assert res.rc == 0, res
-    check_log(servers, res, status="sent", exit=0, rcpt=to)
+    # A flush's line names the queued message it sent.
+    check_log(servers, res, status="sent", exit=0, rcpt=to, queue=qid)
     got = servers.wait_for_delivery(to)
     assert len(got) == 1
     assert entries(qdir, "msg") == []
