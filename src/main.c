@@ -141,8 +141,9 @@ pretend_envelope(struct run *r)
 	printf("recipients:");
 	for (i = 0; i < r->rcpt.n; i++)
 		printf("%s %s", i > 0 ? "," : "", r->rcpt.v[i].mailbox);
-	if (r->opt.extract)
-		printf("%s those in To, Cc and Bcc (-t)",
+	if (r->opt.extract && !r->pretend_read)
+		printf(
+		    "%s those in To, Cc and Bcc (-t; a terminal is not read)",
 		    r->rcpt.n > 0 ? "," : "");
 	else if (r->rcpt.n == 0)
 		printf(" none given");
@@ -151,7 +152,8 @@ pretend_envelope(struct run *r)
 }
 
 /* --pretend: the account, why, its file and every setting, on stdout.
- * Nothing is sent, no password command runs, no message is spooled. */
+ * Nothing is sent, queued or logged, and no password command runs; a
+ * message on a pipe is read as a send reads it (run_pretend_envelope). */
 static int
 pretend(struct run *r)
 {
@@ -163,6 +165,7 @@ pretend(struct run *r)
 	const struct conf_setting *c;
 	struct group *gr;
 	size_t i;
+	int code;
 
 	r->infd = STDIN_FILENO;
 	/* The system file is root's and the group's to read (S36): its
@@ -180,7 +183,6 @@ pretend(struct run *r)
 		fprintf(stderr, "mailhop: %s\n", r->err.text);
 		return r->err.code;
 	}
-	drain(r);
 	printf("account: %s\nchosen by: %s\nfile: %s\n", r->acct.name,
 	    r->acct.chosen_by, r->acct.file);
 	if (r->acct.not_read != NULL)
@@ -196,7 +198,9 @@ pretend(struct run *r)
 			printf("%-17s = %s  (%s)\n", c->key, c->value,
 			    origins[c->origin]);
 	}
-	return pretend_envelope(r);
+	code = pretend_envelope(r);
+	drain(r);
+	return code;
 }
 
 /* -bs: relay one message of the dialogue as a send run would, with the

@@ -51,6 +51,8 @@ collect_rcpts(struct run *r)
 		if (alias_expand(r->aliases, r->acct.local_domain,
 			r->msg.rcpt.v[i].mailbox, &r->rcpt, &r->err) == -1)
 			return -1;
+	if (r->rcpt.n == 0 && r->opt.pretend)
+		return 0; /* --pretend -f ADDR alone shows the account */
 	if (r->rcpt.n == 0 && r->opt.extract)
 		return err_set(&r->err, ERR_USAGE, EX_USAGE,
 		    "no recipients: -t found no address in To, Cc or Bcc, and none was given as an argument");
@@ -285,6 +287,14 @@ run_pretend_envelope(struct run *r)
 
 	if (load_aliases(r) == -1 || set_sender(r) == -1)
 		return -1;
+	/* A message on a pipe or in a file is read as a send reads it: -t
+	 * takes its recipients, and its From is checked. */
+	if (!r->stdin_closed && !isatty(r->infd)) {
+		r->pretend_read = 1;
+		if (read_message(r, r->infd) == -1)
+			return -1;
+		return check_policy(r);
+	}
 	for (i = 0; i < r->opt.nrcpt; i++)
 		if (add_arg_rcpts(r, r->opt.rcpt[i]) == -1)
 			return -1;

@@ -31,6 +31,7 @@ struct run {
 	char hostname[256];	   /* for actx */
 	int infd;		   /* the message */
 	int stdin_closed;
+	int pretend_read;      /* --pretend read the message (not a terminal) */
 	struct peek peek;      /* its start, read to choose the account */
 	char *sender;	       /* qualified, or "": for the log and policy */
 	char *wire_sender;     /* the same in ASCII form, for MAIL FROM */
@@ -79,10 +80,12 @@ int run_choose_account(struct run *r);
  * and the From policy.  Returns 0, or -1 with r->err filled. */
 int run_prepare(struct run *r, int infd, int stdin_closed);
 
-/* prepare.c, for --pretend: after run_choose_account, the envelope
- * sender and the recipients given as arguments, as a send would make
- * them (aliases, local names), and the sender checked against
- * allow_from.  Returns 0, or -1 with r->err filled as a send's. */
+/* prepare.c, for --pretend: after run_choose_account, the envelope as a
+ * send would make it (aliases, local names) and the From policy.  A
+ * message on a pipe or in a file is read (pretend_read): -t takes its
+ * recipients, and its From fields are checked; from a terminal or a
+ * closed stdin, only the arguments and the sender.  Returns 0, or -1
+ * with r->err filled as a send's. */
 int run_pretend_envelope(struct run *r);
 
 /* send.c: send the message on infd as r->opt says, keep a copy in the

@@ -299,16 +299,27 @@ def test_pretend_reads_From_from_a_pipe(servers, mailhop, listener):
 
 def test_pretend_reads_a_pipe_to_its_end(servers, mailhop, listener):
     """--pretend -a with a large message on a pipe: the writer finishes
-    without a broken pipe (set -o pipefail), and the output is the same."""
+    without a broken pipe (set -o pipefail), and the output is the same;
+    one a send would refuse (a line of 8 MB) is refused as a send would
+    (65), its writer finishing all the same."""
     p = accounts_conf(servers, "pretend-drain.conf",
                       port=listener.getsockname()[1])
-    cmd = ("set -o pipefail; head -c 8000000 /dev/zero | tr '\\0' x "
-           "| %s --pretend -C %s -a c" % (mailhop.path, p))
-    proc = servers.popen(["bash", "-c", cmd], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    assert out.decode().splitlines()[:2] == ["account: c", "chosen by: -a c"]
+    big = ("(printf 'To: x@example.org\\n\\n'; head -c 8000000 /dev/zero "
+           "| tr '\\0' x | fold -w 500)")
+    for writer, code in ((big, 0), ("head -c 8000000 /dev/zero | tr '\\0' x",
+                                    65)):
+        cmd = ("set -o pipefail; %s | %s --pretend -C %s -a c -t"
+               % (writer, mailhop.path, p))
+        proc = servers.popen(["bash", "-c", cmd], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == code, err
+        lines = out.decode().splitlines()
+        assert lines[:2] == ["account: c", "chosen by: -a c"]
+        if code == 0:
+            assert lines[-1] == "recipients: x@example.org", lines
+        else:
+            assert b"too long for a header field" in err, err
     assert not accept_pending(listener)
 
 
@@ -319,7 +330,8 @@ def test_pretend_terminal_not_read(servers, mailhop, listener):
                       port=listener.getsockname()[1])
     master, slave = os.openpty()
     try:
-        proc = servers.popen([mailhop.path, "--pretend", "-C", p],
+        proc = servers.popen([mailhop.path, "--pretend", "-C", p, "-t",
+                              "y@example.org"],
                              stdin=slave, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
         out, err = proc.communicate(timeout=10)
@@ -327,8 +339,11 @@ def test_pretend_terminal_not_read(servers, mailhop, listener):
         os.close(master)
         os.close(slave)
     assert proc.returncode == 0, err
-    assert out.decode().splitlines()[:2] == [
+    lines = out.decode().splitlines()
+    assert lines[:2] == [
         "account: a", "chosen by: default_account (%s, line 1)" % p]
+    assert lines[-1] == ("recipients: y@example.org, those in To, Cc and "
+                         "Bcc (-t; a terminal is not read)"), lines
 
 
 def test_pretend_config_error(servers, mailhop):

@@ -283,23 +283,30 @@ def test_pretend_shows_the_envelope(servers, mailhop):
         "envelope sender: alice@example.org",
         "recipients: admin@example.com, carol@elsewhere.example, "
         "dave@example.com, x@y.example"]
-    res = mailhop.run(["--pretend", "-C", conf, "-t", "-f", ""])
+    # A message on a pipe is read as a send reads it: -t adds the
+    # recipients of its header, aliases and local names applied.
+    res = mailhop.run(["--pretend", "-C", conf, "-t", "-f", ""],
+                      b"To: ops, Eve <eve>\nBcc: z@z.example\n\nhi\n")
     assert res.rc == 0, res
     assert res.stdout.decode().splitlines()[-2:] == [
-        "envelope sender: <>", "recipients: those in To, Cc and Bcc (-t)"]
+        "envelope sender: <>",
+        "recipients: admin@example.com, carol@elsewhere.example, "
+        "eve@example.com, z@z.example"]
 
 
 @pytest.mark.parametrize("args,code,words", [
     (["-f", "ceo@elsewhere.example", "x@y.example"], 77,
      ("envelope sender ceo@elsewhere.example is not allowed",)),
     (["a@@y.example"], 64, ("recipient argument: missing domain",)),
-], ids=["sender-refused", "bad-recipient"])
+    (["-t"], 77, ("From address ceo@elsewhere.example is not allowed",)),
+], ids=["sender-refused", "bad-recipient", "from-refused"])
 def test_pretend_stops_where_a_send_would(servers, mailhop, args, code,
                                           words):
     """The settings are shown, then the send's own error and exit code;
     no envelope lines."""
     conf = servers.write_config()
-    res = mailhop.run(["--pretend", "-C", conf] + args)
+    res = mailhop.run(["--pretend", "-C", conf] + args,
+                      b"From: ceo@elsewhere.example\nTo: x@y.example\n\n")
     check_error_line(res, code, *words)
     out = res.stdout.decode()
     assert out.startswith("account: ") and "envelope sender" not in out
