@@ -211,8 +211,8 @@ retry_now_op(struct queue *q, const struct options *o, struct err *e)
 		if (queue_retry_failed(q, &n, e) == -1)
 			return -1;
 		syslog(LOG_NOTICE,
-		    "queue: %zu failed messages put back in the queue by uid %ld",
-		    n, (long)getuid());
+		    "queue: %zu failed message%s put back in the queue by uid %ld",
+		    n, n == 1 ? "" : "s", (long)getuid());
 		if (o->verbose || isatty(STDERR_FILENO))
 			fprintf(stderr,
 			    "mailhop: %zu failed message%s back in the queue\n",
@@ -241,8 +241,8 @@ delete_op(struct queue *q, const struct options *o, struct err *e)
 	}
 	if (queue_delete_failed(q, &n, e) == -1)
 		return -1;
-	syslog(LOG_NOTICE, "queue: %zu failed messages deleted by uid %ld", n,
-	    (long)getuid());
+	syslog(LOG_NOTICE, "queue: %zu failed message%s deleted by uid %ld", n,
+	    n == 1 ? "" : "s", (long)getuid());
 	if (o->verbose || isatty(STDERR_FILENO))
 		fprintf(stderr, "mailhop: deleted %zu failed message%s\n", n,
 		    n == 1 ? "" : "s");

@@ -83,12 +83,12 @@ print_error(const struct run *r)
 	 * -qIfailed would send it twice. */
 	if (r->failed_id[0] != '\0')
 		fprintf(stderr,
-		    "; a copy%s is in the failed area (mailhop -qI%s sends it again, -qD%s%s deletes it)",
+		    "; a copy%s is in the failed area (mailhop -qI%s sends it again, -qD%s deletes it%s)",
 		    r->split || r->res.delivered > 0
 			? " for the recipients refused for good"
 			: "",
 		    r->failed_id, r->failed_id,
-		    priv_system() && getuid() != 0 ? " run as root" : "");
+		    priv_system() && getuid() != 0 ? ", both run as root" : "");
 	fputc('\n', stderr);
 }
 

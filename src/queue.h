@@ -248,6 +248,11 @@ int queue_fail(struct queue_msg *m, const char *reason, struct err *rec);
  * Uses the clock (time(NULL)). */
 int queue_retry_now(struct queue *q, const char *id, struct err *rec);
 
+/* queue_retry_now for a user of the system queue (the queue keeper): a
+ * message in failed/ stays there (ERR_USAGE/EX_NOPERM), as putting
+ * others' refused mail back is root's, as removing it is. */
+int queue_retry_queued(struct queue *q, const char *id, struct err *rec);
+
 /* For mailq: put every message of failed/ back as queue_retry_now does
  * (locked and corrupt ones stay); *count gets how many.  Returns 0, or
  * -1 with rec filled when failed/ cannot be read. */

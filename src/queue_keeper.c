@@ -600,13 +600,16 @@ serve_one(struct kctx *k, struct queue *q, struct frame *f)
 		rc = 0;
 		break;
 	case 'I':
-		rc = queue_retry_now(q, f->buf, &er);
+		rc = queue_retry_queued(q, f->buf, &er);
 		break;
 	case 'A':
 		rc = queue_retry_all(q, &count, &er);
 		break;
 	case 'B':
-		rc = queue_retry_failed(q, &count, &er);
+		/* Others' refused mail: root puts it back, as root removes
+		 * it. */
+		rc = err_set(&er, ERR_USAGE, EX_NOPERM,
+		    "queue: only root may put the failed area back in the system queue (run mailhop -qIfailed as root)");
 		break;
 	case 'X':
 	case 'Y':

@@ -85,19 +85,38 @@ make_due_now(struct queue_msg *m, struct err *rec)
 	return queue_rewrite_env(m, rec);
 }
 
-int
-queue_retry_now(struct queue *q, const char *id, struct err *rec)
+/* queue_retry_now, and with failed_too 0 queue_retry_queued. */
+static int
+retry_now(struct queue *q, const char *id, int failed_too, struct err *rec)
 {
 	struct queue_msg m;
 	int ret = -1;
 
-	if (q->remote)
-		return queue_keeper_by_id('I', id, rec);
 	queue_msg_init(&m, q, q->msg, id);
-	if (take_by_id(q, id, 1, &m, rec) == 0)
+	if (take_by_id(q, id, 1, &m, rec) == -1)
+		;
+	else if (!failed_too && m.where == q->failed)
+		err_set(rec, ERR_USAGE, EX_NOPERM,
+		    "queue: message %s is in the failed area, and only root may put it back in the system queue (run mailhop -qI%s as root)",
+		    id, id);
+	else
 		ret = make_due_now(&m, rec);
 	queue_msg_release(&m);
 	return ret;
+}
+
+int
+queue_retry_now(struct queue *q, const char *id, struct err *rec)
+{
+	if (q->remote)
+		return queue_keeper_by_id('I', id, rec);
+	return retry_now(q, id, 1, rec);
+}
+
+int
+queue_retry_queued(struct queue *q, const char *id, struct err *rec)
+{
+	return retry_now(q, id, 0, rec);
 }
 
 int

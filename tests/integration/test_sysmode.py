@@ -489,9 +489,20 @@ def test_system_queue_refused_copy(inst, servers, rcpt):
     assert err.startswith("mailhop: authentication failed"), err
     assert err.endswith(
         "; a copy is in the failed area (mailhop -qI%s sends it again, "
-        "-qD%s run as root deletes it)\n" % (qid, qid)), err
+        "-qD%s deletes it, both run as root)\n" % (qid, qid)), err
     for d in ("", "msg", "failed", "tmp"):
         assert os.stat(os.path.join(inst.spool, d)).st_uid == 0, d
+    # Others' refused mail is root's to put back, as to remove: the
+    # user's -qI<id> and -qIfailed leave it in the failed area.
+    for arg, words in (("-qI" + qid, "message %s is in the failed area, "
+                        "and only root may put it back in the system "
+                        "queue (run mailhop -qI%s as root)" % (qid, qid)),
+                       ("-qIfailed", "only root may put the failed area "
+                        "back in the system queue (run mailhop -qIfailed "
+                        "as root)")):
+        rc, out, err = inst.run([arg])
+        assert (rc, err) == (77, "mailhop: queue: %s\n" % words), (arg, err)
+        assert qid in queue_ids(inst, "failed")
     rc, out, err = inst.run(["-qD" + qid], as_root=True)
     assert rc == 0, err
     assert qid not in queue_ids(inst, "failed")
