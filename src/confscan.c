@@ -22,6 +22,7 @@
  * become ""), an escape it does not know ("\q" would become "q"), a # or
  * // glued to a bare value (it would cut "hun#ter2" to "hun"), a "+"
  * after a value (ignored), a "+" or "*" in a bare value (cut there), a
+ * bare value followed by more text (the rest would be taken as keys), a
  * quote never closed (reported where it opened).
  */
 struct scan {
@@ -58,24 +59,50 @@ line_key(const struct scan *sc, size_t at)
 	return NULL;
 }
 
+static int vsfail(struct scan *, int, const char *, const char *, va_list)
+    __attribute__((format(printf, 4, 0)));
 static int sfail(struct scan *, int, size_t, const char *, ...)
     __attribute__((format(printf, 4, 5)));
+static int kfail(struct scan *, const char *, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
 
-/* The first error wins; "KEY: " goes before it when the line has one. */
+/* The first error wins; "KEY: " goes before it when key is not NULL. */
 static int
-sfail(struct scan *sc, int line, size_t at, const char *fmt, ...)
+vsfail(struct scan *sc, int line, const char *key, const char *fmt, va_list ap)
 {
-	const char *key = line_key(sc, at);
 	char msg[ERR_TEXT_MAX];
-	va_list ap;
 
 	if (sc->failed++)
 		return -1;
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	return confparse_fail(sc->p->rec, sc->p->path, line, "%s%s%s",
 	    key != NULL ? key : "", key != NULL ? ": " : "", msg);
+}
+
+/* An error at s[at], after the key its line starts with, if ours. */
+static int
+sfail(struct scan *sc, int line, size_t at, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vsfail(sc, line, line_key(sc, at), fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* An error on the current line about key, one of ours. */
+static int
+kfail(struct scan *sc, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vsfail(sc, sc->line, key, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 /* ${NAME} at s[i]: NAME must be set, unless a default follows (:-). */
@@ -238,6 +265,127 @@ msmtp_default(const struct scan *sc, size_t i)
 	    memchr(sc->s + b, '=', i - b) == NULL;
 }
 
+static size_t
+skip_blanks(const struct scan *sc, size_t i)
+{
+	while (i < sc->n &&
+	    (sc->s[i] == ' ' || sc->s[i] == '\t' || sc->s[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* Whether a comment starts at s[i]. */
+static int
+comment_at(const struct scan *sc, size_t i)
+{
+	return i < sc->n &&
+	    (sc->s[i] == '#' ||
+		(sc->s[i] == '/' && i + 1 < sc->n &&
+		    (sc->s[i + 1] == '/' || sc->s[i + 1] == '*')));
+}
+
+/* The key of ours right before the "=" (or "+=") at s[eq], or NULL. */
+static const char *
+key_before(const struct scan *sc, size_t eq)
+{
+	char word[CONFPARSE_KEY_MAX + 1];
+	size_t e = eq, b;
+	int k;
+
+	if (e > 0 && sc->s[e - 1] == '+')
+		e--;
+	while (e > 0 && (sc->s[e - 1] == ' ' || sc->s[e - 1] == '\t'))
+		e--;
+	for (b = e; b > 0 &&
+	     (isalnum((unsigned char)sc->s[b - 1]) || sc->s[b - 1] == '_');
+	     b--)
+		;
+	if (e - b == 0 || e - b > CONFPARSE_KEY_MAX ||
+	    (b > 0 && strchr(" \t\r\n{}", sc->s[b - 1]) == NULL))
+		return NULL;
+	memcpy(word, sc->s + b, e - b);
+	word[e - b] = '\0';
+	if ((k = confparse_find(confparse_akeys, K_NKEYS, word)) > 0)
+		return confparse_akeys[k];
+	if ((k = confparse_find(confparse_rkeys, R_NKEYS, word)) > 0)
+		return confparse_rkeys[k];
+	return NULL;
+}
+
+/* The end of the value at s[i]: past its closing quote, or past a bare
+ * word, ${VAR} included; a comment ends a bare word (scan_comment
+ * refuses it later). */
+static size_t
+value_end(const struct scan *sc, size_t i)
+{
+	char q = sc->s[i];
+	const char *close;
+
+	if (q == '"' || q == '\'') {
+		for (i++; i < sc->n && sc->s[i] != q; i++)
+			if (sc->s[i] == '\\')
+				i++;
+		return i < sc->n ? i + 1 : sc->n;
+	}
+	while (i < sc->n && !comment_at(sc, i)) {
+		if (sc->s[i] == '$' && i + 1 < sc->n && sc->s[i + 1] == '{' &&
+		    (close = memchr(sc->s + i, '}', sc->n - i)) != NULL)
+			i = (size_t)(close - sc->s) + 1;
+		else if (word_char(sc->s[i]))
+			i++;
+		else
+			break;
+	}
+	return i;
+}
+
+/* Whether a key and its "=" (or "+=") start at s[i]: several keys may
+ * share a line. */
+static int
+assignment_at(const struct scan *sc, size_t i)
+{
+	while (
+	    i < sc->n && (isalnum((unsigned char)sc->s[i]) || sc->s[i] == '_'))
+		i++;
+	i = skip_blanks(sc, i);
+	return i < sc->n &&
+	    (sc->s[i] == '=' ||
+		(sc->s[i] == '+' && i + 1 < sc->n && sc->s[i + 1] == '='));
+}
+
+/*
+ * At the "=" at s[eq] of a key of ours: the value must end the line, or
+ * be followed by a comment, a "}" or another key.  libconfuse would take
+ * the rest of "password_command = pass show work" as keys, and name one
+ * of them ("show") or none.
+ */
+static void
+check_value(struct scan *sc, size_t eq)
+{
+	const char *key = key_before(sc, eq);
+	size_t v = skip_blanks(sc, eq + 1), e, a;
+	char c;
+
+	if (key == NULL || v >= sc->n || strchr("\n{},", sc->s[v]) != NULL)
+		return;
+	e = value_end(sc, v);
+	a = skip_blanks(sc, e);
+	c = a < sc->n ? sc->s[a] : '\n';
+	if (c == '\n' || c == '}' || comment_at(sc, a) ||
+	    (a > e && assignment_at(sc, a)))
+		return;
+	if (sc->s[v] == '"' || sc->s[v] == '\'')
+		return; /* libconfuse says what is wrong after it */
+	else if (a > e)
+		kfail(sc, key,
+		    "a value with spaces must be quoted (write %s = \"...\")",
+		    key);
+	else if (c != '"' && c != '\'')
+		kfail(sc, key,
+		    "a value with \"%c\" must be quoted (write %s = \"...\")",
+		    c, key);
+}
+
 /* Outside quotes, at s[i]. */
 static size_t
 scan_plain(struct scan *sc, size_t i)
@@ -250,6 +398,8 @@ scan_plain(struct scan *sc, size_t i)
 		sc->depth++;
 	else if (c == '}')
 		sc->depth--;
+	else if (c == '=')
+		check_value(sc, i);
 	else if (c == ':' && msmtp_default(sc, i))
 		sfail(sc, sc->line, i,
 		    "account NAME : OTHER is msmtp's way to pick the default account (write default_account = \"OTHER\")");
