@@ -357,12 +357,13 @@ assignment_at(const struct scan *sc, size_t i)
  * At the "=" at s[eq] of a key of ours: the value must end the line, or
  * be followed by a comment, a "}" or another key.  libconfuse would take
  * the rest of "password_command = pass show work" as keys, and name one
- * of them ("show") or none.
+ * of them ("show") or none; allow_from = "a", "b" wants braces.
  */
 static void
 check_value(struct scan *sc, size_t eq)
 {
 	const char *key = key_before(sc, eq);
+	int list = key != NULL && strcmp(key, "allow_from") == 0;
 	size_t v = skip_blanks(sc, eq + 1), e, a;
 	char c;
 
@@ -374,7 +375,11 @@ check_value(struct scan *sc, size_t eq)
 	if (c == '\n' || c == '}' || comment_at(sc, a) ||
 	    (a > e && assignment_at(sc, a)))
 		return;
-	if (sc->s[v] == '"' || sc->s[v] == '\'')
+	if (list)
+		kfail(sc, key,
+		    "more than one value goes in braces (write %s %s {\"...\", \"...\"})",
+		    key, sc->s[eq - 1] == '+' ? "+=" : "=");
+	else if (sc->s[v] == '"' || sc->s[v] == '\'')
 		return; /* libconfuse says what is wrong after it */
 	else if (a > e)
 		kfail(sc, key,
