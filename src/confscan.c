@@ -391,6 +391,54 @@ check_value(struct scan *sc, size_t eq)
 		    c, key);
 }
 
+/* The name at s[b..e), blanks around it trimmed, sanitised into buf
+ * (CONFPARSE_SHOW_MAX bytes); dflt when there is none. */
+static const char *
+show_name(
+    const struct scan *sc, size_t b, size_t e, char *buf, const char *dflt)
+{
+	b = skip_blanks(sc, b);
+	while (e > b &&
+	    (sc->s[e - 1] == ' ' || sc->s[e - 1] == '\t' ||
+		sc->s[e - 1] == '\r'))
+		e--;
+	if (e == b)
+		return dflt;
+	err_sanitize(buf, CONFPARSE_SHOW_MAX, sc->s + b, e - b);
+	return buf;
+}
+
+/*
+ * msmtp's "account NAME : OTHER", the ':' at s[i]: NAME inherits OTHER's
+ * keys, and "account default : OTHER" makes OTHER the default.  mailhop
+ * has default_account for the one, and defaults { } for the other.
+ * Account names are no secret, and are shown.
+ */
+static void
+msmtp_account(struct scan *sc, size_t i)
+{
+	char nbuf[CONFPARSE_SHOW_MAX], obuf[CONFPARSE_SHOW_MAX];
+	const char *name, *other;
+	size_t b = i, e = skip_blanks(sc, i + 1);
+
+	while (b > 0 && sc->s[b - 1] != '\n')
+		b--;
+	b = skip_blanks(sc, b) + strlen("account");
+	name = show_name(sc, b, i, nbuf, "NAME");
+	b = e;
+	while (e < sc->n && word_char(sc->s[e]) && sc->s[e] != '#')
+		e++;
+	other = show_name(sc, b, e, obuf, "OTHER");
+	if (strcmp(name, "default") == 0)
+		sfail(sc, sc->line, i,
+		    "account default : %s is msmtp's way to pick the default account (write default_account = \"%s\")",
+		    other, other);
+	else
+		sfail(sc, sc->line, i,
+		    "account %s : %s is msmtp's inheritance between accounts, which mailhop does not have (write account %s { ... }, and move the keys it shares with %s into defaults { ... }, which every account inherits)",
+		    name, other, name, other);
+}
+
 /* Outside quotes, at s[i]. */
 static size_t
 scan_plain(struct scan *sc, size_t i)
@@ -406,8 +454,7 @@ scan_plain(struct scan *sc, size_t i)
 	else if (c == '=')
 		check_value(sc, i);
 	else if (c == ':' && msmtp_default(sc, i))
-		sfail(sc, sc->line, i,
-		    "account NAME : OTHER is msmtp's way to pick the default account (write default_account = \"OTHER\")");
+		msmtp_account(sc, i);
 	else if (c == '+' && next != '=' &&
 	    (i == 0 || !word_char(sc->s[i - 1])) && !word_char(next))
 		sfail(sc, sc->line, i,
