@@ -439,6 +439,89 @@ msmtp_account(struct scan *sc, size_t i)
 		    name, other, name, other);
 }
 
+/* The first byte from i that is not a blank, a line break or in a
+ * comment. */
+static size_t
+next_token(const struct scan *sc, size_t i)
+{
+	const char *end;
+
+	for (;;) {
+		i = skip_blanks(sc, i);
+		if (i < sc->n && sc->s[i] == '\n')
+			i++;
+		else if (i + 1 < sc->n && sc->s[i] == '/' &&
+		    sc->s[i + 1] == '*') {
+			end = memmem(sc->s + i + 2, sc->n - i - 2, "*/", 2);
+			i = end != NULL ? (size_t)(end - sc->s) + 2 : sc->n;
+		} else if (comment_at(sc, i)) {
+			while (i < sc->n && sc->s[i] != '\n')
+				i++;
+		} else
+			return i;
+	}
+}
+
+/* Whether s[i] is the first byte of its line that is not a blank. */
+static int
+starts_line(const struct scan *sc, size_t i)
+{
+	while (i > 0 && (sc->s[i - 1] == ' ' || sc->s[i - 1] == '\t'))
+		i--;
+	return i == 0 || sc->s[i - 1] == '\n';
+}
+
+/* The end of "word" at s[i], when s[i] starts it and it is whole, else
+ * i. */
+static size_t
+word_at(const struct scan *sc, size_t i, const char *word)
+{
+	size_t len = strlen(word);
+
+	if (sc->n - i < len || memcmp(sc->s + i, word, len) != 0 ||
+	    (i + len < sc->n && word_char(sc->s[i + len]) &&
+		!comment_at(sc, i + len)))
+		return i;
+	return i + len;
+}
+
+/*
+ * msmtp's "defaults" or "account NAME" alone on its line at s[i], its
+ * keys after it without braces: refused on this line, where libconfuse
+ * would find the "{" missing only at the next.  A "{" on a later line
+ * is fine.
+ */
+static void
+block_line(struct scan *sc, size_t i)
+{
+	char buf[CONFPARSE_SHOW_MAX];
+	const char *name;
+	int acct = sc->s[i] == 'a';
+	size_t e = word_at(sc, i, acct ? "account" : "defaults"), b, name_end;
+
+	if (e == i)
+		return;
+	b = e = skip_blanks(sc, e);
+	while (acct && e < sc->n && word_char(sc->s[e]) && !comment_at(sc, e))
+		e++;
+	name_end = e;
+	e = skip_blanks(sc, e);
+	if ((acct && name_end == b) ||
+	    (e < sc->n && sc->s[e] != '\n' && !comment_at(sc, e)))
+		return;
+	if ((e = next_token(sc, e)) < sc->n && sc->s[e] == '{')
+		return;
+	if (!acct) {
+		sfail(sc, sc->line, i,
+		    "defaults: expected \"{\" (write defaults { ... } around the keys every account shares)");
+		return;
+	}
+	name = show_name(sc, b, name_end, buf, "NAME");
+	sfail(sc, sc->line, i,
+	    "account %s: expected \"{\" after the name (write account %s { ... } around its keys)",
+	    name, name);
+}
+
 /* Outside quotes, at s[i]. */
 static size_t
 scan_plain(struct scan *sc, size_t i)
@@ -453,6 +536,8 @@ scan_plain(struct scan *sc, size_t i)
 		sc->depth--;
 	else if (c == '=')
 		check_value(sc, i);
+	else if ((c == 'd' || c == 'a') && starts_line(sc, i))
+		block_line(sc, i);
 	else if (c == ':' && msmtp_default(sc, i))
 		msmtp_account(sc, i);
 	else if (c == '+' && next != '=' &&
