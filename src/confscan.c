@@ -23,7 +23,9 @@
  * // glued to a bare value (it would cut "hun#ter2" to "hun"), a "+"
  * after a value (ignored), a "+" or "*" in a bare value (cut there), a
  * bare value followed by more text (the rest would be taken as keys), a
- * quote never closed (reported where it opened).
+ * quote never closed (reported where it opened).  msmtp's lines that
+ * libconfuse would report late or vaguely are refused too: account NAME
+ * : OTHER, and defaults or account NAME with no "{" after it.
  */
 struct scan {
 	struct parse *p;
