@@ -346,9 +346,13 @@ value_end(const struct scan *sc, size_t i)
 static int
 assignment_at(const struct scan *sc, size_t i)
 {
+	size_t b = i;
+
 	while (
 	    i < sc->n && (isalnum((unsigned char)sc->s[i]) || sc->s[i] == '_'))
 		i++;
+	if (i == b)
+		return 0;
 	i = skip_blanks(sc, i);
 	return i < sc->n &&
 	    (sc->s[i] == '=' ||
