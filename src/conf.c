@@ -168,10 +168,11 @@ default_account(struct files *fs, struct cfile **df)
 }
 
 /* tried: the addresses no account matched ("" if none was tried), for
- * the error of several accounts. */
+ * the error of several accounts.  *how says why, when it was not
+ * default_account. */
 static cfg_t *
-choose_default(
-    struct files *fs, const char *tried, struct cfile **from, struct err *rec)
+choose_default(struct files *fs, const char *tried, struct cfile **from,
+    const char **how, struct err *rec)
 {
 	char list[LIST_MAX], files[ERR_TEXT_MAX], buf[CONFPARSE_SHOW_MAX];
 	struct cfile *df = NULL;
@@ -179,7 +180,13 @@ choose_default(
 	cfg_t *sec;
 	int n = list_accounts(fs, list, sizeof(list));
 
+	*how = NULL;
 	if (def != NULL && (sec = lookup(fs, def, from)) != NULL)
+		return sec;
+	/* msmtp's default when none is named: migrated files rely on it. */
+	*how = n == 1 ? "the only account"
+		      : "the account named default (no default_account)";
+	if (def == NULL && n > 1 && (sec = lookup(fs, "default", from)) != NULL)
 		return sec;
 	if (def != NULL)
 		confparse_fail(rec, df->path,
@@ -348,7 +355,7 @@ choose(struct files *fs, const struct conf_pick *pk, struct cfile **from,
 {
 	struct cfile *sys = fs->n == 2 ? &fs->f[1] : NULL, *df = NULL;
 	char buf[CONFPARSE_SHOW_MAX], tried[300] = "";
-	const char *def;
+	const char *how;
 	cfg_t *sec;
 	int rc;
 
@@ -366,13 +373,15 @@ choose(struct files *fs, const struct conf_pick *pk, struct cfile **from,
 			sizeof(tried), rec)) != NULL ||
 	    rec->class != ERR_NONE)
 		return sec;
-	else if ((sec = choose_default(fs, tried, from, rec)) == NULL)
+	else if ((sec = choose_default(fs, tried, from, &how, rec)) == NULL)
 		return NULL;
-	else if ((def = default_account(fs, &df)) != NULL)
+	else if (how != NULL)
+		rc = asprintf(why, "%s", how);
+	else {
+		default_account(fs, &df);
 		rc = asprintf(why, "default_account (%s, line %d)", df->path,
 		    confparse_key_line(df->cfg, "default_account"));
-	else
-		rc = asprintf(why, "the only account");
+	}
 	if (sec != NULL && rc == -1) {
 		*why = NULL;
 		err_set(rec, ERR_LOCAL, EX_OSERR, "out of memory");

@@ -116,6 +116,14 @@ check_file(cfg_t *cfg, const char *key, const char *v)
 	struct stat st;
 	int fd, e;
 
+	if (strcmp(key, "tls_ca_file") == 0 && strcmp(v, "system") == 0)
+		return confparse_pfail(cfg,
+		    "%s: \"system\" is msmtp's way to say the system's trusted CAs, which mailhop uses when %s is not set (remove the line)",
+		    key, key);
+	if (v[0] == '~')
+		return confparse_pfail(cfg,
+		    "%s: \"%s\" starts with ~, which is not expanded (write the full path, or \"${HOME}/...\" in double quotes)",
+		    key, confparse_show(buf, sizeof(buf), v));
 	if (v[0] != '/')
 		return confparse_pfail(cfg,
 		    "%s: \"%s\" is not an absolute path (write the full path of %s)",

@@ -22,7 +22,10 @@
  * become ""), an escape it does not know ("\q" would become "q"), a # or
  * // glued to a bare value (it would cut "hun#ter2" to "hun"), a "+"
  * after a value (ignored), a "+" or "*" in a bare value (cut there), a
- * quote never closed (reported where it opened).
+ * bare value followed by more text (the rest would be taken as keys), a
+ * quote never closed (reported where it opened).  msmtp's lines that
+ * libconfuse would report late or vaguely are refused too: account NAME
+ * : OTHER, and defaults or account NAME with no "{" after it.
  */
 struct scan {
 	struct parse *p;
@@ -58,24 +61,50 @@ line_key(const struct scan *sc, size_t at)
 	return NULL;
 }
 
+static int vsfail(struct scan *, int, const char *, const char *, va_list)
+    __attribute__((format(printf, 4, 0)));
 static int sfail(struct scan *, int, size_t, const char *, ...)
     __attribute__((format(printf, 4, 5)));
+static int kfail(struct scan *, const char *, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
 
-/* The first error wins; "KEY: " goes before it when the line has one. */
+/* The first error wins; "KEY: " goes before it when key is not NULL. */
 static int
-sfail(struct scan *sc, int line, size_t at, const char *fmt, ...)
+vsfail(struct scan *sc, int line, const char *key, const char *fmt, va_list ap)
 {
-	const char *key = line_key(sc, at);
 	char msg[ERR_TEXT_MAX];
-	va_list ap;
 
 	if (sc->failed++)
 		return -1;
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	return confparse_fail(sc->p->rec, sc->p->path, line, "%s%s%s",
 	    key != NULL ? key : "", key != NULL ? ": " : "", msg);
+}
+
+/* An error at s[at], after the key its line starts with, if ours. */
+static int
+sfail(struct scan *sc, int line, size_t at, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vsfail(sc, line, line_key(sc, at), fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* An error on the current line about key, one of ours. */
+static int
+kfail(struct scan *sc, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vsfail(sc, sc->line, key, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 /* ${NAME} at s[i]: NAME must be set, unless a default follows (:-). */
@@ -238,6 +267,267 @@ msmtp_default(const struct scan *sc, size_t i)
 	    memchr(sc->s + b, '=', i - b) == NULL;
 }
 
+static size_t
+skip_blanks(const struct scan *sc, size_t i)
+{
+	while (i < sc->n &&
+	    (sc->s[i] == ' ' || sc->s[i] == '\t' || sc->s[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* Whether a comment starts at s[i]. */
+static int
+comment_at(const struct scan *sc, size_t i)
+{
+	return i < sc->n &&
+	    (sc->s[i] == '#' ||
+		(sc->s[i] == '/' && i + 1 < sc->n &&
+		    (sc->s[i + 1] == '/' || sc->s[i + 1] == '*')));
+}
+
+/* The key of ours right before the "=" (or "+=") at s[eq], or NULL. */
+static const char *
+key_before(const struct scan *sc, size_t eq)
+{
+	char word[CONFPARSE_KEY_MAX + 1];
+	size_t e = eq, b;
+	int k;
+
+	if (e > 0 && sc->s[e - 1] == '+')
+		e--;
+	while (e > 0 && (sc->s[e - 1] == ' ' || sc->s[e - 1] == '\t'))
+		e--;
+	for (b = e; b > 0 &&
+	     (isalnum((unsigned char)sc->s[b - 1]) || sc->s[b - 1] == '_');
+	     b--)
+		;
+	if (e - b == 0 || e - b > CONFPARSE_KEY_MAX ||
+	    (b > 0 && strchr(" \t\r\n{}", sc->s[b - 1]) == NULL))
+		return NULL;
+	memcpy(word, sc->s + b, e - b);
+	word[e - b] = '\0';
+	if ((k = confparse_find(confparse_akeys, K_NKEYS, word)) > 0)
+		return confparse_akeys[k];
+	if ((k = confparse_find(confparse_rkeys, R_NKEYS, word)) > 0)
+		return confparse_rkeys[k];
+	return NULL;
+}
+
+/* The end of the value at s[i]: past its closing quote, or past a bare
+ * word, ${VAR} included; a comment ends a bare word (scan_comment
+ * refuses it later). */
+static size_t
+value_end(const struct scan *sc, size_t i)
+{
+	char q = sc->s[i];
+	const char *close;
+
+	if (q == '"' || q == '\'') {
+		for (i++; i < sc->n && sc->s[i] != q; i++)
+			if (sc->s[i] == '\\')
+				i++;
+		return i < sc->n ? i + 1 : sc->n;
+	}
+	while (i < sc->n && !comment_at(sc, i)) {
+		if (sc->s[i] == '$' && i + 1 < sc->n && sc->s[i + 1] == '{' &&
+		    (close = memchr(sc->s + i, '}', sc->n - i)) != NULL)
+			i = (size_t)(close - sc->s) + 1;
+		else if (word_char(sc->s[i]))
+			i++;
+		else
+			break;
+	}
+	return i;
+}
+
+/* Whether a key and its "=" (or "+=") start at s[i]: several keys may
+ * share a line. */
+static int
+assignment_at(const struct scan *sc, size_t i)
+{
+	size_t b = i;
+
+	while (
+	    i < sc->n && (isalnum((unsigned char)sc->s[i]) || sc->s[i] == '_'))
+		i++;
+	if (i == b)
+		return 0;
+	i = skip_blanks(sc, i);
+	return i < sc->n &&
+	    (sc->s[i] == '=' ||
+		(sc->s[i] == '+' && i + 1 < sc->n && sc->s[i + 1] == '='));
+}
+
+/*
+ * At the "=" at s[eq] of a key of ours: the value must end the line, or
+ * be followed by a comment, a "}" or another key.  libconfuse would take
+ * the rest of "password_command = pass show work" as keys, and name one
+ * of them ("show") or none; allow_from = "a", "b" wants braces.
+ */
+static void
+check_value(struct scan *sc, size_t eq)
+{
+	const char *key = key_before(sc, eq);
+	int list = key != NULL && strcmp(key, "allow_from") == 0;
+	size_t v = skip_blanks(sc, eq + 1), e, a;
+	char c;
+
+	if (key == NULL || v >= sc->n || strchr("\n{},", sc->s[v]) != NULL)
+		return;
+	e = value_end(sc, v);
+	a = skip_blanks(sc, e);
+	c = a < sc->n ? sc->s[a] : '\n';
+	if (c == '\n' || c == '}' || comment_at(sc, a) ||
+	    (a > e && assignment_at(sc, a)))
+		return;
+	if (list)
+		kfail(sc, key,
+		    "more than one value goes in braces (write %s %s {\"...\", \"...\"})",
+		    key, sc->s[eq - 1] == '+' ? "+=" : "=");
+	else if (sc->s[v] == '"' || sc->s[v] == '\'')
+		return; /* libconfuse says what is wrong after it */
+	else if (a > e)
+		kfail(sc, key,
+		    "a value with spaces must be quoted (write %s = \"...\")",
+		    key);
+	else if (c != '"' && c != '\'')
+		kfail(sc, key,
+		    "a value with \"%c\" must be quoted (write %s = \"...\")",
+		    c, key);
+}
+
+/* The name at s[b..e), blanks around it trimmed, sanitised into buf
+ * (CONFPARSE_SHOW_MAX bytes); dflt when there is none. */
+static const char *
+show_name(
+    const struct scan *sc, size_t b, size_t e, char *buf, const char *dflt)
+{
+	b = skip_blanks(sc, b);
+	while (e > b &&
+	    (sc->s[e - 1] == ' ' || sc->s[e - 1] == '\t' ||
+		sc->s[e - 1] == '\r'))
+		e--;
+	if (e == b)
+		return dflt;
+	err_sanitize(buf, CONFPARSE_SHOW_MAX, sc->s + b, e - b);
+	return buf;
+}
+
+/*
+ * msmtp's "account NAME : OTHER", the ':' at s[i]: NAME inherits OTHER's
+ * keys, and "account default : OTHER" makes OTHER the default.  mailhop
+ * has default_account for the one, and defaults { } for the other.
+ * Account names are no secret, and are shown.
+ */
+static void
+msmtp_account(struct scan *sc, size_t i)
+{
+	char nbuf[CONFPARSE_SHOW_MAX], obuf[CONFPARSE_SHOW_MAX];
+	const char *name, *other;
+	size_t b = i, e = skip_blanks(sc, i + 1);
+
+	while (b > 0 && sc->s[b - 1] != '\n')
+		b--;
+	b = skip_blanks(sc, b) + strlen("account");
+	name = show_name(sc, b, i, nbuf, "NAME");
+	b = e;
+	while (e < sc->n && word_char(sc->s[e]) && sc->s[e] != '#')
+		e++;
+	other = show_name(sc, b, e, obuf, "OTHER");
+	if (strcmp(name, "default") == 0)
+		sfail(sc, sc->line, i,
+		    "account default : %s is msmtp's way to pick the default account (write default_account = \"%s\")",
+		    other, other);
+	else
+		sfail(sc, sc->line, i,
+		    "account %s : %s is msmtp's inheritance between accounts, which mailhop does not have (write account %s { ... }, and move the keys it shares with %s into defaults { ... }, which every account inherits)",
+		    name, other, name, other);
+}
+
+/* The first byte from i that is not a blank, a line break or in a
+ * comment. */
+static size_t
+next_token(const struct scan *sc, size_t i)
+{
+	const char *end;
+
+	for (;;) {
+		i = skip_blanks(sc, i);
+		if (i < sc->n && sc->s[i] == '\n')
+			i++;
+		else if (i + 1 < sc->n && sc->s[i] == '/' &&
+		    sc->s[i + 1] == '*') {
+			end = memmem(sc->s + i + 2, sc->n - i - 2, "*/", 2);
+			i = end != NULL ? (size_t)(end - sc->s) + 2 : sc->n;
+		} else if (comment_at(sc, i)) {
+			while (i < sc->n && sc->s[i] != '\n')
+				i++;
+		} else
+			return i;
+	}
+}
+
+/* Whether s[i] is the first byte of its line that is not a blank. */
+static int
+starts_line(const struct scan *sc, size_t i)
+{
+	while (i > 0 && (sc->s[i - 1] == ' ' || sc->s[i - 1] == '\t'))
+		i--;
+	return i == 0 || sc->s[i - 1] == '\n';
+}
+
+/* The end of "word" at s[i], when s[i] starts it and it is whole, else
+ * i. */
+static size_t
+word_at(const struct scan *sc, size_t i, const char *word)
+{
+	size_t len = strlen(word);
+
+	if (sc->n - i < len || memcmp(sc->s + i, word, len) != 0 ||
+	    (i + len < sc->n && word_char(sc->s[i + len]) &&
+		!comment_at(sc, i + len)))
+		return i;
+	return i + len;
+}
+
+/*
+ * msmtp's "defaults" or "account NAME" alone on its line at s[i], its
+ * keys after it without braces: refused on this line, where libconfuse
+ * would find the "{" missing only at the next.  A "{" on a later line
+ * is fine.
+ */
+static void
+block_line(struct scan *sc, size_t i)
+{
+	char buf[CONFPARSE_SHOW_MAX];
+	const char *name;
+	int acct = sc->s[i] == 'a';
+	size_t e = word_at(sc, i, acct ? "account" : "defaults"), b, name_end;
+
+	if (e == i)
+		return;
+	b = e = skip_blanks(sc, e);
+	while (acct && e < sc->n && word_char(sc->s[e]) && !comment_at(sc, e))
+		e++;
+	name_end = e;
+	e = skip_blanks(sc, e);
+	if ((acct && name_end == b) ||
+	    (e < sc->n && sc->s[e] != '\n' && !comment_at(sc, e)))
+		return;
+	if ((e = next_token(sc, e)) < sc->n && sc->s[e] == '{')
+		return;
+	if (!acct) {
+		sfail(sc, sc->line, i,
+		    "defaults: expected \"{\" (write defaults { ... } around the keys every account shares)");
+		return;
+	}
+	name = show_name(sc, b, name_end, buf, "NAME");
+	sfail(sc, sc->line, i,
+	    "account %s: expected \"{\" after the name (write account %s { ... } around its keys)",
+	    name, name);
+}
+
 /* Outside quotes, at s[i]. */
 static size_t
 scan_plain(struct scan *sc, size_t i)
@@ -250,9 +540,12 @@ scan_plain(struct scan *sc, size_t i)
 		sc->depth++;
 	else if (c == '}')
 		sc->depth--;
+	else if (c == '=')
+		check_value(sc, i);
+	else if ((c == 'd' || c == 'a') && starts_line(sc, i))
+		block_line(sc, i);
 	else if (c == ':' && msmtp_default(sc, i))
-		sfail(sc, sc->line, i,
-		    "account NAME : OTHER is msmtp's way to pick the default account (write default_account = \"OTHER\")");
+		msmtp_account(sc, i);
 	else if (c == '+' && next != '=' &&
 	    (i == 0 || !word_char(sc->s[i - 1])) && !word_char(next))
 		sfail(sc, sc->line, i,
