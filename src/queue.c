@@ -13,9 +13,12 @@
  *         with pread from 0 to EOF); never changed once written.
  *   env   the envelope, UTF-8 text, one "key value" line each, in this
  *         order (an empty value leaves "key" alone on its line):
- *           mailhop-queue 1        format version
+ *           mailhop-queue 2        format version
  *           account NAME
  *           sender ADDR            empty for the null sender
+ *           uid N                  the real uid of the process that
+ *                                  queued it (its submitter; the
+ *                                  log's uid=, mailq's "uid N")
  *           created SECONDS        since the epoch
  *           attempts N             failed attempts so far (tries
  *                                  forced by mailq do not count)
@@ -26,7 +29,12 @@
  *           params TEXT            opaque to the queue (send.c's)
  *           rcpt ADDR              once per recipient, at least one
  *           end
- *         No value holds a control byte.  Anything else is corrupt.
+ *         No value holds a control byte.  Anything else is corrupt,
+ *         but for format 1 (mailhop before the uid line): the same
+ *         without uid, read with the submitter unknown (uid=- in the
+ *         log, "uid unknown" in mailq) and rewritten as format 1.
+ *         (An older mailhop reports format 2 as an unknown version: it
+ *         keeps such a message, never sends it.)
  *         A next-try or created further in the future than the schedule
  *         can set (QUEUE_LATEST_TRY: a clock that was ahead) is brought
  *         back by the next flush that sees it; a message past its
@@ -302,6 +310,7 @@ put_in(struct queue *q, int target, const struct queue_env *env, int msgfd,
 
 	if (queue_text_check(env, &e, rec) == -1)
 		return -1;
+	e.uid = (long long)getuid(); /* the submitter: see struct queue_env */
 	e.created = now;
 	e.attempts = reason != NULL;
 	e.next_try = now + queue_backoff(e.attempts, queue_dir_random());
@@ -615,6 +624,7 @@ blank(struct queue_entry *e)
 	memset(e, 0, sizeof(*e));
 	e->account = e->sender = e->msgid = e->params = e->last_error = "";
 	e->rcpt = none;
+	e->uid = -1;
 }
 
 /* Read message id of where and call fn with it; returns what fn

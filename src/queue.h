@@ -48,7 +48,10 @@ struct queue_params {
 };
 
 /* The envelope given to queue_put.  Strings must hold no byte below 0x20
- * and no DEL (addresses as smtp_send takes them); they are copied. */
+ * and no DEL (addresses as smtp_send takes them); they are copied.  The
+ * submitter is not among them: the process that writes the message
+ * records its own real uid (getuid), so that no caller can name another
+ * (through the queue keeper it is the keeper's, the caller's own). */
 struct queue_env {
 	const char *account; /* non-empty */
 	const char *sender;  /* "" for the null sender */
@@ -79,6 +82,10 @@ struct queue_entry {
 	unsigned attempts;  /* failed attempts so far */
 	const char *last_error;
 	long long size; /* bytes of the message */
+	/* The real uid of the process that queued the message, its
+	 * submitter (for the log and mailq); -1 when unknown: an envelope
+	 * of format 1, written before mailhop kept it. */
+	long long uid;
 };
 
 /* What one queue_due pass did: messages handed to the callback, skipped

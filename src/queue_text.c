@@ -17,7 +17,11 @@
 #include "queue.h"
 
 #define MAGIC "mailhop-queue"
-#define VERSION "1"
+/* Format 2 added the uid line.  An envelope of format 1 (mailhop before
+ * it) is still read, its submitter unknown (uid -1), and is written back
+ * as format 1, so that it stays readable to the mailhop that wrote it. */
+#define VERSION "2"
+#define VERSION_NO_UID "1"
 
 long long
 queue_backoff(unsigned attempts, uint32_t rnd)
@@ -76,6 +80,7 @@ queue_text_check(
 	e->nrcpt = env->nrcpt;
 	e->msgid = env->msgid != NULL ? env->msgid : "";
 	e->params = env->params != NULL ? env->params : "";
+	e->uid = -1; /* the writer's (put_in) */
 	if (e->account == NULL || e->account[0] == '\0' ||
 	    !clean_text(e->account) || !clean_text(e->sender) ||
 	    !clean_text(e->msgid) || !clean_text(e->params))
@@ -112,9 +117,11 @@ queue_text_format(const struct queue_entry *e, char **text, size_t *len)
 	*text = NULL;
 	if ((f = open_memstream(text, len)) == NULL)
 		return -1;
-	fprintf(f, "%s %s\n", MAGIC, VERSION);
+	fprintf(f, "%s %s\n", MAGIC, e->uid >= 0 ? VERSION : VERSION_NO_UID);
 	put_field(f, "account", e->account);
 	put_field(f, "sender", e->sender);
+	if (e->uid >= 0)
+		fprintf(f, "uid %lld\n", e->uid);
 	fprintf(f, "created %lld\nattempts %u\nnext-try %lld\nsize %lld\n",
 	    e->created, e->attempts, e->next_try, e->size);
 	put_field(f, "last-error", e->last_error);
@@ -211,11 +218,13 @@ parse_head(struct queue_text *t, char **p)
 
 	if ((v = field(t, p, MAGIC)) == NULL)
 		return -1;
-	if (strcmp(v, VERSION) != 0)
+	if (strcmp(v, VERSION) != 0 && strcmp(v, VERSION_NO_UID) != 0)
 		return bad(
 		    t, "envelope format version \"%.20s\" is unknown", v);
+	e->uid = -1;
 	if ((e->account = field(t, p, "account")) == NULL ||
 	    (e->sender = field(t, p, "sender")) == NULL ||
+	    (strcmp(v, VERSION) == 0 && number(t, p, "uid", &e->uid) == -1) ||
 	    number(t, p, "created", &e->created) == -1 ||
 	    number(t, p, "attempts", &attempts) == -1 ||
 	    number(t, p, "next-try", &e->next_try) == -1 ||
@@ -228,6 +237,8 @@ parse_head(struct queue_text *t, char **p)
 		return bad(t, "envelope: the account is empty");
 	if (attempts > UINT_MAX)
 		return bad(t, "envelope: attempts is out of range");
+	if (e->uid >= UINT_MAX) /* (uid_t)-1 is no one's */
+		return bad(t, "envelope: uid is out of range");
 	e->attempts = (unsigned)attempts;
 	return 0;
 }
@@ -335,24 +346,32 @@ queue_text_age(char *buf, size_t sz, long long secs)
 		    buf, sz, "%lldd%02lldh", secs / 86400, secs % 86400 / 3600);
 }
 
+/* The state line: account, submitter, then attempts and next try, or
+ * why the message is in failed/. */
 static void
 print_state(FILE *f, const struct queue_entry *e, long long now)
 {
 	long long wait = e->next_try - now;
 	const char *sep = e->last_error[0] != '\0' ? ": " : "";
+	char uid[32];
 
+	if (e->uid >= 0)
+		snprintf(uid, sizeof(uid), "uid %lld", e->uid);
+	else
+		snprintf(uid, sizeof(uid), "uid unknown");
 	if (e->failed &&
 	    strncmp(e->last_error, QUEUE_EXPIRED, strlen(QUEUE_EXPIRED)) == 0) {
-		fprintf(f, "  (account %s: %s)\n", e->account, e->last_error);
+		fprintf(f, "  (account %s, %s: %s)\n", e->account, uid,
+		    e->last_error);
 		return;
 	}
 	if (e->failed) {
-		fprintf(f, "  (failed, account %s: %s)\n", e->account,
+		fprintf(f, "  (failed, account %s, %s: %s)\n", e->account, uid,
 		    e->last_error[0] ? e->last_error : "no reason kept");
 		return;
 	}
-	fprintf(f, "  (account %s, %u attempt%s, next try ", e->account,
-	    e->attempts, e->attempts == 1 ? "" : "s");
+	fprintf(f, "  (account %s, %s, %u attempt%s, next try ", e->account,
+	    uid, e->attempts, e->attempts == 1 ? "" : "s");
 	if (wait <= 0)
 		fprintf(f, "now%s%s)\n", sep, e->last_error);
 	else

@@ -345,7 +345,8 @@ def test_failed_message_sent_again_with_qI(servers, mailhop, rcpt, state):
                          "; a copy is in the failed area (mailhop -qI")
     assert len(entries(qdir, "failed")) == 3 and entries(qdir, "msg") == []
     listing = mailq(mailhop, wrong, env)
-    assert "(failed, account test: authentication failed" in listing, \
+    assert "(failed, account test, uid %d: authentication failed" \
+        % os.getuid() in listing, \
         listing
     right = servers.write_config(queue=True)
     first = next(i for i in entries(qdir, "failed")
@@ -497,8 +498,9 @@ def env_field(qdir, area, qid, key):
 
 def test_mailq_row_id_age_size_sender_rcpts_error(servers, mailhop, state):
     """mailq's whole entry for a message queued 2 h 13 min ago: id, size,
-    age 2h13m, arrival time and sender; account, attempts, next try and
-    last error; each recipient on its own line; then the total."""
+    age 2h13m, arrival time and sender; account, submitter's uid,
+    attempts, next try and last error; each recipient on its own line;
+    then the total."""
     env, qdir = state
     to = ["x@example.org", "y@example.net"]
     down = queue_down(servers, mailhop, env, [])
@@ -519,7 +521,8 @@ def test_mailq_row_id_age_size_sender_rcpts_error(servers, mailhop, state):
                 "-Sender/Recipient-------")
             + "%-23s  %8d  2h13m %-20s alice@example.org\n" % (
                 qid, size, arrival)
-            + "  (account test, 1 attempt, next try in 10 min: %s)\n" % last
+            + "  (account test, uid %d, 1 attempt, next try in 10 min: %s)\n"
+            % (os.getuid(), last)
             + "%62s%s\n%62s%s\n\n" % ("", to[0], "", to[1])
             + "-- 1 Kbytes in 1 Request.\n")
     assert listing == want, (listing, want)
@@ -947,8 +950,8 @@ def test_default_lifetime_five_days_then_expired(servers, mailhop, rcpt,
     assert "refused" in by[old]["reply"] or "connect" in by[old]["reply"]
     assert by[young]["status"] == "deferred", by
     listing = mailq(mailhop, down, env)
-    m = re.search(r"\(account test: expired after 5 days; last error: "
-                  r"[^)]*\)", listing)
+    m = re.search(r"\(account test, uid %d: expired after 5 days; last "
+                  r"error: [^)]*\)" % os.getuid(), listing)
     assert m and ("refused" in m.group(0) or "connect" in m.group(0)), \
         listing
     assert "(failed," not in listing, listing
@@ -1001,8 +1004,8 @@ def test_queue_lifetime_short_then_expired(servers, mailhop, rcpt, state):
     last = env_field(qdir, "failed", ids[old], "last-error")
     assert last.startswith("expired after 2 hours; last error: "), last
     listing = mailq(mailhop, down, env)
-    assert "(account test: expired after 2 hours; last error: " in \
-        listing, listing
+    assert "(account test, uid %d: expired after 2 hours; last error: " \
+        % os.getuid() in listing, listing
 
 
 def test_queue_lifetime_longer_than_five_days(servers, mailhop, rcpt,

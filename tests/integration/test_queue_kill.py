@@ -142,7 +142,8 @@ def check_sane(mailhop, conf, env, qdir):
     for area in ("msg", "failed"):
         for qid in entries(qdir, area):
             text = (qdir / area / qid / "env").read_text()
-            assert text.startswith("mailhop-queue 1\n"), text
+            assert text.startswith("mailhop-queue 2\n"), text
+            assert "\nuid %d\n" % os.getuid() in text, text
             assert text.endswith("\nend\n"), text
             size = int(re.search(r"(?m)^size (\d+)$", text).group(1))
             assert (qdir / area / qid / "data").stat().st_size == size

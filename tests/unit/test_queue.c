@@ -530,7 +530,7 @@ test_expiry(void **state)
 	struct retry_arg r = { T0 + 3599, 0, 0, 0, "" };
 	struct queue_stats st;
 	struct err rec;
-	char id[QUEUE_ID_SIZE], *out = NULL;
+	char id[QUEUE_ID_SIZE], *out = NULL, want[128];
 	struct seen s;
 	size_t len;
 	FILE *f;
@@ -555,8 +555,10 @@ test_expiry(void **state)
 	assert_non_null(f = open_memstream(&out, &len));
 	assert_int_equal(queue_print(q, f, r.now, &rec), 0);
 	fclose(f);
-	assert_non_null(strstr(
-	    out, "  (account default: expired after 1 hour; last error: 451"));
+	snprintf(want, sizeof(want),
+	    "  (account default, uid %u: expired after 1 hour; last error: 451",
+	    (unsigned)getuid());
+	assert_non_null(strstr(out, want));
 	assert_null(strstr(out, "(failed"));
 	free(out);
 	assert_int_equal(
@@ -634,6 +636,7 @@ test_put_list_due_done(void **state)
 	assert_int_equal(s.e[0].created, T0);
 	assert_int_equal(s.e[0].next_try, T0); /* never tried: due now */
 	assert_int_equal(s.e[0].attempts, 0);
+	assert_int_equal(s.e[0].uid, (long long)getuid()); /* the submitter */
 	assert_non_null(f = open_memstream(&out, &len));
 	assert_int_equal(queue_print(q, f, T0 + 2 * 3600 + 13 * 60, &rec), 0);
 	fclose(f);
@@ -642,8 +645,10 @@ test_put_list_due_done(void **state)
 	assert_non_null(strstr(out,
 	    "-Queue ID-               --Size-- -Age-- "
 	    "----Arrival Time---- -Sender/"));
-	assert_non_null(
-	    strstr(out, "\n  (account default, 0 attempts, next try now)\n"));
+	snprintf(row, sizeof(row),
+	    "\n  (account default, uid %u, 0 attempts, next try now)\n",
+	    (unsigned)getuid());
+	assert_non_null(strstr(out, row));
 	snprintf(row, sizeof(row), "\n%62s%s\n%62s%s\n\n", "", rcpt2[0], "",
 	    rcpt2[1]);
 	assert_non_null(strstr(out, row));
@@ -1373,6 +1378,68 @@ test_corrupt_skipped(void **state)
 	queue_close(q);
 }
 
+/* An envelope of format 1 (mailhop before the uid line) is listed with
+ * its submitter unknown, stays format 1 when a failed try rewrites it,
+ * and is sent. */
+static void
+test_format1_envelope(void **state)
+{
+	static const char name[] = "674f3a2c.21.00000001";
+	struct queue *q = open_q(NULL);
+	struct retry_arg r = { T0, 0, 0, 0, "" };
+	struct send_arg a = { 0, "", 0 };
+	char rel[256], buf[1024], *out = NULL;
+	struct queue_stats st;
+	struct err rec;
+	struct seen s;
+	size_t len;
+	ssize_t n;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	snprintf(rel, sizeof(rel), "msg/%s", name);
+	make_at(rel, NULL, 0);
+	snprintf(rel, sizeof(rel), "msg/%s/env", name);
+	make_at(rel,
+	    "mailhop-queue 1\naccount default\nsender a@example.com\n"
+	    "created 1764784020\nattempts 0\nnext-try 0\nsize 47\n"
+	    "last-error\nmsgid\nparams\nrcpt b@example.net\n"
+	    "rcpt c@example.org\nend\n",
+	    0);
+	snprintf(rel, sizeof(rel), "msg/%s/data", name);
+	make_at(rel, MESSAGE, 0);
+	s = list(q);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.bad, 0);
+	assert_int_equal(s.e[0].uid, -1);
+	assert_non_null(f = open_memstream(&out, &len));
+	assert_int_equal(queue_print(q, f, T0, &rec), 0);
+	fclose(f);
+	assert_non_null(strstr(out,
+	    "\n  (account default, uid unknown, 0 attempts, next try now)\n"));
+	free(out);
+
+	assert_int_equal(queue_due(q, NULL, T0, retry_cb, &r, &st, &rec), 0);
+	assert_int_equal(st.taken, 1);
+	snprintf(rel, sizeof(rel), "%s/msg/%s/env", qdir, name);
+	assert_true((fd = open(rel, O_RDONLY)) >= 0);
+	assert_true((n = read(fd, buf, sizeof(buf) - 1)) > 0);
+	close(fd);
+	buf[n] = '\0';
+	assert_memory_equal(buf,
+	    "mailhop-queue 1\naccount default\nsender a@example.com\n"
+	    "created 1764784020\nattempts 1\n",
+	    83);
+	assert_null(strstr(buf, "\nuid"));
+
+	assert_int_equal(
+	    queue_due(q, NULL, T0 + 3600, send_cb, &a, &st, &rec), 0);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(list(q).n, 0);
+	queue_close(q);
+}
+
 /* ---- ids, modes, directories ---- */
 
 static int
@@ -1950,6 +2017,8 @@ main(void)
 		    test_put_locked_until_durable, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_refused_envelopes, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_format1_envelope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_modes, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_concurrent, setup, teardown),
