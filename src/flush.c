@@ -94,6 +94,7 @@ log_entry(const struct flush_ctx *c, const struct queue_entry *e,
 	lr.host = c->have_acct ? c->acct.host : NULL;
 	lr.tls = res->tls;
 	lr.auth = res->mech;
+	lr.uid = e->uid; /* who queued it, not who flushes it */
 	lr.from = e->sender[0] == '\0' ? "<>" : e->sender;
 	lr.rcpt = rcpts;
 	lr.size = e->size;

@@ -74,6 +74,8 @@ log_format(const struct log_rec *rec, char *buf, size_t sz)
 	put_field(buf, sz, &off, "host", rec->host);
 	put_field(buf, sz, &off, "tls", rec->tls);
 	put_field(buf, sz, &off, "auth", rec->auth);
+	snprintf(num, sizeof(num), "%lld", rec->uid);
+	put_field(buf, sz, &off, "uid", rec->uid >= 0 ? num : NULL);
 	put_field(buf, sz, &off, "from", rec->from);
 	put_field(buf, sz, &off, "rcpt", rec->rcpt);
 	snprintf(num, sizeof(num), "%lld", rec->size);

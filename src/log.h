@@ -12,6 +12,7 @@ struct log_rec {
 	const char *host;
 	const char *tls;    /* "TLS1.3", or "none" */
 	const char *auth;   /* mechanism, or "none" */
+	long long uid;	    /* real uid of the submitter; -1: unknown */
 	const char *from;   /* envelope sender */
 	const char *rcpt;   /* envelope recipients, comma-separated */
 	long long size;	    /* bytes of the message as sent */

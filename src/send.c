@@ -10,6 +10,7 @@
 #include <sysexits.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "run.h"
@@ -238,6 +239,7 @@ log_line(
 	lr.host = r->have_acct ? r->acct.host : NULL;
 	lr.tls = r->res.tls;
 	lr.auth = r->res.mech;
+	lr.uid = (long long)getuid();
 	lr.from = r->sender != NULL && r->sender[0] == '\0' ? "<>" : r->sender;
 	lr.rcpt = rcpts;
 	lr.size = r->have_msg ? r->msg.size : 0;

@@ -20,6 +20,7 @@ on top; the tests strip exactly those.
 """
 
 import email.utils
+import os
 import re
 import time
 
@@ -36,8 +37,8 @@ ADDED = ("Date", "Message-ID", "From")
 QUALIFIED = (b"to", b"cc", b"from", b"resent-to", b"resent-cc",
              b"resent-from")
 
-LOG_FIELDS = ["msgid", "account", "host", "tls", "auth", "from", "rcpt",
-              "size", "status", "reply", "exit"]
+LOG_FIELDS = ["msgid", "account", "host", "tls", "auth", "uid", "from",
+              "rcpt", "size", "status", "reply", "exit"]
 
 
 def split_lines(data):
@@ -200,8 +201,11 @@ def parse_log(msg):
 
 def check_log(servers, res, **want):
     """The syslog line of run res: every field, in order; each keyword
-    given must match (a compiled regex, or a value compared as str)."""
+    given must match (a compiled regex, or a value compared as str).
+    uid, the submitter, is ours (the tests' runs are our children) unless
+    asked for: a flush line has the uid of whoever queued the message."""
     fields = parse_log(servers.mailhop_syslog(res.pid))
+    want.setdefault("uid", os.getuid())
     # queue=<id>, before status, when the send kept a copy (queued, or
     # in the failed area) and on every line of a flush; asked for as any
     # other field.

@@ -4,6 +4,7 @@ envelope, the exit code, stderr, the syslog line, and what the server saw
 (TLS, the SASL mechanism and user)."""
 
 import base64
+import os
 import re
 
 import pytest
@@ -223,9 +224,9 @@ def test_syslog_line_fields(servers, mailhop, rcpt):
     line = servers.mailhop_syslog(res.pid)
     assert line.startswith("msgid=fixed.id.123@example.org account=test "
                            "host=localhost tls=TLS1.3 auth=SCRAM-SHA-256 "
-                           "from=alice@example.org rcpt=%s,%s size=%d "
+                           "uid=%d from=alice@example.org rcpt=%s,%s size=%d "
                            "status=sent reply=\"250 2.0.0 Ok: "
-                           % (to1, to2, g1["size"])), line
+                           % (os.getuid(), to1, to2, g1["size"])), line
     assert re.fullmatch(r'.* reply="250 2\.0\.0 Ok: \d+ bytes queued as %s"'
                         r' exit=0'
                         % g1["queue_id"], line), line

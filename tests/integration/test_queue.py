@@ -528,6 +528,58 @@ def test_mailq_row_id_age_size_sender_rcpts_error(servers, mailhop, state):
     assert listing == want, (listing, want)
 
 
+def test_format1_envelope_listed_and_flushed(servers, mailhop, rcpt, state):
+    """An envelope written by a mailhop before the uid line (format 1:
+    format 2 without it) is still read: mailq lists it with "uid
+    unknown", a failed try keeps it format 1, and -qI sends it with
+    uid=- on the flush line.  A message of this mailhop has uid=<ours>
+    in its envelope, on its queued line and on its flush line."""
+    env, qdir = state
+    old, new = rcpt("old"), rcpt("new")
+    down = queue_down(servers, mailhop, env, [])
+    res = mailhop.send(down, [old], MESSAGE, env=env)
+    assert res.rc == 0, res
+    check_log(servers, res, status="queued", uid=os.getuid())
+    (qid,) = entries(qdir, "msg")
+    p = qdir / "msg" / qid / "env"
+    text = p.read_text()
+    assert text.startswith("mailhop-queue 2\naccount test\n"
+                           "sender alice@example.org\nuid %d\ncreated "
+                           % os.getuid()), text
+    text = text.replace("mailhop-queue 2\n", "mailhop-queue 1\n", 1)
+    text = re.sub(r"(?m)^uid \d+\n", "", text)
+    p.write_text(text)
+    res = mailhop.send(down, [new], MESSAGE, env=env)
+    assert res.rc == 0, res
+    (qnew,) = [i for i in entries(qdir, "msg") if i != qid]
+
+    listing = mailq(mailhop, down, env)
+    assert "unreadable" not in listing, listing
+    assert re.search(r"(?m)^%s .*\n  \(account test, uid unknown, 1 attempt, "
+                     r"next try in \d+ min: " % qid, listing), listing
+    assert re.search(r"(?m)^%s .*\n  \(account test, uid %d, 1 attempt, "
+                     % (qnew, os.getuid()), listing), listing
+    set_env(qdir, qid, **{"next-try": 1})  # due, not forced: it counts
+    res = mailhop.run(["-C", down, "-q"], env=env)  # still down
+    assert res.rc == 0, res
+    check_log(servers, res, status="deferred", queue=qid, uid="-")
+    text = p.read_text()
+    assert text.startswith("mailhop-queue 1\n") and "\nuid" not in text \
+        and "\nattempts 2\n" in text, text
+
+    up = servers.write_config(queue=True)
+    res = mailhop.run(["-C", up, "-qI" + qid], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    check_log(servers, res, status="sent", rcpt=old, queue=qid, uid="-")
+    res = mailhop.run(["-C", up, "-qI" + qnew], env=env)
+    assert res.rc == 0 and res.stderr == "", res
+    check_log(servers, res, status="sent", rcpt=new, queue=qnew,
+              uid=os.getuid())
+    assert len(servers.wait_for_delivery(old)) == 1
+    assert len(servers.wait_for_delivery(new)) == 1
+    assert entries(qdir, "msg") == []
+
+
 def test_successful_send_flushes_the_account(servers, mailhop, rcpt,
                                              state):
     env, qdir = state

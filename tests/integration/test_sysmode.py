@@ -18,8 +18,11 @@ import resource
 import shutil
 import subprocess
 import time
+import types
 
 import pytest
+
+from mailmodel import check_log
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -94,19 +97,32 @@ class Install:
         os.chown(self.conf, 0, grp.getgrnam(GROUP).gr_gid)
         os.chmod(self.conf, 0o640)
 
-    def run(self, args, data=MESSAGE, env=None, as_root=False, binary=None):
-        """Run the installed binary as USER (or as root), HOME=/."""
+    def run(self, args, data=MESSAGE, env=None, as_root=False, binary=None,
+            user=None):
+        """Run the installed binary as USER (or as root, or as user, a
+        name), HOME=/; its pid is left in self.pid."""
         e = {"PATH": "/usr/bin:/bin", "HOME": "/", "LANG": "C.UTF-8"}
         e.update(env or {})
         argv = [binary or self.binary] + list(args)
+        uid, gid = self.uid, self.gid
+        if user is not None:
+            pw = pwd.getpwnam(user)
+            uid, gid = pw.pw_uid, pw.pw_gid
         if not as_root:
-            argv = ["setpriv", "--reuid=%d" % self.uid,
-                    "--regid=%d" % self.gid, "--clear-groups", "--"] + argv
+            argv = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid,
+                    "--clear-groups", "--"] + argv
         p = self.servers.popen(argv, stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, env=e, cwd="/")
         out, err = p.communicate(data, timeout=60)
+        self.pid = p.pid
         return p.returncode, out.decode(), err.decode()
+
+    def check_log(self, uid, **want):
+        """The syslog line of the last run (mailmodel.check_log), whose
+        uid field must be uid."""
+        return check_log(self.servers, types.SimpleNamespace(pid=self.pid),
+                         uid=uid, **want)
 
 
 @pytest.fixture(scope="module")
@@ -184,6 +200,10 @@ def test_user_sends_through_system_file(inst, servers, rcpt):
     inst.write_system(extra={"helo": '"sys.example.org"'})
     rc, out, err = inst.run(["--", to])
     assert (rc, err) == (0, ""), err
+    # The account's address is every user's sender: the log line says
+    # which user sent (the real uid, as Postfix's pickup logs it).
+    inst.check_log(inst.uid, status="sent", rcpt=to,
+                   from_="alice@example.org")
     msg = servers.wait_for_delivery(to)[0]
     assert received_from(msg) == "sys.example.org"
     assert servers.smtpd_sasl_method(msg)[1] == "alice"
@@ -562,6 +582,39 @@ def test_system_queue(inst, servers, rcpt):
     assert queue_ids(inst) == before
     servers.wait_queue_empty()
     assert len(servers.maildir_messages(to)) == 1
+
+
+def test_system_queue_remembers_the_submitter(inst, servers, rcpt):
+    """A message nobody queued in the system queue keeps nobody's uid:
+    in its envelope, in the mailq another user lists, and on the line of
+    root's flush that sends it (not root's uid)."""
+    to = rcpt()
+    nobody = pwd.getpwnam("nobody").pw_uid
+    assert nobody not in (0, inst.uid)
+    inst.write_system(host="127.0.0.1", port=servers.ports["closed"],
+                      timeout=5, queue=True)
+    before = queue_ids(inst)
+    rc, out, err = inst.run(["--", to], user="nobody")
+    assert (rc, err) == (0, ""), err
+    inst.check_log(nobody, status="queued", rcpt=to)
+    (qid,) = [i for i in queue_ids(inst) if i not in before]
+    with open(os.path.join(inst.spool, "msg", qid, "env")) as f:
+        text = f.read()
+    assert text.startswith("mailhop-queue 2\naccount test\n"
+                           "sender alice@example.org\nuid %d\n" % nobody), \
+        text
+    rc, out, err = inst.run(["-bp"])
+    assert (rc, err) == (0, ""), err
+    assert re.search(r"(?m)^%s .* alice@example\.org\n  \(account test, "
+                     r"uid %d, 1 attempt, next try in \d+ min: "
+                     % (qid, nobody), out), out
+
+    inst.write_system(queue=True)
+    rc, out, err = inst.run(["-qI" + qid], as_root=True)
+    assert (rc, err) == (0, ""), err
+    inst.check_log(nobody, status="sent", rcpt=to, queue=qid)
+    assert len(servers.wait_for_delivery(to)) == 1
+    assert queue_ids(inst) == before
 
 
 def test_system_queue_killed_sender(inst, servers, rcpt):

@@ -79,31 +79,39 @@ static const struct {
 	struct log_rec rec;
 	const char *want;
 } format_cases[] = {
-	{ { "1.2@x", "work", "mail.example.org", "TLS1.3", "PLAIN",
+	{ { "1.2@x", "work", "mail.example.org", "TLS1.3", "PLAIN", 1000,
 	      "me@example.org", "a@x,b@y", 412, NULL, "sent",
 	      "250 2.0.0 Ok: queued as 4Q", 0, NULL },
 	    "msgid=1.2@x account=work host=mail.example.org tls=TLS1.3 "
-	    "auth=PLAIN from=me@example.org rcpt=a@x,b@y size=412 status=sent "
-	    "reply=\"250 2.0.0 Ok: queued as 4Q\" exit=0" },
-	{ { NULL, NULL, NULL, "", NULL, "", NULL, 0, NULL, "refused",
+	    "auth=PLAIN uid=1000 from=me@example.org rcpt=a@x,b@y size=412 "
+	    "status=sent reply=\"250 2.0.0 Ok: queued as 4Q\" exit=0" },
+	/* uid 0 is root, not "unknown": only -1 is "-". */
+	{ { NULL, NULL, NULL, "", NULL, 0, "", NULL, 0, NULL, "refused",
 	      "bad \"quote\" \\ back", 78, NULL },
-	    "msgid=- account=- host=- tls=- auth=- from=- rcpt=- size=0 "
-	    "status=refused reply=\"bad \\\"quote\\\" \\\\ back\" exit=78" },
-	{ { "m", "a", "h", "none", "none", "f@x", "r@x", 1, NULL, "deferred",
-	      "421 bye\r\nEHLO x=y", 75, NULL },
-	    "msgid=m account=a host=h tls=none auth=none from=f@x rcpt=r@x "
-	    "size=1 status=deferred reply=\"421 bye\\\\x0d\\\\x0aEHLO x=y\" "
-	    "exit=75" },
-	{ { "m", "a", "h", "TLS1.3", "PLAIN", "f@x", "r@x", 9, "dropped",
+	    "msgid=- account=- host=- tls=- auth=- uid=0 from=- rcpt=- "
+	    "size=0 status=refused reply=\"bad \\\"quote\\\" \\\\ back\" "
+	    "exit=78" },
+	{ { "m", "a", "h", "none", "none", 33, "f@x", "r@x", 1, NULL,
+	      "deferred", "421 bye\r\nEHLO x=y", 75, NULL },
+	    "msgid=m account=a host=h tls=none auth=none uid=33 from=f@x "
+	    "rcpt=r@x size=1 status=deferred "
+	    "reply=\"421 bye\\\\x0d\\\\x0aEHLO x=y\" exit=75" },
+	{ { "m", "a", "h", "TLS1.3", "PLAIN", 65534, "f@x", "r@x", 9, "dropped",
 	      "sent", "250 ok", 0, NULL },
-	    "msgid=m account=a host=h tls=TLS1.3 auth=PLAIN from=f@x rcpt=r@x "
-	    "size=9 dsn=dropped status=sent reply=\"250 ok\" exit=0" },
+	    "msgid=m account=a host=h tls=TLS1.3 auth=PLAIN uid=65534 from=f@x "
+	    "rcpt=r@x size=9 dsn=dropped status=sent reply=\"250 ok\" exit=0" },
 	/* The copy a send kept: its queue id, after dsn, before status. */
-	{ { "m", "a", "h", "TLS1.3", "PLAIN", "f@x", "r@x", 9, "dropped",
+	{ { "m", "a", "h", "TLS1.3", "PLAIN", 1000, "f@x", "r@x", 9, "dropped",
 	      "refused", "535 no", 77, "0190a1b2c3d4.5e6f" },
-	    "msgid=m account=a host=h tls=TLS1.3 auth=PLAIN from=f@x rcpt=r@x "
-	    "size=9 dsn=dropped queue=0190a1b2c3d4.5e6f status=refused "
-	    "reply=\"535 no\" exit=77" },
+	    "msgid=m account=a host=h tls=TLS1.3 auth=PLAIN uid=1000 from=f@x "
+	    "rcpt=r@x size=9 dsn=dropped queue=0190a1b2c3d4.5e6f "
+	    "status=refused reply=\"535 no\" exit=77" },
+	/* A flushed message queued by a mailhop that kept no uid. */
+	{ { "m", "a", "h", "TLS1.3", "PLAIN", -1, "f@x", "r@x", 9, NULL, "sent",
+	      "250 ok", 0, "0190a1b2c3d4.5e6f" },
+	    "msgid=m account=a host=h tls=TLS1.3 auth=PLAIN uid=- from=f@x "
+	    "rcpt=r@x size=9 queue=0190a1b2c3d4.5e6f status=sent "
+	    "reply=\"250 ok\" exit=0" },
 };
 
 static void
