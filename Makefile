@@ -146,6 +146,8 @@ FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 FUZZ_SECONDS = 60
 FUZZ_TARGETS = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_OBJS = $(SRCS:src/%.c=$(B)/fuzz/%.o)
+# fuzz_session gives smtp.c a socketpair for its connection.
+FUZZ_WRAP_session = -Wl,--wrap=net_connect
 
 $(B)/fuzz/%.o: src/%.c $(HDRS)
 	@mkdir -p $(B)/fuzz
@@ -160,8 +162,8 @@ $(B)/fuzz/libmailhop.a: $(FUZZ_OBJS)
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h \
     $(B)/fuzz/libmailhop.a $(HDRS)
 	$(FUZZ_CC) $(BASE_CFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer -Isrc \
-	    $(PKG_CFLAGS) -o $@ $< $(B)/fuzz/libmailhop.a $(PKG_LIBS) \
-	    $$($(PKG_CONFIG) --libs libgsasl)
+	    $(PKG_CFLAGS) -o $@ $< $(B)/fuzz/libmailhop.a $(FUZZ_WRAP_$*) \
+	    $(PKG_LIBS) $$($(PKG_CONFIG) --libs libgsasl)
 
 fuzz:
 	@sh scripts/deps.sh fuzz

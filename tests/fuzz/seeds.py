@@ -158,9 +158,32 @@ def auth():
             yield b'\x00' + row.split(b'|')[0].strip() + b'\n'
 
 
+def session():
+    """The S rows of each smtp_sessions.txt case: the server's side."""
+    cur = None
+    for row in table('smtp_sessions.txt') + [b'']:
+        if row.startswith(b'case '):
+            cur = bytearray(b'\x00')
+        elif row == b'' and cur:
+            yield bytes(cur)
+            cur = None
+        elif cur is not None and row.startswith(b'S '):
+            cur += unescape(row[2:]) + b'\r\n'
+        elif cur is not None and row.startswith(b'S! '):
+            cur += unescape(row[3:])
+        elif cur is not None and row.startswith(b'params '):
+            flags = 0
+            for kw, bit in ((b'partial=1', 1), (b'8bit', 2), (b'utf8=1', 4),
+                            (b'notify=N', 8), (b'notify=S', 8),
+                            (b'rcpt=', 16), (b'auth=', 64)):
+                if kw in row:
+                    flags |= bit
+            cur[0] = flags
+
+
 SEEDS = {'reply': reply, 'addr': addr, 'msg': msg, 'body': body,
          'hdr': hdr, 'options': options, 'conf': conf, 'alias': alias,
-         'server': server, 'peek': peek, 'auth': auth}
+         'server': server, 'peek': peek, 'auth': auth, 'session': session}
 
 
 def main():
