@@ -1,19 +1,21 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * Fuzz target: one header field and the helpers msg.c runs on it: the
- * field name, the MIME fields, a Message-ID value, folding; and the
- * From field made from -f and -F (the input split at its first NUL).
+ * field name, the MIME fields, a Message-ID value, folding (line ends
+ * made CRLF first, as msg.c does); and the From field made from -f and
+ * -F (the input split at its first NUL).
  */
 #include "fuzz.h"
 #include "hdr.h"
+#include "msg.h"
 #include "qp.h"
 
 static void
 field(const char *f, size_t len)
 {
 	struct hdr_mime mi = { 0 };
-	size_t n, v, outlen;
-	char *s, *out, buf[256];
+	size_t n, v;
+	char *s, buf[256];
 
 	if ((n = hdr_field_name(f, len, &v)) == 0 || v > len)
 		return;
@@ -23,8 +25,28 @@ field(const char *f, size_t len)
 	s = fuzz_str(f + v, len - v);
 	free(hdr_msgid_value(s));
 	free(s);
-	if (qp_fold(f, len, v, 78, 76, &out, &outlen) == 0)
+}
+
+/* Fold the field f as msg.c gives it to qp_fold: line ends made CRLF
+ * (msg_crlf_feed), the last line with its CRLF. */
+static void
+fold(const char *f, size_t len)
+{
+	struct msg_crlf st = { 0 };
+	size_t n, v, outlen;
+	char *c = malloc(2 * len + 2), *out;
+
+	if (c == NULL)
+		abort();
+	n = msg_crlf_feed(&st, f, len, c);
+	if (n < 2 || c[n - 1] != '\n') {
+		memcpy(c + n, "\r\n", 2);
+		n += 2;
+	}
+	if (hdr_field_name(c, n, &v) > 0 && v <= n &&
+	    qp_fold(c, n, v, 78, 76, &out, &outlen) == 0)
 		free(out);
+	free(c);
 }
 
 int
@@ -36,6 +58,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct err rec;
 
 	field(p, size);
+	fold(p, size);
 	hdr_is_mbox_from(p, size);
 	from = fuzz_piece(&p, &size, '\0', &fn);
 	name = fuzz_piece(&p, &size, '\0', &nn);
