@@ -105,10 +105,11 @@ unit: $(UNIT_TESTS:%=$(B)/test_%)
 
 format-check:
 	clang-format --dry-run --Werror src/*.c src/*.h tests/unit/*.c \
-	    tests/unit/*.h bench/*.c
+	    tests/unit/*.h bench/*.c tests/fuzz/*.c tests/fuzz/*.h
 
 format:
-	clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h
+	clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h \
+	    tests/fuzz/*.c tests/fuzz/*.h
 
 lint-man:
 	mandoc -Tlint -Wwarning man/*.[0-9]
@@ -133,6 +134,52 @@ $(B)/bench-delay: bench/delay.c
 	@mkdir -p $(B)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ bench/delay.c \
 	    $$($(PKG_CONFIG) --cflags --libs libnetfilter_queue)
+
+# Not part of check: libFuzzer targets (security.md S42), built with
+# clang, ASan and UBSan against their own objects in $(B)/fuzz; a UBSan
+# report stops a run as a crash does.  fuzz-run runs each target for
+# FUZZ_SECONDS on a copy of its seeds (tests/fuzz/seeds.py) after
+# replaying tests/fuzz/regress (README, "make fuzz").
+FUZZ_CC = clang
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
+FUZZ_SECONDS = 60
+FUZZ_TARGETS = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_OBJS = $(SRCS:src/%.c=$(B)/fuzz/%.o)
+# fuzz_session gives smtp.c a socketpair for its connection.
+FUZZ_WRAP_session = -Wl,--wrap=net_connect
+
+$(B)/fuzz/%.o: src/%.c $(HDRS)
+	@mkdir -p $(B)/fuzz
+	$(FUZZ_CC) $(BASE_CFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+	    $(PKG_CFLAGS) $(if $(filter src/keyring.c,$<),$(SECRET_CFLAGS)) \
+	    -c -o $@ $<
+
+$(B)/fuzz/libmailhop.a: $(FUZZ_OBJS)
+	rm -f $@
+	ar rcs $@ $(FUZZ_OBJS)
+
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h \
+    $(B)/fuzz/libmailhop.a $(HDRS)
+	$(FUZZ_CC) $(BASE_CFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer -Isrc \
+	    $(PKG_CFLAGS) -o $@ $< $(B)/fuzz/libmailhop.a $(FUZZ_WRAP_$*) \
+	    $(PKG_LIBS) $$($(PKG_CONFIG) --libs libgsasl)
+
+fuzz:
+	@sh scripts/deps.sh fuzz
+	$(MAKE) $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
+
+fuzz-run: fuzz
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    c=$(B)/fuzz/corpus/$$t; mkdir -p $$c; \
+	    $(PYTHON) tests/fuzz/seeds.py $$t $$c; \
+	    r=$$(ls tests/fuzz/regress/$$t-* 2>/dev/null || true); \
+	    if [ -n "$$r" ]; then $(B)/fuzz/fuzz_$$t $$r; fi; \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	    $(B)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	        -timeout=10 -print_final_stats=1 \
+	        -artifact_prefix=$(B)/fuzz/$$t- $$c; \
+	done
 
 demo: deps
 	$(MAKE) all
@@ -208,4 +255,4 @@ clean:
 	rm -rf $(B) mailhop
 
 .PHONY: all deps unit format-check format lint-man integration check demo try \
-	bench install install-check install-setgid uninstall clean
+	bench fuzz fuzz-run install install-check install-setgid uninstall clean

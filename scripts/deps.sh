@@ -13,6 +13,9 @@ python3-cryptography"
 if [ "${1:-}" = bench ]; then
 	pkgs="$pkgs msmtp iptables libnetfilter-queue-dev valgrind git"
 fi
+if [ "${1:-}" = fuzz ]; then
+	pkgs="$pkgs clang libclang-rt-dev"
+fi
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

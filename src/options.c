@@ -187,7 +187,8 @@ set_notify(struct options *o, const char *v, struct err *rec)
 			bits |= OPT_NOTIFY_DELAY;
 		else
 			return bad_value(rec, 'N', v, hint);
-		p = e + 1;
+		if (e != NULL)
+			p = e + 1;
 	} while (e != NULL);
 	if ((bits & OPT_NOTIFY_NEVER) && bits != OPT_NOTIFY_NEVER)
 		return bad_value(rec, 'N', v, "never goes alone");
