@@ -36,14 +36,30 @@ struct scan {
 	int failed;
 };
 
+/* The len bytes at w as one of our keys (its table's copy), or NULL. */
+static const char *
+our_key(const char *w, size_t len)
+{
+	char word[CONFPARSE_KEY_MAX + 1];
+	int k;
+
+	if (len > CONFPARSE_KEY_MAX)
+		return NULL;
+	memcpy(word, w, len);
+	word[len] = '\0';
+	if ((k = confparse_find(confparse_akeys, K_NKEYS, word)) > 0)
+		return confparse_akeys[k];
+	if ((k = confparse_find(confparse_rkeys, R_NKEYS, word)) > 0)
+		return confparse_rkeys[k];
+	return NULL;
+}
+
 /* The key the line of s[at] starts with, when it is one of ours (any
  * other word may be a secret), else NULL. */
 static const char *
 line_key(const struct scan *sc, size_t at)
 {
-	char word[CONFPARSE_KEY_MAX + 1];
 	size_t b = at, len = 0;
-	int k;
 
 	while (b > 0 && sc->s[b - 1] != '\n')
 		b--;
@@ -52,13 +68,7 @@ line_key(const struct scan *sc, size_t at)
 	while (b + len < at && len < CONFPARSE_KEY_MAX &&
 	    (isalnum((unsigned char)sc->s[b + len]) || sc->s[b + len] == '_'))
 		len++;
-	memcpy(word, sc->s + b, len);
-	word[len] = '\0';
-	if ((k = confparse_find(confparse_akeys, K_NKEYS, word)) > 0)
-		return confparse_akeys[k];
-	if ((k = confparse_find(confparse_rkeys, R_NKEYS, word)) > 0)
-		return confparse_rkeys[k];
-	return NULL;
+	return our_key(sc->s + b, len);
 }
 
 static int vsfail(struct scan *, int, const char *, const char *, va_list)
@@ -290,9 +300,7 @@ comment_at(const struct scan *sc, size_t i)
 static const char *
 key_before(const struct scan *sc, size_t eq)
 {
-	char word[CONFPARSE_KEY_MAX + 1];
 	size_t e = eq, b;
-	int k;
 
 	if (e > 0 && sc->s[e - 1] == '+')
 		e--;
@@ -305,13 +313,7 @@ key_before(const struct scan *sc, size_t eq)
 	if (e - b == 0 || e - b > CONFPARSE_KEY_MAX ||
 	    (b > 0 && strchr(" \t\r\n{}", sc->s[b - 1]) == NULL))
 		return NULL;
-	memcpy(word, sc->s + b, e - b);
-	word[e - b] = '\0';
-	if ((k = confparse_find(confparse_akeys, K_NKEYS, word)) > 0)
-		return confparse_akeys[k];
-	if ((k = confparse_find(confparse_rkeys, R_NKEYS, word)) > 0)
-		return confparse_rkeys[k];
-	return NULL;
+	return our_key(sc->s + b, e - b);
 }
 
 /* The end of the value at s[i]: past its closing quote, or past a bare
