@@ -282,25 +282,14 @@ run_prepare(struct run *r, int infd, int stdin_closed)
 int
 run_pretend_envelope(struct run *r)
 {
-	struct policy p;
-	size_t i;
-
 	if (load_aliases(r) == -1 || set_sender(r) == -1)
 		return -1;
 	/* A message on a pipe or in a file is read as a send reads it: -t
-	 * takes its recipients, and its From is checked. */
-	if (!r->stdin_closed && !isatty(r->infd)) {
-		r->pretend_read = 1;
-		if (read_message(r, r->infd) == -1)
-			return -1;
-		return check_policy(r);
-	}
-	for (i = 0; i < r->opt.nrcpt; i++)
-		if (add_arg_rcpts(r, r->opt.rcpt[i]) == -1)
-			return -1;
-	for (i = 0; i < r->rcpt.n; i++)
-		if (addr_check(r->rcpt.v[i].mailbox, &r->err) == -1)
-			return -1;
-	account_policy(r, &p);
-	return policy_check(&p, "envelope sender", r->sender, &r->err);
+	 * takes its recipients, and its From is checked.  Else (a terminal,
+	 * or no stdin) the arguments alone, and the sender. */
+	r->pretend_read = !r->stdin_closed && !isatty(r->infd);
+	if ((r->pretend_read ? read_message(r, r->infd) : collect_rcpts(r)) ==
+	    -1)
+		return -1;
+	return check_policy(r);
 }
